@@ -1,0 +1,215 @@
+"""Settings: one typed object, loaded once at start and passed down to every part.
+
+Sources, highest priority first: environment variables (``SCRIPTMAIL_`` + section + ``__`` +
+key), the TOML file (``--config PATH`` or ``SCRIPTMAIL_CONFIG``), then the defaults below, which
+make ``scriptmail serve`` work with no file at all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "SCRIPTMAIL_CONFIG"
+
+_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the bad key."""
+
+
+def parse_host_port(value: str, default_port: int | None = None) -> tuple[str, int]:
+    """Split ``host:port`` (``[v6]:port`` for IPv6) and check both halves."""
+    text = value.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    else:
+        host, port_text = text, ""
+    if not host:
+        raise ValueError(f"{value!r} has no host")
+    if not port_text:
+        if default_port is None:
+            raise ValueError(f"{value!r} needs a port (host:port)")
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{value!r} has an invalid port")
+    return host, int(port_text)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class IntakeSettings(_Section):
+    listen: str = "127.0.0.1:2525"
+    socket: Path = Path("var/intake.sock")
+    maildrop: Path = Path("var/maildrop")
+    trusted_networks: dict[str, str] = Field(default_factory=dict)
+    max_message_size: int = Field(10 * 1024 * 1024, ge=1024)
+    max_recipients: int = Field(100, ge=1, le=10_000)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    maildrop_interval: float = Field(5.0, gt=0)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        parse_host_port(value)
+        return value
+
+    @field_validator("trusted_networks")
+    @classmethod
+    def _networks(cls, value: dict[str, str]) -> dict[str, str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as error:
+                raise ValueError(f"{network!r} is not a network: {error}") from None
+        return value
+
+
+class DeliverySettings(_Section):
+    relay_host: str = ""
+    routes: dict[str, str] = Field(default_factory=dict)
+    nameservers: list[str] = Field(default_factory=list)
+    dns_port: int = Field(53, gt=0, lt=65536)
+    helo_name: str = ""
+    concurrency: int = Field(50, ge=1, le=1000)
+    per_destination: int = Field(10, ge=1, le=200)
+    batch_size: int = Field(200, ge=1, le=5000)
+    poll_interval: float = Field(1.0, gt=0)
+    lease_seconds: int = Field(1200, ge=30)
+    backoff_min: int = Field(300, ge=1)
+    backoff_max: int = Field(4000, ge=1)
+    lifetime: int = Field(5 * 24 * 3600, ge=60)
+    connect_timeout: float = Field(30.0, gt=0)
+    command_timeout: float = Field(300.0, gt=0)
+    data_timeout: float = Field(600.0, gt=0)
+    messages_per_connection: int = Field(100, ge=1)
+
+    @field_validator("relay_host")
+    @classmethod
+    def _relay(cls, value: str) -> str:
+        if value:
+            parse_host_port(value, default_port=25)
+        return value
+
+    @field_validator("routes")
+    @classmethod
+    def _routes(cls, value: dict[str, str]) -> dict[str, str]:
+        routes = {}
+        for domain, target in value.items():
+            name = domain.strip().lower().rstrip(".")
+            if not _HOSTNAME_RE.match(name):
+                raise ValueError(f"{domain!r} is not a domain name")
+            parse_host_port(target, default_port=25)
+            routes[name] = target
+        return routes
+
+    @field_validator("nameservers")
+    @classmethod
+    def _nameservers(cls, value: list[str]) -> list[str]:
+        for server in value:
+            try:
+                ipaddress.ip_address(server)
+            except ValueError:
+                raise ValueError(f"{server!r} is not an IP address") from None
+        return value
+
+
+class WebSettings(_Section):
+    listen: str = "127.0.0.1:8025"
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        parse_host_port(value)
+        return value
+
+
+class Settings(BaseSettings):
+    """Everything scriptmail reads from its configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCRIPTMAIL_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    database_url: str = "sqlite:///var/scriptmail.db"
+    hostname: str = Field(default_factory=socket.getfqdn)
+    node: str = Field(default_factory=socket.gethostname)
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql+psycopg://")):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _CONFIG_FILE.get("path")
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+# The TOML source is chosen per load; pydantic-settings asks for sources on the class.
+_CONFIG_FILE: dict[str, Path | None] = {"path": None}
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"{key}: {message}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read the file (if any) and the environment; raise ConfigError naming each bad key."""
+    chosen = path if path is not None else os.environ.get(CONFIG_ENV) or None
+    file_path = Path(chosen) if chosen else None
+    if file_path is not None and not file_path.is_file():
+        raise ConfigError(f"configuration file {file_path} does not exist")
+    _CONFIG_FILE["path"] = file_path
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+    except ValueError as error:  # TOML syntax errors arrive as ValueError subclasses
+        raise ConfigError(f"cannot read {file_path}: {error}") from None
+    finally:
+        _CONFIG_FILE["path"] = None

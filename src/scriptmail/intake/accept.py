@@ -1,0 +1,128 @@
+"""Accepting a message: the one path shared by SMTP, the sendmail socket and maildrop pickup.
+
+It finds the hosting, reads the header block once, adds what the standards ask for, and returns
+only after the message and its recipients are committed: the caller may then say 250.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from scriptmail.intake.checks import Refused, check_size
+from scriptmail.intake.headers import complete, decoded, split_headers
+from scriptmail.model import Hosting, Origin, Submission
+from scriptmail.store import hostings as hosting_store
+from scriptmail.store.queue import insert_submission
+from scriptmail.store.writer import StoreUnavailable, Writer
+
+_CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Who handed us the message, as intake established it (never as the message claims)."""
+
+    origin: Origin
+    client: str
+    cwd: str = ""
+    command: str = ""
+
+
+class Acceptor:
+    def __init__(
+        self,
+        engine: Engine,
+        writer: Writer,
+        hostname: str,
+        max_size: int,
+        on_accepted: Callable[[], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._hostname = hostname
+        self._max_size = max_size
+        self._on_accepted = on_accepted
+        self._cache: dict[tuple[str, object], tuple[float, Hosting | None]] = {}
+
+    async def hosting_by_name(self, name: str) -> Hosting | None:
+        return await self._lookup("name", name)
+
+    async def hosting_by_uid(self, uid: int) -> Hosting | None:
+        return await self._lookup("uid", uid)
+
+    async def _lookup(self, key: str, value: object) -> Hosting | None:
+        cached = self._cache.get((key, value))
+        now = time.monotonic()
+        if cached and cached[0] > now:
+            return cached[1]
+        try:
+            hosting = await asyncio.to_thread(self._read_hosting, key, value)
+        except Exception as error:  # noqa: BLE001 - any database failure is a temporary refusal
+            raise StoreUnavailable(str(error).splitlines()[0]) from None
+        self._cache[(key, value)] = (now + _CACHE_SECONDS, hosting)
+        return hosting
+
+    def _read_hosting(self, key: str, value: object) -> Hosting | None:
+        with self._engine.connect() as connection:
+            return hosting_store.find_hosting(connection, **{key: value})
+
+    async def verify_password(self, name: str, password: str) -> Hosting | None:
+        """argon2id is slow on purpose; it runs in a thread so the event loop keeps serving."""
+
+        def check() -> bool:
+            with self._engine.connect() as connection:
+                found = hosting_store.smtp_password_hash(connection, name)
+            return found is not None and hosting_store.password_matches(found[1], password)
+
+        try:
+            matches = await asyncio.to_thread(check)
+        except Exception as error:  # noqa: BLE001
+            raise StoreUnavailable(str(error).splitlines()[0]) from None
+        return await self.hosting_by_name(name) if matches else None
+
+    async def accept(
+        self,
+        hosting: Hosting,
+        envelope_from: str,
+        recipients: list[str],
+        data: bytes,
+        provenance: Provenance,
+    ) -> int:
+        """Commit the message; return its queue id. Raises Refused or StoreUnavailable."""
+        check_size(len(data), self._max_size)
+        submission = self.prepare(hosting, envelope_from, recipients, data, provenance)
+        now = time.time()
+        queue_id = await self._writer.submit(lambda connection: insert_submission(connection, submission, now))
+        if self._on_accepted is not None:
+            self._on_accepted()
+        return queue_id
+
+    def prepare(
+        self,
+        hosting: Hosting,
+        envelope_from: str,
+        recipients: list[str],
+        data: bytes,
+        provenance: Provenance,
+    ) -> Submission:
+        if not recipients:
+            raise Refused("554 5.5.1 no valid recipients")
+        block = complete(split_headers(data), self._hostname)
+        return Submission(
+            hosting_id=hosting.id,
+            envelope_from=envelope_from,
+            recipients=tuple(dict.fromkeys(recipients)),
+            data=block.to_bytes(),
+            origin=provenance.origin,
+            client=provenance.client[:255],
+            subject=decoded(block.first("subject"))[:998],
+            message_id=block.first("message-id")[:998],
+            script=block.first("x-php-originating-script")[:2000],
+            cwd=provenance.cwd[:4096],
+            command=provenance.command[:4096],
+        )

@@ -1,0 +1,115 @@
+"""Plain values shared by every part: states, statuses, origins and the records that cross parts."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class HostingState(enum.StrEnum):
+    """A hosting's sending state; the reference API's names are in REFERENCE_STATE."""
+
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    PURGING = "purging"
+    SPAM = "spam"
+    BOUNCE = "bounce"
+    FORCED = "forced"
+
+
+REFERENCE_STATE: dict[HostingState, str] = {
+    HostingState.ACTIVE: "ok",
+    HostingState.BLOCKED: "ko",
+    HostingState.PURGING: "purging",
+    HostingState.SPAM: "spam",
+    HostingState.BOUNCE: "bounce",
+    HostingState.FORCED: "force",
+}
+
+
+class RecipientStatus(enum.StrEnum):
+    """Where one recipient of one message stands. The recipient is the unit of delivery."""
+
+    QUEUED = "queued"
+    DEFERRED = "deferred"
+    SENDING = "sending"
+    SENT = "sent"
+    BOUNCED = "bounced"
+    EXPIRED = "expired"
+    HELD = "held"
+    PURGED = "purged"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {RecipientStatus.SENT, RecipientStatus.BOUNCED, RecipientStatus.EXPIRED, RecipientStatus.PURGED}
+)
+WAITING_STATUSES = frozenset({RecipientStatus.QUEUED, RecipientStatus.DEFERRED})
+
+
+class Origin(enum.StrEnum):
+    """How a message reached intake."""
+
+    SMTP = "smtp"
+    SENDMAIL = "sendmail"
+    MAILDROP = "maildrop"
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A message as intake accepted it, ready to be committed with its recipients."""
+
+    hosting_id: int
+    envelope_from: str
+    recipients: tuple[str, ...]
+    data: bytes
+    origin: Origin
+    client: str
+    subject: str = ""
+    message_id: str = ""
+    script: str = ""
+    cwd: str = ""
+    command: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Hosting:
+    id: int
+    name: str
+    owner_email: str
+    uid: int | None
+    plan: str
+    state: HostingState
+    has_smtp_password: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DueRecipient:
+    """A recipient claimed for one delivery attempt, with what the attempt needs."""
+
+    id: int
+    message_id: int
+    address: str
+    domain: str
+    envelope_from: str
+    attempts: int
+    first_queued_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """The outcome of one delivery attempt for one recipient."""
+
+    recipient_id: int
+    status: RecipientStatus
+    code: int | None
+    text: str
+    mx_host: str
+    started_at: float
+    duration: float
+    next_attempt_at: float | None = None
+    attempts: int = 1
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,147 @@
+"""Hostings: the accounts whose scripts send mail, and their SMTP credentials (argon2id)."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from scriptmail.model import Hosting, HostingState
+from scriptmail.store.schema import hostings
+
+# OWASP's first recommended argon2id setting (REFERENCE.md): m=19 MiB, t=2, p=1.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+_EMAIL_RE = re.compile(r"^[^@\s<>\"(),:;\\\[\]]{1,64}@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", re.I)
+
+
+class HostingError(ValueError):
+    """A hosting cannot be created or changed as asked; the message says why."""
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(stored_hash: str | None, password: str) -> bool:
+    """Constant-time check; a hosting without SMTP credentials never matches."""
+    if not stored_hash:
+        return False
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise HostingError(f"invalid hosting name {name!r}: use lower-case letters, digits, dots and dashes")
+    return name
+
+
+def check_email(address: str) -> str:
+    if not _EMAIL_RE.match(address) or len(address) > 320:
+        raise HostingError(f"invalid e-mail address {address!r}")
+    return address
+
+
+def _row_to_hosting(row: Any) -> Hosting:
+    return Hosting(
+        id=row.id,
+        name=row.name,
+        owner_email=row.owner_email,
+        uid=row.uid,
+        plan=row.plan,
+        state=HostingState(row.state),
+        has_smtp_password=bool(row.smtp_password_hash),
+    )
+
+
+def add_hosting(
+    connection: Connection,
+    name: str,
+    owner_email: str,
+    uid: int | None = None,
+    plan: str = "default",
+    smtp_password: str | None = None,
+) -> Hosting:
+    check_name(name)
+    check_email(owner_email)
+    if uid is not None and not 0 <= uid < 2**31:
+        raise HostingError(f"invalid uid {uid}")
+    try:
+        new_id = connection.execute(
+            insert(hostings).returning(hostings.c.id),
+            {
+                "name": name,
+                "owner_email": owner_email,
+                "uid": uid,
+                "plan": plan,
+                "state": HostingState.ACTIVE.value,
+                "smtp_password_hash": hash_password(smtp_password) if smtp_password else None,
+                "created_at": time.time(),
+            },
+        ).scalar_one()
+    except IntegrityError:
+        raise HostingError(f"a hosting named {name!r} or with uid {uid} already exists") from None
+    return get_hosting(connection, new_id)
+
+
+def get_hosting(connection: Connection, hosting_id: int) -> Hosting:
+    return _row_to_hosting(connection.execute(select(hostings).where(hostings.c.id == hosting_id)).one())
+
+
+def find_hosting(connection: Connection, *, name: str | None = None, uid: int | None = None) -> Hosting | None:
+    query = select(hostings)
+    query = query.where(hostings.c.name == name) if name is not None else query.where(hostings.c.uid == uid)
+    row = connection.execute(query).first()
+    return _row_to_hosting(row) if row else None
+
+
+def smtp_password_hash(connection: Connection, name: str) -> tuple[int, str | None] | None:
+    row = connection.execute(
+        select(hostings.c.id, hostings.c.smtp_password_hash).where(hostings.c.name == name)
+    ).first()
+    return (row.id, row.smtp_password_hash) if row else None
+
+
+def list_hostings(connection: Connection) -> list[Hosting]:
+    return [_row_to_hosting(row) for row in connection.execute(select(hostings).order_by(hostings.c.name))]
+
+
+def update_hosting(
+    connection: Connection,
+    name: str,
+    *,
+    owner_email: str | None = None,
+    uid: int | None = None,
+    clear_uid: bool = False,
+    plan: str | None = None,
+    smtp_password: str | None = None,
+) -> Hosting:
+    values: dict[str, Any] = {}
+    if owner_email is not None:
+        values["owner_email"] = check_email(owner_email)
+    if clear_uid:
+        values["uid"] = None
+    elif uid is not None:
+        values["uid"] = uid
+    if plan is not None:
+        values["plan"] = plan
+    if smtp_password is not None:
+        values["smtp_password_hash"] = hash_password(smtp_password) if smtp_password else None
+    hosting = find_hosting(connection, name=name)
+    if hosting is None:
+        raise HostingError(f"no hosting named {name!r}")
+    if values:
+        try:
+            connection.execute(update(hostings).where(hostings.c.id == hosting.id).values(**values))
+        except IntegrityError:
+            raise HostingError(f"uid {uid} already belongs to another hosting") from None
+    return get_hosting(connection, hosting.id)

@@ -1,0 +1,203 @@
+"""Queue operations: commit a submission, claim due recipients with a lease, record outcomes.
+
+Each function takes an open connection inside a transaction, so the writer can group many of
+them into one commit. A claimed recipient's ``next_attempt_at`` is set to its lease expiry: a
+lease left by a crashed worker simply becomes due again and is claimed like any other row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Connection, and_, bindparam, delete, exists, insert, select, update
+
+from scriptmail.model import (
+    FINAL_STATUSES,
+    AttemptResult,
+    DueRecipient,
+    RecipientStatus,
+    Submission,
+)
+from scriptmail.store.schema import attempts, bodies, messages, recipients
+
+_CLAIMABLE = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value, RecipientStatus.SENDING.value)
+_FINAL = tuple(status.value for status in FINAL_STATUSES)
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def insert_submission(connection: Connection, submission: Submission, now: float) -> int:
+    """Store the message, its body and one queued row per recipient; return the queue id."""
+    message_id = connection.execute(
+        insert(messages).returning(messages.c.id),
+        {
+            "hosting_id": submission.hosting_id,
+            "received_at": now,
+            "envelope_from": submission.envelope_from,
+            "subject": submission.subject,
+            "message_id": submission.message_id,
+            "size": len(submission.data),
+            "origin": submission.origin.value,
+            "client": submission.client,
+            "script": submission.script,
+            "cwd": submission.cwd,
+            "command": submission.command,
+        },
+    ).scalar_one()
+    connection.execute(insert(bodies), {"message_id": message_id, "data": submission.data})
+    connection.execute(
+        insert(recipients),
+        [
+            {
+                "message_id": message_id,
+                "hosting_id": submission.hosting_id,
+                "address": address,
+                "domain": domain_of(address),
+                "status": RecipientStatus.QUEUED.value,
+                "queued_at": now,
+                "next_attempt_at": now,
+                "attempts": 0,
+                "updated_at": now,
+            }
+            for address in submission.recipients
+        ],
+    )
+    return message_id
+
+
+def claim_due(connection: Connection, owner: str, limit: int, lease_seconds: float, now: float) -> list[DueRecipient]:
+    """Lease up to `limit` due recipients to `owner`; concurrent claimers never get the same row."""
+    due = (
+        select(recipients.c.id)
+        .where(recipients.c.status.in_(_CLAIMABLE), recipients.c.next_attempt_at <= now)
+        .order_by(recipients.c.next_attempt_at)
+        .limit(limit)
+    )
+    if connection.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    rows = connection.execute(
+        update(recipients)
+        .where(recipients.c.id.in_(due.scalar_subquery()))
+        .values(
+            status=RecipientStatus.SENDING.value,
+            lease_owner=owner,
+            lease_until=now + lease_seconds,
+            next_attempt_at=now + lease_seconds,
+            updated_at=now,
+        )
+        .returning(
+            recipients.c.id,
+            recipients.c.message_id,
+            recipients.c.address,
+            recipients.c.domain,
+            recipients.c.attempts,
+            recipients.c.queued_at,
+        )
+    ).all()
+    if not rows:
+        return []
+    senders = dict(
+        connection.execute(
+            select(messages.c.id, messages.c.envelope_from).where(
+                messages.c.id.in_({row.message_id for row in rows})
+            )
+        ).all()
+    )
+    return [
+        DueRecipient(
+            id=row.id,
+            message_id=row.message_id,
+            address=row.address,
+            domain=row.domain,
+            envelope_from=senders[row.message_id],
+            attempts=row.attempts,
+            first_queued_at=row.queued_at,
+        )
+        for row in sorted(rows, key=lambda row: row.id)
+    ]
+
+
+def load_bodies(connection: Connection, message_ids: Iterable[int]) -> dict[int, bytes]:
+    ids = list(set(message_ids))
+    if not ids:
+        return {}
+    return dict(connection.execute(select(bodies.c.message_id, bodies.c.data).where(bodies.c.message_id.in_(ids))).all())
+
+
+def record_results(connection: Connection, owner: str, results: Sequence[AttemptResult], now: float) -> int:
+    """Write each attempt and the recipient's new status; free bodies nobody needs any more.
+
+    A row whose lease another worker took over meanwhile is left alone (its attempt is still logged).
+    Returns how many recipients were updated.
+    """
+    if not results:
+        return 0
+    updated = connection.execute(
+        update(recipients)
+        .where(
+            recipients.c.id == bindparam("rid"),
+            recipients.c.lease_owner == owner,
+            recipients.c.status == RecipientStatus.SENDING.value,
+        )
+        .values(
+            status=bindparam("new_status"),
+            attempts=recipients.c.attempts + 1,
+            last_code=bindparam("code"),
+            last_text=bindparam("text"),
+            next_attempt_at=bindparam("next_at"),
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False),
+        [
+            {
+                "rid": result.recipient_id,
+                "new_status": result.status.value,
+                "code": result.code,
+                "text": result.text[:2000],
+                "next_at": result.next_attempt_at if result.next_attempt_at is not None else now,
+            }
+            for result in results
+        ],
+    ).rowcount
+    connection.execute(
+        insert(attempts),
+        [
+            {
+                "recipient_id": result.recipient_id,
+                "at": result.started_at,
+                "mx_host": result.mx_host[:300],
+                "code": result.code,
+                "text": result.text[:2000],
+                "duration": result.duration,
+            }
+            for result in results
+        ],
+    )
+    message_ids = select(recipients.c.message_id).where(
+        recipients.c.id.in_([result.recipient_id for result in results])
+    )
+    still_needed = exists().where(
+        and_(recipients.c.message_id == bodies.c.message_id, recipients.c.status.not_in(_FINAL))
+    )
+    connection.execute(delete(bodies).where(bodies.c.message_id.in_(message_ids.scalar_subquery()), ~still_needed))
+    return updated
+
+
+def release_leases(connection: Connection, owner: str, now: float) -> int:
+    """At start, hand back what this node's previous run had claimed (Postfix re-queues its active queue)."""
+    return connection.execute(
+        update(recipients)
+        .where(recipients.c.status == RecipientStatus.SENDING.value, recipients.c.lease_owner == owner)
+        .values(
+            status=RecipientStatus.DEFERRED.value,
+            next_attempt_at=now,
+            lease_owner=None,
+            lease_until=None,
+            last_text="delivery interrupted by a restart; retrying",
+            updated_at=now,
+        )
+    ).rowcount

@@ -1,0 +1,117 @@
+"""The tables. Times are UTC seconds since the epoch (float), identical on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from scriptmail.model import HostingState, Origin, RecipientStatus
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid; BIGINT elsewhere.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _one_of(column: str, values: type) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+hostings = Table(
+    "hostings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(253), nullable=False, unique=True),
+    Column("owner_email", String(320), nullable=False),
+    Column("uid", Integer, nullable=True, unique=True),
+    Column("smtp_password_hash", String(200), nullable=True),
+    Column("plan", String(64), nullable=False, server_default="default"),
+    Column("state", String(16), nullable=False, server_default=HostingState.ACTIVE.value),
+    Column("report_to", String(320), nullable=True),
+    Column("language", String(8), nullable=False, server_default="en"),
+    Column("created_at", Float, nullable=False),
+    CheckConstraint(_one_of("state", HostingState), name="state"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("hosting_id", Id, ForeignKey("hostings.id"), nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("envelope_from", String(320), nullable=False),
+    Column("subject", Text, nullable=False, server_default=""),
+    Column("message_id", String(998), nullable=False, server_default=""),
+    Column("size", Integer, nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("client", String(255), nullable=False, server_default=""),
+    Column("script", Text, nullable=False, server_default=""),
+    Column("cwd", Text, nullable=False, server_default=""),
+    Column("command", Text, nullable=False, server_default=""),
+    CheckConstraint(_one_of("origin", Origin), name="origin"),
+    Index("ix_messages_hosting_received", "hosting_id", "received_at"),
+)
+
+# Kept apart from messages so a body can be freed once no recipient needs it.
+bodies = Table(
+    "bodies",
+    metadata,
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+recipients = Table(
+    "recipients",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False),
+    Column("hosting_id", Id, ForeignKey("hostings.id"), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("domain", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("queued_at", Float, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_code", Integer, nullable=True),
+    Column("last_text", Text, nullable=False, server_default=""),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_until", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
+    CheckConstraint(_one_of("status", RecipientStatus), name="status"),
+    Index("ix_recipients_status_due", "status", "next_attempt_at"),
+    Index("ix_recipients_hosting_status", "hosting_id", "status"),
+    Index("ix_recipients_message", "message_id"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("recipient_id", Id, ForeignKey("recipients.id"), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("mx_host", String(300), nullable=False, server_default=""),
+    Column("code", Integer, nullable=True),
+    Column("text", Text, nullable=False, server_default=""),
+    Column("duration", Float, nullable=False),
+    Index("ix_attempts_recipient", "recipient_id"),
+)
