@@ -31,8 +31,8 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message names the bad key."""
 
 
-def parse_host_port(value: str, default_port: int | None = None) -> tuple[str, int]:
-    """Split ``host:port`` (``[v6]:port`` for IPv6) and check both halves."""
+def parse_host_port(value: str, default_port: int | None = None, listening: bool = False) -> tuple[str, int]:
+    """Split ``host:port`` (``[v6]:port`` for IPv6) and check both halves; port 0 only to listen."""
     text = value.strip()
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
@@ -47,7 +47,7 @@ def parse_host_port(value: str, default_port: int | None = None) -> tuple[str, i
         if default_port is None:
             raise ValueError(f"{value!r} needs a port (host:port)")
         return host, default_port
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not port_text.isdigit() or not (0 if listening else 1) <= int(port_text) < 65536:
         raise ValueError(f"{value!r} has an invalid port")
     return host, int(port_text)
 
@@ -70,7 +70,7 @@ class IntakeSettings(_Section):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        parse_host_port(value)
+        parse_host_port(value, listening=True)
         return value
 
     @field_validator("trusted_networks")
@@ -89,6 +89,7 @@ class DeliverySettings(_Section):
     routes: dict[str, str] = Field(default_factory=dict)
     nameservers: list[str] = Field(default_factory=list)
     dns_port: int = Field(53, gt=0, lt=65536)
+    smtp_port: int = Field(25, gt=0, lt=65536)
     helo_name: str = ""
     concurrency: int = Field(50, ge=1, le=1000)
     per_destination: int = Field(10, ge=1, le=200)
@@ -139,7 +140,7 @@ class WebSettings(_Section):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        parse_host_port(value)
+        parse_host_port(value, listening=True)
         return value
 
 

@@ -92,10 +92,10 @@ class SubmissionHandler:
             try:
                 blob = b64decode(args[1], validate=True)
             except (binascii.Error, ValueError):
-                return AuthResult(success=False, message="501 5.5.2 cannot decode base64")
+                return AuthResult(success=False, handled=False, message="501 5.5.2 cannot decode base64")
         parts = blob.split(b"\x00")
         if len(parts) != 3:
-            return AuthResult(success=False, message="501 5.5.2 malformed PLAIN credentials")
+            return AuthResult(success=False, handled=False, message="501 5.5.2 malformed PLAIN credentials")
         return await self._check(server, parts[1], parts[2])
 
     async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
@@ -105,7 +105,7 @@ class SubmissionHandler:
             try:
                 login = b64decode(args[1], validate=True)
             except (binascii.Error, ValueError):
-                return AuthResult(success=False, message="501 5.5.2 cannot decode base64")
+                return AuthResult(success=False, handled=False, message="501 5.5.2 cannot decode base64")
         if not isinstance(login, bytes):
             return AuthResult(success=False, handled=True)
         password = await server.challenge_auth("Password:")
@@ -122,11 +122,11 @@ class SubmissionHandler:
         try:
             hosting = await self._acceptor.verify_password(name, secret) if name else None
         except StoreUnavailable:
-            return AuthResult(success=False, message="454 4.7.0 temporary authentication failure")
+            return AuthResult(success=False, handled=False, message="454 4.7.0 temporary authentication failure")
         if hosting is None:
             await asyncio.sleep(AUTH_FAILURE_DELAY)
             log.info("AUTH failed for %r from %s", name[:64], server.session.peer)
-            return AuthResult(success=False, message="535 5.7.8 authentication credentials invalid")
+            return AuthResult(success=False, handled=False, message="535 5.7.8 authentication credentials invalid")
         return AuthResult(success=True, auth_data=hosting)
 
     # --- envelope -------------------------------------------------------------------------

@@ -77,7 +77,11 @@ class Writer:
                     stop = True
                     break
                 batch.append(item)
-            self._commit(batch)
+            # A future cancelled while waiting is dropped; once running it can no longer be
+            # cancelled, so an operation that starts always reports its outcome.
+            batch = [entry for entry in batch if entry[1].set_running_or_notify_cancel()]
+            if batch:
+                self._commit(batch)
             if stop:
                 return
 

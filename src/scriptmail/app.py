@@ -1,0 +1,146 @@
+"""One scriptmail process: the parts of DESIGN.md §5 that this node runs, wired to one store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from scriptmail.config import Settings, parse_host_port
+from scriptmail.delivery.agent import DeliveryAgent
+from scriptmail.delivery.routing import Router
+from scriptmail.delivery.smtp_client import ClientSettings, SmtpClient
+from scriptmail.intake.accept import Acceptor
+from scriptmail.intake.smtp_server import SubmissionHandler, TrustedNetworks, make_server_factory
+from scriptmail.intake.tls import ensure_self_signed, server_context
+from scriptmail.store import log as store_log
+from scriptmail.store.engine import open_engine
+from scriptmail.store.migrate import upgrade
+from scriptmail.store.writer import Writer
+
+log = logging.getLogger(__name__)
+
+PARTS = ("intake", "delivery", "maildrop")
+
+
+@dataclass
+class Gateway:
+    """Starts the chosen parts, runs until stopped, and stops them in an order that loses nothing."""
+
+    settings: Settings
+    parts: tuple[str, ...] = PARTS
+    smtp_port: int | None = field(default=None, init=False)
+    agent: DeliveryAgent | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = open_engine(self.settings.database_url)
+        self.writer = Writer(self.engine)
+        self._stop = asyncio.Event()
+        self._servers: list[Any] = []
+        self._tasks: list[asyncio.Task] = []
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, on_ready: Callable[[Gateway], None] | None = None) -> None:
+        await asyncio.to_thread(upgrade, self.engine)
+        self.writer.start()
+        try:
+            await self._start()
+            if on_ready is not None:
+                on_ready(self)
+            await self._stop.wait()
+        finally:
+            await self._shutdown()
+
+    async def _start(self) -> None:
+        settings = self.settings
+        if "delivery" in self.parts:
+            router = Router(settings.delivery)
+            client = SmtpClient(
+                router,
+                ClientSettings(
+                    helo_name=settings.delivery.helo_name or settings.hostname,
+                    connect_timeout=settings.delivery.connect_timeout,
+                    command_timeout=settings.delivery.command_timeout,
+                    data_timeout=settings.delivery.data_timeout,
+                    messages_per_connection=settings.delivery.messages_per_connection,
+                    mx_port=settings.delivery.smtp_port,
+                ),
+            )
+            self.agent = DeliveryAgent(self.engine, self.writer, settings.delivery, client, router, owner=settings.node)
+            self._tasks.append(asyncio.create_task(self.agent.run(), name="delivery"))
+        acceptor = Acceptor(
+            self.engine,
+            self.writer,
+            hostname=settings.hostname,
+            max_size=settings.intake.max_message_size,
+            on_accepted=self.agent.wake if self.agent else None,
+        )
+        if "intake" in self.parts:
+            await self._start_smtp(acceptor)
+            await self._start_socket(acceptor)
+        if "maildrop" in self.parts:
+            from scriptmail.intake.maildrop import MaildropPickup
+
+            pickup = MaildropPickup(settings.intake.maildrop, acceptor, settings.intake.maildrop_interval)
+            pickup.ensure_layout()
+            self._tasks.append(asyncio.create_task(pickup.run(), name="maildrop"))
+
+    async def _start_smtp(self, acceptor: Acceptor) -> None:
+        intake = self.settings.intake
+        if intake.tls_cert and intake.tls_key:
+            cert, key = intake.tls_cert, intake.tls_key
+        else:
+            cert, key = ensure_self_signed(intake.socket.parent / "tls", self.settings.hostname)
+        handler = SubmissionHandler(acceptor, TrustedNetworks(intake.trusted_networks), intake.max_recipients)
+        factory = make_server_factory(handler, self.settings.hostname, intake.max_message_size, server_context(cert, key))
+        host, port = parse_host_port(intake.listen, listening=True)
+        server = await asyncio.get_running_loop().create_server(factory, host, port, reuse_port=True)
+        self.smtp_port = server.sockets[0].getsockname()[1]
+        self._servers.append(server)
+        log.info("SMTP submission on %s:%d", host, self.smtp_port)
+
+    async def _start_socket(self, acceptor: Acceptor) -> None:
+        from scriptmail.intake.socket_server import start_socket_server
+
+        async def queue_of(hosting_id: int) -> list[dict[str, Any]]:
+            def read() -> list[dict[str, Any]]:
+                with self.engine.connect() as connection:
+                    return store_log.queued(connection, hosting_id=hosting_id)
+
+            return await asyncio.to_thread(read)
+
+        server = await start_socket_server(self.settings.intake.socket, acceptor, queue_of)
+        self._servers.append(server)
+        log.info("sendmail socket at %s", self.settings.intake.socket)
+
+    async def _shutdown(self) -> None:
+        # Stop taking mail first; a submission in progress still gets its commit and its reply.
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), timeout=5)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.to_thread(self.writer.stop)
+        self.engine.dispose()
+
+
+def run_gateway(settings: Settings, parts: tuple[str, ...], on_ready: Callable[[Gateway], None] | None = None) -> None:
+    """Run until SIGINT or SIGTERM."""
+
+    async def main() -> None:
+        gateway = Gateway(settings, parts)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, gateway.stop)
+        await gateway.run(on_ready)
+
+    asyncio.run(main())

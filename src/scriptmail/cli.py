@@ -1,0 +1,305 @@
+"""The `scriptmail` command: thin Typer commands over the parts; Rich tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
+
+from scriptmail.config import ConfigError, Settings, load_settings
+from scriptmail.model import RecipientStatus
+from scriptmail.store import hostings as hosting_store
+from scriptmail.store import log as store_log
+from scriptmail.store.engine import open_engine
+from scriptmail.store.migrate import upgrade
+
+EX_TEMPFAIL = 75
+EX_CONFIG = 78
+
+app = typer.Typer(
+    help="scriptmail: the outbound mail gateway of a shared web-hosting platform.", no_args_is_help=True, add_completion=False
+)
+hosting_app = typer.Typer(help="Manage hostings (the accounts whose scripts send mail).", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(hosting_app, name="hosting")
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML configuration file (default: $SCRIPTMAIL_CONFIG, else built-in defaults)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+
+
+@app.callback()
+def _main(ctx: typer.Context, config: ConfigOption = None) -> None:
+    try:
+        ctx.obj = load_settings(config)
+    except ConfigError as error:
+        err.print(f"[red]{error}[/red]", highlight=False)
+        raise typer.Exit(EX_CONFIG) from None
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return ctx.obj
+
+
+@contextmanager
+def _store(ctx: typer.Context, write: bool = False) -> Iterator[Connection]:
+    """A migrated store; a database that cannot be reached is a clean exit 75, not a traceback."""
+    engine = open_engine(_settings(ctx).database_url, pool_size=1)
+    try:
+        upgrade(engine)
+        with engine.begin() if write else engine.connect() as connection:
+            yield connection
+    except OperationalError as error:
+        err.print(f"[red]database unavailable: {str(error.orig or error).splitlines()[0]}[/red]", highlight=False)
+        raise typer.Exit(EX_TEMPFAIL) from None
+    finally:
+        engine.dispose()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]{message}[/red]", highlight=False)
+    raise typer.Exit(code)
+
+
+def _when(epoch: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) if epoch else ""
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+# --- serve -------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    parts: Annotated[str, typer.Option(help="Comma-separated parts to run: intake, delivery, maildrop.")] = "intake,delivery,maildrop",
+    demo: Annotated[bool, typer.Option(help="On an empty store, create a demo hosting and print how to use it.")] = True,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run scriptmail (all parts in one process by default) until SIGTERM or Ctrl-C."""
+    from scriptmail.app import PARTS, run_gateway
+
+    chosen = tuple(part.strip() for part in parts.split(",") if part.strip())
+    unknown = [part for part in chosen if part not in PARTS]
+    if unknown or not chosen:
+        _fail(f"unknown part(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(PARTS)}", 2)
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
+    settings = _settings(ctx)
+    demo_login = _create_demo(ctx) if demo else None
+
+    def ready(gateway: Any) -> None:
+        out.print(f"scriptmail is running: parts {', '.join(chosen)}; store {_safe_url(settings.database_url)}")
+        if gateway.smtp_port:
+            out.print(f"  SMTP submission on {settings.intake.listen.rsplit(':', 1)[0]}:{gateway.smtp_port}, sendmail socket {settings.intake.socket}")
+        if demo_login:
+            _print_demo(settings, demo_login)
+
+    try:
+        run_gateway(settings, chosen, ready)
+    except OSError as error:
+        _fail(f"cannot start: {error}", 71)
+    except OperationalError as error:
+        _fail(f"database unavailable: {str(error.orig or error).splitlines()[0]}", EX_TEMPFAIL)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _create_demo(ctx: typer.Context) -> tuple[str, str] | None:
+    with _store(ctx, write=True) as connection:
+        if hosting_store.list_hostings(connection):
+            return None
+        password = secrets.token_urlsafe(12)
+        hosting_store.add_hosting(
+            connection, "demo", "owner@demo.invalid", uid=os.getuid(), plan="default", smtp_password=password
+        )
+        return "demo", password
+
+
+def _print_demo(settings: Settings, login: tuple[str, str]) -> None:
+    name, password = login
+    host, port = settings.intake.listen.rsplit(":", 1)
+    out.print(
+        f"\nA demo hosting [bold]{name}[/bold] was created (uid {os.getuid()}, SMTP login {name} / {password}).\n"
+        "Send it a test mail with the sendmail command:\n"
+        f"  printf 'To: someone@example.com\\nSubject: hello\\n\\nIt works.\\n' | "
+        f"SCRIPTMAIL_INTAKE__SOCKET={settings.intake.socket} .venv/bin/scriptmail-sendmail -t -i\n"
+        "or over SMTP:\n"
+        f"  swaks --server {host}:{port} --auth-user {name} --auth-password '{password}' --to someone@example.com\n"
+        "then look at it with `.venv/bin/scriptmail queue` and `.venv/bin/scriptmail log`."
+    )
+
+
+# --- hostings ----------------------------------------------------------------------------
+
+
+def _hosting_dict(hosting: Any) -> dict[str, Any]:
+    value = asdict(hosting)
+    value["state"] = hosting.state.value
+    return value
+
+
+@hosting_app.command("add")
+def hosting_add(
+    ctx: typer.Context,
+    name: str,
+    owner: Annotated[str, typer.Option(help="Owner's contact e-mail address.")],
+    uid: Annotated[int | None, typer.Option(help="Unix uid whose sendmail calls belong to this hosting.")] = None,
+    plan: Annotated[str, typer.Option(help="Plan name.")] = "default",
+    smtp_password: Annotated[str | None, typer.Option(help="Password for SMTP AUTH (login = hosting name).")] = None,
+) -> None:
+    """Create a hosting."""
+    with _store(ctx, write=True) as connection:
+        try:
+            hosting = hosting_store.add_hosting(connection, name, owner, uid=uid, plan=plan, smtp_password=smtp_password)
+        except hosting_store.HostingError as error:
+            _fail(str(error))
+    out.print(f"hosting {hosting.name} created (id {hosting.id})")
+
+
+@hosting_app.command("list")
+def hosting_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List hostings."""
+    with _store(ctx) as connection:
+        found = hosting_store.list_hostings(connection)
+    if as_json:
+        _print_json([_hosting_dict(h) for h in found])
+        return
+    table = Table("name", "owner", "uid", "plan", "state", "SMTP AUTH")
+    for h in found:
+        table.add_row(h.name, h.owner_email, "" if h.uid is None else str(h.uid), h.plan, h.state.value, "yes" if h.has_smtp_password else "no")
+    out.print(table)
+
+
+@hosting_app.command("show")
+def hosting_show(ctx: typer.Context, name: str, as_json: JsonOption = False) -> None:
+    """Show one hosting and its queue counts."""
+    with _store(ctx) as connection:
+        hosting = hosting_store.find_hosting(connection, name=name)
+        if hosting is None:
+            _fail(f"no hosting named {name!r}")
+        counts = store_log.status_counts(connection, hosting.id)
+    value = _hosting_dict(hosting) | {"recipients": counts}
+    if as_json:
+        _print_json(value)
+        return
+    table = Table(show_header=False)
+    for key, item in value.items():
+        table.add_row(key, ", ".join(f"{k}: {v}" for k, v in item.items()) if isinstance(item, dict) else str(item))
+    out.print(table)
+
+
+@hosting_app.command("set")
+def hosting_set(
+    ctx: typer.Context,
+    name: str,
+    owner: Annotated[str | None, typer.Option(help="New owner contact address.")] = None,
+    uid: Annotated[int | None, typer.Option(help="New Unix uid.")] = None,
+    no_uid: Annotated[bool, typer.Option("--no-uid", help="Remove the Unix uid.")] = False,
+    plan: Annotated[str | None, typer.Option(help="New plan.")] = None,
+    smtp_password: Annotated[str | None, typer.Option(help="New SMTP password ('' removes SMTP AUTH).")] = None,
+) -> None:
+    """Change a hosting."""
+    with _store(ctx, write=True) as connection:
+        try:
+            hosting = hosting_store.update_hosting(
+                connection, name, owner_email=owner, uid=uid, clear_uid=no_uid, plan=plan, smtp_password=smtp_password
+            )
+        except hosting_store.HostingError as error:
+            _fail(str(error))
+    out.print(f"hosting {hosting.name} updated")
+
+
+# --- queue and log -----------------------------------------------------------------------
+
+
+def _recipient_table(rows: list[dict[str, Any]], title: str) -> Table:
+    table = Table("id", "queue id", "hosting", "received", "sender", "recipient", "status", "tries", "next try", "last reply", title=title)
+    for row in rows:
+        reply = f"{row['last_code'] or ''} {row['last_text']}".strip()
+        waiting = row["status"] in (RecipientStatus.QUEUED, RecipientStatus.DEFERRED)
+        table.add_row(
+            str(row["id"]),
+            str(row["queue_id"]),
+            row["hosting"],
+            _when(row["received_at"]),
+            row["sender"],
+            row["recipient"],
+            row["status"],
+            str(row["attempts"]),
+            _when(row["next_attempt_at"]) if waiting else "",
+            reply[:80],
+        )
+    return table
+
+
+@app.command()
+def queue(
+    ctx: typer.Context,
+    hosting: Annotated[str | None, typer.Option(help="Only this hosting.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    as_json: JsonOption = False,
+) -> None:
+    """Recipients not yet delivered, like mailq."""
+    with _store(ctx) as connection:
+        rows = store_log.queued(connection, hosting=hosting, limit=limit)
+    if as_json:
+        _print_json(rows)
+        return
+    out.print(_recipient_table(rows, f"{len(rows)} recipient(s) in the queue"))
+
+
+@app.command("log")
+def log_(
+    ctx: typer.Context,
+    hosting: Annotated[str | None, typer.Option(help="Only this hosting.")] = None,
+    status: Annotated[RecipientStatus | None, typer.Option(help="Only this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """The latest recipients with their status and last reply."""
+    with _store(ctx) as connection:
+        rows = store_log.recent(connection, hosting=hosting, status=status, limit=limit)
+    if as_json:
+        _print_json(rows)
+        return
+    out.print(_recipient_table(rows, f"latest {len(rows)} recipient(s)"))
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the schema to the current version (also done at every start)."""
+    with _store(ctx):
+        pass
+    out.print(f"database {_safe_url(_settings(ctx).database_url)} is up to date")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,198 @@
+"""The delivery agent: claim due recipients, send them grouped by destination, record outcomes.
+
+Claims are leases in the store, so several agents (threads, processes, machines) can share one
+PostgreSQL queue; a crashed agent's lease expires and its recipients are claimed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy import Engine
+
+from scriptmail.config import DeliverySettings
+from scriptmail.delivery.retry import Schedule, status_for_reply
+from scriptmail.delivery.routing import RouteError, Router
+from scriptmail.delivery.smtp_client import Outcome, SmtpClient, Transaction
+from scriptmail.model import AttemptResult, DueRecipient, RecipientStatus
+from scriptmail.store import queue
+from scriptmail.store.writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+def result_for(outcome: Outcome, schedule: Schedule, now: float) -> AttemptResult:
+    """Turn what the server said into the recipient's next status (pure)."""
+    status = status_for_reply(outcome.code)
+    next_at = None
+    text = outcome.text
+    attempts = outcome.recipient.attempts + 1
+    if status is RecipientStatus.DEFERRED:
+        status, next_at = schedule.after_failure(attempts, outcome.recipient.first_queued_at, now)
+        if status is RecipientStatus.EXPIRED:
+            text = f"gave up: still undeliverable after {schedule.lifetime / 3600:g} h; last error: {text}"
+    return AttemptResult(
+        recipient_id=outcome.recipient.id,
+        status=status,
+        code=outcome.code,
+        text=text,
+        mx_host=outcome.server,
+        started_at=outcome.started_at,
+        duration=outcome.duration,
+        next_attempt_at=next_at,
+        attempts=attempts,
+    )
+
+
+def transactions_of(due: Sequence[DueRecipient], bodies: dict[int, bytes]) -> tuple[list[Transaction], list[DueRecipient]]:
+    """One transaction per message and destination domain; recipients whose body is gone are returned apart."""
+    grouped: dict[int, list[DueRecipient]] = defaultdict(list)
+    orphans = []
+    for recipient in due:
+        if recipient.message_id in bodies:
+            grouped[recipient.message_id].append(recipient)
+        else:
+            orphans.append(recipient)
+    transactions = [
+        Transaction(message_id, members[0].envelope_from, tuple(members), bodies[message_id])
+        for message_id, members in grouped.items()
+    ]
+    return transactions, orphans
+
+
+class DeliveryAgent:
+    def __init__(
+        self,
+        engine: Engine,
+        writer: Writer,
+        settings: DeliverySettings,
+        client: SmtpClient,
+        router: Router,
+        owner: str,
+    ) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._settings = settings
+        self._client = client
+        self._router = router
+        self._owner = owner
+        self._schedule = Schedule(settings.backoff_min, settings.backoff_max, settings.lifetime)
+        self._wakeup = asyncio.Event()
+        self._connections = asyncio.Semaphore(settings.concurrency)
+        self._per_destination: dict[str, asyncio.Semaphore] = {}
+        self._in_flight = 0
+        self._room = asyncio.Event()
+        self._room.set()
+        self._tasks: set[asyncio.Task] = set()
+        self.delivered = 0
+
+    def wake(self) -> None:
+        """New mail was committed: look for due recipients now rather than at the next poll."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        released = await self._writer.submit(lambda c: queue.release_leases(c, self._owner, time.time()))
+        if released:
+            log.info("re-queued %d recipients left in delivery by the previous run", released)
+        try:
+            while True:
+                await self._room.wait()
+                limit = min(self._settings.batch_size, self._max_in_flight - self._in_flight)
+                due = await self._writer.submit(
+                    lambda c: queue.claim_due(c, self._owner, limit, self._settings.lease_seconds, time.time())
+                )
+                if not due:
+                    self._wakeup.clear()
+                    try:
+                        await asyncio.wait_for(self._wakeup.wait(), self._settings.poll_interval)
+                    except asyncio.TimeoutError:
+                        pass
+                    continue
+                self._track(len(due))
+                task = asyncio.create_task(self._dispatch(due))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def _max_in_flight(self) -> int:
+        return self._settings.batch_size * 4
+
+    def _track(self, count: int) -> None:
+        self._in_flight += count
+        if self._in_flight >= self._max_in_flight:
+            self._room.clear()
+        else:
+            self._room.set()
+
+    async def _dispatch(self, due: list[DueRecipient]) -> None:
+        try:
+            bodies = await asyncio.to_thread(self._load_bodies, {r.message_id for r in due})
+            transactions, orphans = transactions_of(due, bodies)
+            if orphans:
+                now = time.time()
+                await self._record([Outcome(r, None, "message body missing from the store", "", now, 0.0) for r in orphans])
+            by_domain: dict[str, list[Transaction]] = defaultdict(list)
+            for transaction in transactions:
+                for domain, members in _split_by_domain(transaction).items():
+                    by_domain[domain].append(members)
+            await asyncio.gather(*(self._deliver_domain(domain, items) for domain, items in by_domain.items()))
+        except Exception:  # noqa: BLE001 - an agent bug must not stop delivery; the leases will expire
+            log.exception("delivery of a batch of %d recipients failed", len(due))
+        finally:
+            self._track(-len(due))
+
+    def _load_bodies(self, message_ids: set[int]) -> dict[int, bytes]:
+        with self._engine.connect() as connection:
+            return queue.load_bodies(connection, message_ids)
+
+    async def _deliver_domain(self, domain: str, transactions: list[Transaction]) -> None:
+        started = time.time()
+        try:
+            hops = await self._router.hops(domain)
+        except RouteError as error:
+            await self._record(
+                [Outcome(r, error.code, str(error), "", started, 0.0) for t in transactions for r in t.recipients]
+            )
+            return
+        via_mx = self._router.static_hop(domain) is None
+        limit = self._per_destination.setdefault(domain, asyncio.Semaphore(self._settings.per_destination))
+        chunks = _chunks(transactions, min(self._settings.per_destination, len(transactions)))
+
+        async def one_connection(chunk: list[Transaction]) -> None:
+            async with limit, self._connections:
+                outcomes = await self._client.deliver(hops, chunk, via_mx)
+            await self._record(outcomes)
+
+        await asyncio.gather(*(one_connection(chunk) for chunk in chunks))
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        now = time.time()
+        results = [result_for(outcome, self._schedule, now) for outcome in outcomes]
+        await self._writer.submit(lambda c: queue.record_results(c, self._owner, results, now))
+        self.delivered += sum(1 for result in results if result.status is RecipientStatus.SENT)
+
+
+def _split_by_domain(transaction: Transaction) -> dict[str, Transaction]:
+    domains: dict[str, list[DueRecipient]] = defaultdict(list)
+    for recipient in transaction.recipients:
+        domains[recipient.domain].append(recipient)
+    if len(domains) == 1:
+        return {next(iter(domains)): transaction}
+    return {
+        domain: Transaction(transaction.message_id, transaction.envelope_from, tuple(members), transaction.data)
+        for domain, members in domains.items()
+    }
+
+
+def _chunks(items: list[Transaction], count: int) -> list[list[Transaction]]:
+    size = max(1, math.ceil(len(items) / max(count, 1)))
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,209 @@
+"""Sending transactions to one destination over as few connections as possible (aiosmtplib).
+
+Every recipient ends with an Outcome: the server's code and text, or no code when the server
+could not be reached or the connection broke before it answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from scriptmail.delivery.routing import Hop, Router
+from scriptmail.delivery.wire import fold_long_lines
+from scriptmail.model import DueRecipient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    message_id: int
+    envelope_from: str
+    recipients: tuple[DueRecipient, ...]
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    recipient: DueRecipient
+    code: int | None
+    text: str
+    server: str
+    started_at: float
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    helo_name: str
+    connect_timeout: float = 30.0
+    command_timeout: float = 300.0
+    data_timeout: float = 600.0  # RFC 5321 §4.5.3.2.6: an early give-up causes duplicates
+    messages_per_connection: int = 100
+    mx_port: int = 25
+
+
+def _opportunistic_tls() -> ssl.SSLContext:
+    # Opportunistic STARTTLS, as MTAs do between each other: encrypt when offered, without
+    # refusing a server whose certificate we cannot verify.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class _Unreachable(Exception):
+    def __init__(self, text: str, code: int | None = None) -> None:
+        super().__init__(text)
+        self.code = code
+
+
+class SmtpClient:
+    def __init__(self, router: Router, settings: ClientSettings) -> None:
+        self._router = router
+        self._settings = settings
+        self._tls = _opportunistic_tls()
+
+    async def deliver(self, hops: Sequence[Hop], transactions: Sequence[Transaction], via_mx: bool) -> list[Outcome]:
+        """Deliver every transaction, reconnecting after a broken connection at most twice."""
+        outcomes: list[Outcome] = []
+        pending = list(transactions)
+        broken = 0
+        while pending:
+            started = time.time()
+            try:
+                client, server = await self._connect(hops, via_mx)
+            except _Unreachable as error:
+                outcomes.extend(_all(pending, error.code, str(error), "", started))
+                return outcomes
+            try:
+                sent_here = 0
+                while pending and sent_here < self._settings.messages_per_connection:
+                    transaction = pending[0]
+                    outcomes.extend(await self._send(client, server, transaction))
+                    pending.pop(0)
+                    sent_here += 1
+            except _ConnectionLost as lost:
+                outcomes.extend(lost.outcomes)
+                pending.pop(0)
+                broken += 1
+                if broken > 2:
+                    outcomes.extend(_all(pending, None, f"connection to {server} lost: {lost}", server, time.time()))
+                    return outcomes
+            finally:
+                await _close(client)
+        return outcomes
+
+    async def _connect(self, hops: Sequence[Hop], via_mx: bool) -> tuple[aiosmtplib.SMTP, str]:
+        last = _Unreachable("no server to connect to")
+        for hop in hops:
+            port = self._settings.mx_port if via_mx else hop.port
+            for address in await self._addresses(hop, via_mx):
+                label = f"{hop.host}[{address}]:{port}"
+                client = aiosmtplib.SMTP(
+                    hostname=address,
+                    port=port,
+                    local_hostname=self._settings.helo_name,
+                    timeout=self._settings.command_timeout,
+                    start_tls=None,
+                    validate_certs=False,
+                    tls_context=self._tls,
+                )
+                try:
+                    await client.connect(timeout=self._settings.connect_timeout)
+                    await client.ehlo()
+                except aiosmtplib.SMTPResponseException as error:
+                    last = _Unreachable(f"{label} refused the session: {error.code} {error.message}", error.code)
+                except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+                    last = _Unreachable(f"connect to {label} failed: {error or type(error).__name__}")
+                else:
+                    return client, label
+                await _close(client)
+        # A greeting refusal from the last server is not a verdict on the recipient: try later.
+        raise _Unreachable(str(last), None if last.code is None or last.code >= 500 else last.code)
+
+    async def _addresses(self, hop: Hop, via_mx: bool) -> list[str]:
+        try:
+            ipaddress.ip_address(hop.host)
+            return [hop.host]
+        except ValueError:
+            pass
+        if not via_mx:
+            return [hop.host]  # a configured name: the system resolver decides
+        found = await self._router.addresses(hop.host)
+        return found
+
+    async def _send(self, client: aiosmtplib.SMTP, server: str, transaction: Transaction) -> list[Outcome]:
+        started = time.time()
+        refused: list[tuple[DueRecipient, int, str]] = []
+        accepted: list[DueRecipient] = []
+        try:
+            try:
+                await client.mail(transaction.envelope_from)
+            except aiosmtplib.SMTPSenderRefused as error:
+                await _reset(client)
+                return _all([transaction], error.code, error.message, server, started)
+            for recipient in transaction.recipients:
+                try:
+                    await client.rcpt(recipient.address)
+                except aiosmtplib.SMTPRecipientRefused as error:
+                    refused.append((recipient, error.code, error.message))
+                else:
+                    accepted.append(recipient)
+            if not accepted:
+                await _reset(client)
+                return _outcomes(refused, server, started)
+            try:
+                reply = await client.data(fold_long_lines(transaction.data), timeout=self._settings.data_timeout)
+            except aiosmtplib.SMTPDataError as error:
+                await _reset(client)
+                return _outcomes(refused + [(r, error.code, error.message) for r in accepted], server, started)
+        except aiosmtplib.SMTPResponseException as error:
+            if error.code == 421:
+                raise _ConnectionLost(str(error), _all([transaction], error.code, error.message, server, started)) from None
+            await _reset(client)
+            return _all([transaction], error.code, error.message, server, started)
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+            text = f"connection to {server} lost: {error or type(error).__name__}"
+            lost = [(r, None, text) for r in transaction.recipients if r not in {x[0] for x in refused}]
+            raise _ConnectionLost(text, _outcomes(refused + lost, server, started)) from None
+        return _outcomes(refused + [(r, reply.code, reply.message) for r in accepted], server, started)
+
+
+class _ConnectionLost(Exception):
+    def __init__(self, text: str, outcomes: list[Outcome]) -> None:
+        super().__init__(text)
+        self.outcomes = outcomes
+
+
+def _outcomes(items: list[tuple[DueRecipient, int | None, str]], server: str, started: float) -> list[Outcome]:
+    duration = time.time() - started
+    return [Outcome(recipient, code, text, server, started, duration) for recipient, code, text in items]
+
+
+def _all(transactions: Sequence[Transaction], code: int | None, text: str, server: str, started: float) -> list[Outcome]:
+    return _outcomes([(r, code, text) for t in transactions for r in t.recipients], server, started)
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    """End a failed transaction; if even RSET fails, the next transaction finds the connection closed."""
+    try:
+        await client.rset()
+    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+        client.close()
+
+
+async def _close(client: aiosmtplib.SMTP) -> None:
+    if client.is_connected:
+        try:
+            await asyncio.wait_for(client.quit(), timeout=5)
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+            client.close()

@@ -1,0 +1,252 @@
+"""The sendmail-compatible command (`scriptmail-sendmail`): what PHP's mail() runs on every call.
+
+It parses the command line strictly, reads the message, and hands it to the daemon over the
+Unix socket, which identifies the caller by uid. If the daemon cannot be reached, or answers
+that the queue is temporarily unavailable, the message goes to the maildrop directory (atomic
+rename, owned by the caller) and the command still exits 0: mail from scripts is never lost.
+Stdlib only, so that it starts fast.
+
+Settings come from the environment, because loading the daemon's configuration would be slow
+and the caller may not be able to read it. For each, the short name wins over the daemon's name:
+  SCRIPTMAIL_SOCKET            or SCRIPTMAIL_INTAKE__SOCKET            (default var/intake.sock)
+  SCRIPTMAIL_MAILDROP          or SCRIPTMAIL_INTAKE__MAILDROP          (default var/maildrop)
+  SCRIPTMAIL_MAX_MESSAGE_SIZE  or SCRIPTMAIL_INTAKE__MAX_MESSAGE_SIZE  (default 10 MiB)
+Relative defaults only suit a development checkout; on a server set absolute paths, e.g. in
+php.ini: sendmail_path = "env SCRIPTMAIL_SOCKET=/run/scriptmail/intake.sock scriptmail-sendmail -t -i".
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import secrets
+import socket
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scriptmail.intake.checks import Refused, check_address, normalize_newlines
+from scriptmail.intake.headers import addresses_in, split_headers
+from scriptmail.intake.sendmail_args import Invocation, Mode, UsageError, parse_args
+from scriptmail.intake.sendmail_protocol import (
+    DEFAULT_MAX_SIZE,
+    EX_DATAERR,
+    EX_OK,
+    EX_SOFTWARE,
+    EX_TEMPFAIL,
+    EX_UNAVAILABLE,
+    MAX_REPLY,
+    Request,
+    decode_reply,
+    encode_request,
+)
+
+EXCHANGE_TIMEOUT = 300.0  # the daemon answers after its commit; a dead one must not hang PHP
+
+
+class Failure(Exception):
+    """The command ends with `code` and prints `message`: the daemon's answer or a local failure."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Locations:
+    socket: Path
+    maildrop: Path
+    max_size: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Locations:
+        def setting(name: str, default: str) -> str:
+            return env.get(f"SCRIPTMAIL_{name}") or env.get(f"SCRIPTMAIL_INTAKE__{name}") or default
+
+        size_text = setting("MAX_MESSAGE_SIZE", str(DEFAULT_MAX_SIZE))
+        if not size_text.isdigit() or int(size_text) < 1:
+            raise Failure(f"invalid maximum message size {size_text!r} in the environment", EX_SOFTWARE)
+        return cls(Path(setting("SOCKET", "var/intake.sock")), Path(setting("MAILDROP", "var/maildrop")), int(size_text))
+
+
+def compose(invocation: Invocation, raw: bytes) -> tuple[list[str], bytes]:
+    """CRLF lines, -t recipients from To/Cc/Bcc, Bcc removed, From added if missing and -f given."""
+    block = split_headers(normalize_newlines(raw))
+    recipients = list(invocation.recipients)
+    if invocation.extract_recipients:
+        for address in addresses_in(block, "to", "cc", "bcc"):
+            try:
+                recipients.append(check_address(address))
+            except Refused as refused:
+                raise Failure(f"invalid recipient {address[:80]!r} in the headers: {refused.text}", EX_DATAERR) from None
+        if not recipients:
+            raise UsageError("-t given but the To, Cc and Bcc headers hold no recipient")
+    block = block.without("bcc")
+    if invocation.sender and not block.has("from"):
+        block = block.with_prepended("From", email.utils.formataddr((invocation.full_name or "", invocation.sender), "utf-8"))
+    return recipients, block.to_bytes()
+
+
+def exchange(path: Path, line: bytes, data: bytes) -> dict[str, Any] | None:
+    """Send one request, return the daemon's answer; None if it could not be reached or vanished."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(EXCHANGE_TIMEOUT)
+    try:
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return None
+        try:
+            sock.sendall(line)
+            if data:
+                sock.sendall(data)
+        except OSError:
+            pass  # the daemon may have answered early (a refusal) and closed: read it below
+        try:
+            with sock.makefile("rb") as stream:
+                answer = stream.readline(MAX_REPLY + 1)
+        except OSError:
+            return None
+        if not answer.endswith(b"\n"):
+            return None
+        return decode_reply(answer)
+    finally:
+        sock.close()
+
+
+def drop(maildrop: Path, line: bytes, data: bytes) -> Path:
+    """Write tmp/<unique> (O_EXCL, 0600), fsync, rename into new/: pickup never sees half a file."""
+    name = f"{time.time_ns()}.{os.getpid()}.{secrets.token_hex(8)}"
+    temporary, final = maildrop / "tmp" / name, maildrop / "new" / name
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(temporary, flags, 0o600)
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as stream:
+            stream.write(line)
+            stream.write(data)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        temporary.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.rename(temporary, final)
+    try:  # make the rename durable too; the caller may lack read access to the directory
+        directory = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return final
+    try:
+        os.fsync(directory)
+    except OSError:
+        pass
+    finally:
+        os.close(directory)
+    return final
+
+
+def send(invocation: Invocation, argv: Sequence[str], where: Locations) -> int:
+    raw = sys.stdin.buffer.read(where.max_size + 1)
+    if len(raw) > where.max_size:
+        raise Failure(f"message larger than the limit of {where.max_size} bytes", EX_DATAERR)
+    recipients, data = compose(invocation, raw)
+    if len(data) > where.max_size:
+        raise Failure(f"message larger than the limit of {where.max_size} bytes", EX_DATAERR)
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = ""
+    request = Request(
+        op="send",
+        sender=invocation.sender,
+        recipients=tuple(recipients),
+        extract=invocation.extract_recipients,
+        cwd=cwd,
+        argv=tuple(argv),
+        size=len(data),
+    )
+    line = encode_request(request)
+    reply = exchange(where.socket, line, data)
+    if reply is not None and (reply["ok"] or reply["code"] != EX_TEMPFAIL):
+        if reply["ok"]:
+            return EX_OK
+        raise Failure(reply["error"], reply["code"])
+    try:
+        drop(where.maildrop, line, data)
+    except OSError as error:
+        reason = "is not reachable" if reply is None else "cannot queue now"
+        raise Failure(f"the mail daemon {reason} and the maildrop failed: {error}", EX_TEMPFAIL) from None
+    return EX_OK
+
+
+def list_queue(where: Locations) -> int:
+    """`-bp`: the caller's own queue, as the daemon lists it for the caller's uid."""
+    reply = exchange(where.socket, encode_request(Request(op="list")), b"")
+    if reply is None:
+        raise Failure("the mail daemon is not reachable; cannot list the queue", EX_UNAVAILABLE)
+    if not reply["ok"]:
+        raise Failure(reply["error"], reply["code"])
+    rows = reply.get("rows")
+    sys.stdout.write(format_queue(rows if isinstance(rows, list) else []))
+    return EX_OK
+
+
+def format_queue(rows: list[Any]) -> str:
+    """mailq's layout: one block per message, a reason in brackets above a recipient still waiting."""
+    rows = [row for row in rows if isinstance(row, dict)]
+    if not rows:
+        return "Mail queue is empty\n"
+    marks = {"held": "!", "sending": "*"}
+    lines = ["-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------"]
+    total = 0
+    for row in rows:
+        size = _int(row.get("size"))
+        total += size
+        arrival = time.strftime("%a %b %d %H:%M:%S", time.localtime(_int(row.get("arrival"))))
+        recipients = [item for item in row.get("recipients") or [] if isinstance(item, dict)]
+        mark = next((marks[r.get("status")] for r in recipients if r.get("status") in marks), "")
+        queue_id = f"{row.get('queue_id', '?')}{mark}"
+        lines.append(f"{queue_id:<11} {size:>8} {arrival:>20}  {row.get('sender', '')}")
+        for recipient in recipients:
+            if recipient.get("reason"):
+                lines.append(f"{'':<42}({str(recipient['reason'])[:200]})")
+            lines.append(f"{'':<42}{recipient.get('address', '')}")
+        lines.append("")
+    count = len(rows)
+    lines.append(f"-- {(total + 1023) // 1024} Kbytes in {count} Request{'s' if count != 1 else ''}.")
+    return "\n".join(lines) + "\n"
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the sysexits code (the console script passes it to sys.exit)."""
+    argv = list(sys.argv if argv is None else argv)
+    program = os.path.basename(argv[0]) if argv else "sendmail"
+    args = argv[1:]
+    if program == "mailq":
+        args = ["-bp", *args]
+    try:
+        invocation = parse_args(args)
+        where = Locations.from_env(os.environ)
+        if invocation.mode is Mode.LIST:
+            return list_queue(where)
+        return send(invocation, argv, where)
+    except (UsageError, Failure) as error:
+        print(f"{program}: {error.message}", file=sys.stderr)
+        return error.code
+    except Exception as error:  # noqa: BLE001 - a script gets a code and a line, not a traceback
+        print(f"{program}: internal error: {error}", file=sys.stderr)
+        return EX_SOFTWARE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

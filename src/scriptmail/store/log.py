@@ -1,0 +1,77 @@
+"""Reading the queue and the log: one row per recipient, joined with its message and hosting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from scriptmail.model import FINAL_STATUSES, RecipientStatus
+from scriptmail.store.schema import hostings, messages, recipients
+
+_FINAL = [status.value for status in FINAL_STATUSES]
+
+_COLUMNS = (
+    recipients.c.id,
+    recipients.c.message_id.label("queue_id"),
+    hostings.c.name.label("hosting"),
+    messages.c.received_at,
+    messages.c.envelope_from.label("sender"),
+    recipients.c.address.label("recipient"),
+    messages.c.subject,
+    messages.c.size,
+    messages.c.origin,
+    messages.c.script,
+    recipients.c.status,
+    recipients.c.attempts,
+    recipients.c.next_attempt_at,
+    recipients.c.last_code,
+    recipients.c.last_text,
+    recipients.c.updated_at,
+)
+
+
+def _base(hosting: str | None = None, hosting_id: int | None = None) -> Any:
+    query = select(*_COLUMNS).select_from(
+        recipients.join(messages, messages.c.id == recipients.c.message_id).join(
+            hostings, hostings.c.id == recipients.c.hosting_id
+        )
+    )
+    if hosting is not None:
+        query = query.where(hostings.c.name == hosting)
+    if hosting_id is not None:
+        query = query.where(recipients.c.hosting_id == hosting_id)
+    return query
+
+
+def queued(
+    connection: Connection,
+    hosting: str | None = None,
+    hosting_id: int | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Recipients not yet final, oldest first (what `mailq` shows)."""
+    query = _base(hosting, hosting_id).where(recipients.c.status.not_in(_FINAL)).order_by(recipients.c.id).limit(limit)
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def recent(
+    connection: Connection,
+    hosting: str | None = None,
+    status: RecipientStatus | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """The latest recipients, newest first, whatever their status."""
+    query = _base(hosting)
+    if status is not None:
+        query = query.where(recipients.c.status == status.value)
+    query = query.order_by(recipients.c.id.desc()).limit(limit)
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def status_counts(connection: Connection, hosting_id: int | None = None) -> dict[str, int]:
+    """How many recipients are in each status (all hostings, or one)."""
+    query = select(recipients.c.status, func.count()).group_by(recipients.c.status)
+    if hosting_id is not None:
+        query = query.where(recipients.c.hosting_id == hosting_id)
+    return {status: count for status, count in connection.execute(query)}

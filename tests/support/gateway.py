@@ -1,0 +1,63 @@
+"""Running a whole scriptmail Gateway in a thread of the test process, on loopback ports."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from scriptmail.app import PARTS, Gateway
+from scriptmail.config import DeliverySettings, IntakeSettings, Settings
+
+
+def node_settings(database_url: str, directory: Path, routes: dict[str, str] | None = None, **delivery: object) -> Settings:
+    """Settings for a test node: every listener on an ephemeral loopback port, files under `directory`."""
+    return Settings(
+        database_url=database_url,
+        hostname="gateway.test",
+        node="test-node",
+        intake=IntakeSettings(
+            listen="127.0.0.1:0",
+            socket=directory / "intake.sock",
+            maildrop=directory / "maildrop",
+            maildrop_interval=0.2,
+        ),
+        delivery=DeliverySettings(routes=routes or {}, poll_interval=0.1, **delivery),
+    )
+
+
+class RunningGateway:
+    def __init__(self, settings: Settings, parts: tuple[str, ...] = PARTS) -> None:
+        self.settings = settings
+        self.gateway = Gateway(settings, parts)
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def smtp_port(self) -> int:
+        assert self.gateway.smtp_port is not None
+        return self.gateway.smtp_port
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            await self.gateway.run(lambda _: self._ready.set())
+
+        try:
+            asyncio.run(main())
+        except BaseException as error:  # surfaced by start()
+            self._error = error
+            self._ready.set()
+
+    def start(self) -> RunningGateway:
+        self._thread.start()
+        if not self._ready.wait(30) or self._error:
+            raise RuntimeError(f"gateway did not start: {self._error!r}")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self.gateway.stop)
+        self._thread.join(30)

@@ -1,0 +1,136 @@
+"""A receiving SMTP server for tests that records the exact bytes on the wire.
+
+It is a test peer, not part of scriptmail: a few lines of ESMTP on a loopback port, in a thread
+of its own, whose replies a test can script (defer, bounce, drop the connection, delay).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Received:
+    mail_from: str
+    recipients: list[str]
+    raw: bytes  # as sent between 354 and the final CRLF.CRLF, dot-stuffing included
+    at: float
+
+    @property
+    def data(self) -> bytes:
+        """The message with dot-stuffing removed."""
+        lines = self.raw.split(b"\r\n")
+        return b"\r\n".join(line[1:] if line.startswith(b".") else line for line in lines)
+
+
+@dataclass
+class Behaviour:
+    """What the sink answers. Each hook gets the sink and returns an SMTP reply line, or None to
+    hang up without answering."""
+
+    greeting: str = "220 sink.test ESMTP"
+    rcpt: Callable[[str], str | None] = lambda address: "250 2.1.5 ok"
+    data: Callable[[Received], str | None] = lambda message: "250 2.0.0 accepted by sink"
+    delay: float = 0.0  # seconds before answering the final dot
+
+
+@dataclass
+class Sink:
+    host: str = "127.0.0.1"
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    messages: list[Received] = field(default_factory=list)
+    port: int = 0
+    connections: int = 0
+
+    def __post_init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._lock = threading.Lock()
+
+    def start(self) -> Sink:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.messages) >= count:
+                    return list(self.messages)
+            time.sleep(0.02)
+        raise AssertionError(f"sink got {len(self.messages)} messages, expected {count}")
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._client, self.host, self.port))
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+        server.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        behaviour = self.behaviour
+
+        async def say(line: str | None) -> bool:
+            if line is None:
+                writer.close()
+                return False
+            writer.write(line.encode() + b"\r\n")
+            await writer.drain()
+            return True
+
+        try:
+            await say(behaviour.greeting)
+            mail_from, recipients = "", []
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                command = line.decode("latin-1").strip()
+                verb = command[:4].upper()
+                if verb in ("EHLO", "HELO"):
+                    await say("250-sink.test\r\n250-8BITMIME\r\n250 SIZE 52428800")
+                elif verb == "MAIL":
+                    mail_from, recipients = command[10:].strip().strip("<>"), []
+                    await say("250 2.1.0 ok")
+                elif verb == "RCPT":
+                    address = command[8:].strip().strip("<>")
+                    reply = behaviour.rcpt(address)
+                    if reply is not None and reply.startswith("2"):
+                        recipients.append(address)
+                    if not await say(reply):
+                        return
+                elif verb == "DATA":
+                    await say("354 go ahead")
+                    raw = await reader.readuntil(b"\r\n.\r\n")
+                    message = Received(mail_from, recipients, raw[:-3], time.time())
+                    if behaviour.delay:
+                        await asyncio.sleep(behaviour.delay)
+                    reply = behaviour.data(message)
+                    if reply is not None and reply.startswith("2"):
+                        with self._lock:
+                            self.messages.append(message)
+                    if not await say(reply):
+                        return
+                elif verb == "RSET":
+                    mail_from, recipients = "", []
+                    await say("250 ok")
+                elif verb == "QUIT":
+                    await say("221 bye")
+                    writer.close()
+                    return
+                else:
+                    await say("250 ok")
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
