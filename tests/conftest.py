@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
+from scriptmail.app import PARTS
+from scriptmail.store import hostings as hosting_store
 from scriptmail.store.engine import open_engine
 from scriptmail.store.migrate import upgrade
+from tests.support.gateway import HOSTING, PASSWORD, RunningGateway, node_settings
 from tests.support.sink import Sink
 from tests.support.stores import store_url
 
@@ -36,3 +40,34 @@ def sink() -> Iterator[Sink]:
     running = Sink().start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def make_gateway(database_url: str, tmp_path: Path, sink: Sink):
+    """Start a gateway whose mail for sink.test goes to the sink; settings can be overridden."""
+    started: list[RunningGateway] = []
+    engine = open_engine(database_url)
+    upgrade(engine)
+    with engine.begin() as connection:
+        hosting_store.add_hosting(connection, HOSTING, "owner@shop.example", smtp_password=PASSWORD, uid=os.getuid())
+
+    def start(parts: tuple[str, ...] = PARTS, intake: dict | None = None, **delivery: object) -> RunningGateway:
+        delivery.setdefault("backoff_min", 1)
+        delivery.setdefault("backoff_max", 2)
+        settings = node_settings(database_url, tmp_path, routes={"sink.test": f"127.0.0.1:{sink.port}"}, **delivery)
+        if intake:
+            settings.intake = settings.intake.model_copy(update=intake)
+        running = RunningGateway(settings, parts).start()
+        running.engine = engine
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+    engine.dispose()
+
+
+@pytest.fixture
+def gateway(make_gateway) -> RunningGateway:
+    return make_gateway()

@@ -4,54 +4,13 @@ from __future__ import annotations
 
 import smtplib
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from scriptmail.store import hostings as hosting_store
-from scriptmail.store import log as store_log
-from scriptmail.store.engine import open_engine
 from scriptmail.store.schema import attempts, bodies, recipients
-from tests.support.gateway import RunningGateway, node_settings
+from tests.support.gateway import RunningGateway, submit, wait_status
 from tests.support.sink import Behaviour, Sink
-
-PASSWORD = "s3cret-pass"
-
-
-@pytest.fixture
-def gateway(database_url: str, tmp_path: Path, sink: Sink) -> Iterator[RunningGateway]:
-    settings = node_settings(database_url, tmp_path, routes={"sink.test": f"127.0.0.1:{sink.port}"}, backoff_min=1, backoff_max=2)
-    engine = open_engine(database_url)
-    running = RunningGateway(settings, ("intake", "delivery")).start()
-    with engine.begin() as connection:
-        hosting_store.add_hosting(connection, "shop.example", "owner@shop.example", smtp_password=PASSWORD)
-    running.engine = engine
-    yield running
-    running.stop()
-    engine.dispose()
-
-
-def submit(port: int, message: bytes, to: list[str], sender: str = "web@shop.example") -> str:
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
-        client.login("shop.example", PASSWORD)
-        refused = client.sendmail(sender, to, message)
-        assert not refused
-        return client.noop()[1].decode()
-
-
-def wait_status(engine, status: str, count: int, timeout: float = 20.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    rows: list[dict] = []
-    while time.monotonic() < deadline:
-        with engine.connect() as connection:
-            rows = store_log.recent(connection, limit=10_000)
-        matching = [row for row in rows if row["status"] == status]
-        if len(matching) >= count:
-            return matching
-        time.sleep(0.05)
-    raise AssertionError(f"expected {count} recipient(s) {status}, log has {[(r['recipient'], r['status'], r['last_text']) for r in rows]}")
 
 
 MESSAGE = (

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import smtplib
 import threading
+import time
 from pathlib import Path
 
 from scriptmail.app import PARTS, Gateway
 from scriptmail.config import DeliverySettings, IntakeSettings, Settings
+from scriptmail.store import log as store_log
+
+HOSTING = "shop.example"
+PASSWORD = "s3cret-pass"
 
 
 def node_settings(database_url: str, directory: Path, routes: dict[str, str] | None = None, **delivery: object) -> Settings:
@@ -61,3 +67,24 @@ class RunningGateway:
         if self._loop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self.gateway.stop)
         self._thread.join(30)
+
+
+def submit(port: int, message: bytes, to: list[str], sender: str = "web@shop.example") -> str:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.login(HOSTING, PASSWORD)
+        refused = client.sendmail(sender, to, message)
+        assert not refused
+        return client.noop()[1].decode()
+
+
+def wait_status(engine, status: str, count: int, timeout: float = 20.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    rows: list[dict] = []
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            rows = store_log.recent(connection, limit=10_000)
+        matching = [row for row in rows if row["status"] == status]
+        if len(matching) >= count:
+            return matching
+        time.sleep(0.05)
+    raise AssertionError(f"expected {count} recipient(s) {status}, log has {[(r['recipient'], r['status'], r['last_text']) for r in rows]}")

@@ -41,7 +41,7 @@ _DOMAIN_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})+$")
 def check_address(address: str, *, role: str = "recipient") -> str:
     """Return the address if it is a plain `local@domain` we may relay to, else raise Refused."""
     code = "553 5.1.3" if role == "recipient" else "553 5.1.7"
-    if not address:
+    if address in ("", "<>"):
         raise Refused(f"{code} the null {role} <> is not accepted for submission")
     if len(address) > MAX_PATH:
         raise Refused(f"{code} {role} address longer than {MAX_PATH} octets")
