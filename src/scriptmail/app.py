@@ -79,6 +79,7 @@ class Gateway:
             self.writer,
             hostname=settings.hostname,
             max_size=settings.intake.max_message_size,
+            max_recipients=settings.intake.max_recipients,
             on_accepted=self.agent.wake if self.agent else None,
         )
         if "intake" in self.parts:
@@ -87,7 +88,13 @@ class Gateway:
         if "maildrop" in self.parts:
             from scriptmail.intake.maildrop import MaildropPickup
 
-            pickup = MaildropPickup(settings.intake.maildrop, acceptor, settings.intake.maildrop_interval)
+            pickup = MaildropPickup(
+                settings.intake.maildrop,
+                acceptor,
+                settings.intake.maildrop_interval,
+                max_size=settings.intake.max_message_size,
+                max_recipients=settings.intake.max_recipients,
+            )
             pickup.ensure_layout()
             self._tasks.append(asyncio.create_task(pickup.run(), name="maildrop"))
 
@@ -111,11 +118,14 @@ class Gateway:
         async def queue_of(hosting_id: int) -> list[dict[str, Any]]:
             def read() -> list[dict[str, Any]]:
                 with self.engine.connect() as connection:
-                    return store_log.queued(connection, hosting_id=hosting_id)
+                    return store_log.queued_messages(connection, hosting_id)
 
             return await asyncio.to_thread(read)
 
-        server = await start_socket_server(self.settings.intake.socket, acceptor, queue_of)
+        intake = self.settings.intake
+        server = await start_socket_server(
+            intake.socket, acceptor, queue_of, max_size=intake.max_message_size, max_recipients=intake.max_recipients
+        )
         self._servers.append(server)
         log.info("sendmail socket at %s", self.settings.intake.socket)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from scriptmail.intake.checks import Refused, check_size
+from scriptmail.intake.checks import Refused, check_address, check_size
 from scriptmail.intake.headers import complete, decoded, split_headers
 from scriptmail.model import Hosting, Origin, Submission
 from scriptmail.store import hostings as hosting_store
@@ -40,12 +40,14 @@ class Acceptor:
         writer: Writer,
         hostname: str,
         max_size: int,
+        max_recipients: int = 100,
         on_accepted: Callable[[], None] | None = None,
     ) -> None:
         self._engine = engine
         self._writer = writer
         self._hostname = hostname
         self._max_size = max_size
+        self._max_recipients = max_recipients
         self._on_accepted = on_accepted
         self._cache: dict[tuple[str, object], tuple[float, Hosting | None]] = {}
 
@@ -110,13 +112,18 @@ class Acceptor:
         data: bytes,
         provenance: Provenance,
     ) -> Submission:
-        if not recipients:
+        # Every entry point checks as it reads; this is the last line for all of them.
+        check_address(envelope_from, role="sender")
+        unique = tuple(dict.fromkeys(check_address(address) for address in recipients))
+        if not unique:
             raise Refused("554 5.5.1 no valid recipients")
+        if len(unique) > self._max_recipients:
+            raise Refused(f"552 5.5.3 too many recipients (at most {self._max_recipients} per message)")
         block = complete(split_headers(data), self._hostname)
         return Submission(
             hosting_id=hosting.id,
             envelope_from=envelope_from,
-            recipients=tuple(dict.fromkeys(recipients)),
+            recipients=unique,
             data=block.to_bytes(),
             origin=provenance.origin,
             client=provenance.client[:255],

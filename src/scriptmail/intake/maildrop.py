@@ -76,6 +76,8 @@ class MaildropPickup:
                 self._set_aside(name, str(error))
             except PermissionError as error:
                 log.error("maildrop: cannot read %s (%s); the daemon needs root or CAP_DAC_READ_SEARCH", name, error)
+            except Exception:  # noqa: BLE001 - one odd file must not stop the files behind it
+                log.exception("maildrop: %s failed; left for the next scan", name)
         return committed
 
     async def run(self) -> None:

@@ -87,7 +87,8 @@ def compose(invocation: Invocation, raw: bytes) -> tuple[list[str], bytes]:
             raise UsageError("-t given but the To, Cc and Bcc headers hold no recipient")
     block = block.without("bcc")
     if invocation.sender and not block.has("from"):
-        block = block.with_prepended("From", email.utils.formataddr((invocation.full_name or "", invocation.sender), "utf-8"))
+        author = email.utils.formataddr((invocation.full_name or "", invocation.sender), "utf-8")
+        block = block.with_prepended("From", author)
     return recipients, block.to_bytes()
 
 

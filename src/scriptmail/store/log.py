@@ -55,6 +55,18 @@ def queued(
     return [dict(row._mapping) for row in connection.execute(query)]
 
 
+def queued_messages(connection: Connection, hosting_id: int, limit: int = 1000) -> list[dict[str, Any]]:
+    """The queue of one hosting grouped by message, for `sendmail -bp`."""
+    grouped: dict[int, dict[str, Any]] = {}
+    for row in queued(connection, hosting_id=hosting_id, limit=limit):
+        message = grouped.setdefault(
+            row["queue_id"],
+            {"queue_id": row["queue_id"], "size": row["size"], "arrival": row["received_at"], "sender": row["sender"], "recipients": []},
+        )
+        message["recipients"].append({"address": row["recipient"], "status": row["status"], "reason": row["last_text"]})
+    return list(grouped.values())
+
+
 def recent(
     connection: Connection,
     hosting: str | None = None,

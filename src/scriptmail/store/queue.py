@@ -169,6 +169,7 @@ def record_results(connection: Connection, owner: str, results: Sequence[Attempt
             {
                 "recipient_id": result.recipient_id,
                 "at": result.started_at,
+                "node": owner,
                 "mx_host": result.mx_host[:300],
                 "code": result.code,
                 "text": result.text[:2000],

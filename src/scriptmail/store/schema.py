@@ -109,6 +109,7 @@ attempts = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("recipient_id", Id, ForeignKey("recipients.id"), nullable=False),
     Column("at", Float, nullable=False),
+    Column("node", String(128), nullable=False, server_default=""),
     Column("mx_host", String(300), nullable=False, server_default=""),
     Column("code", Integer, nullable=True),
     Column("text", Text, nullable=False, server_default=""),

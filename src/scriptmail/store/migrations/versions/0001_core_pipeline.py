@@ -87,6 +87,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('recipient_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('at', sa.Float(), nullable=False),
+    sa.Column('node', sa.String(length=128), server_default='', nullable=False),
     sa.Column('mx_host', sa.String(length=300), server_default='', nullable=False),
     sa.Column('code', sa.Integer(), nullable=True),
     sa.Column('text', sa.Text(), server_default='', nullable=False),

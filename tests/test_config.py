@@ -1,0 +1,79 @@
+"""Configuration: defaults, TOML, environment overrides, and errors that name the bad key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scriptmail.config import ConfigError, load_settings
+
+
+def test_defaults_need_no_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SCRIPTMAIL_CONFIG", raising=False)
+    settings = load_settings()
+    assert settings.database_url == "sqlite:///var/scriptmail.db"
+    assert settings.intake.listen == "127.0.0.1:2525"
+    assert settings.intake.max_message_size == 10 * 1024 * 1024
+    assert settings.intake.max_recipients == 100
+    assert settings.delivery.relay_host == "" and settings.delivery.routes == {}
+    assert (settings.delivery.backoff_min, settings.delivery.backoff_max) == (300, 4000)
+    assert settings.delivery.lifetime == 5 * 24 * 3600
+    assert settings.delivery.data_timeout == 600
+    assert settings.web.listen == "127.0.0.1:8025"
+
+
+def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "scriptmail.toml"
+    config.write_text(
+        'database_url = "postgresql+psycopg://u@db.test/mail"\n'
+        "[intake]\nlisten = \"0.0.0.0:2525\"\ntrusted_networks = {\"10.1.2.0/24\" = \"site-a\"}\n"
+        "[delivery]\nrelay_host = \"smarthost.test:587\"\nroutes = {\"Example.TEST\" = \"127.0.0.1:2600\"}\n"
+    )
+    monkeypatch.setenv("SCRIPTMAIL_INTAKE__LISTEN", "127.0.0.1:2626")
+    settings = load_settings(config)
+    assert settings.database_url.startswith("postgresql+psycopg://")
+    assert settings.intake.listen == "127.0.0.1:2626"
+    assert settings.intake.trusted_networks == {"10.1.2.0/24": "site-a"}
+    assert settings.delivery.routes == {"example.test": "127.0.0.1:2600"}
+    monkeypatch.setenv("SCRIPTMAIL_CONFIG", str(config))
+    assert load_settings().delivery.relay_host == "smarthost.test:587"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('[intake]\nlisten = "127.0.0.1:99999"\n', "intake.listen"),
+        ('[intake]\nlisten = "nohost"\n', "intake.listen"),
+        ('[intake]\ntrusted_networks = {"10.0.0.300/8" = "x"}\n', "intake.trusted_networks"),
+        ("[intake]\nmax_message_size = -1\n", "intake.max_message_size"),
+        ('[delivery]\nroutes = {"bad domain" = "127.0.0.1:25"}\n', "delivery.routes"),
+        ('[delivery]\nrelay_host = "relay.test:0"\n', "delivery.relay_host"),
+        ('[delivery]\nnameservers = ["resolver.test"]\n', "delivery.nameservers"),
+        ('database_url = "mysql://x"\n', "database_url"),
+        ("[intake]\nlisen = \"127.0.0.1:25\"\n", "intake.lisen: unknown key"),
+        ("surprise = 1\n", "surprise: unknown key"),
+    ],
+)
+def test_bad_values_are_reported_by_key(tmp_path: Path, text: str, named: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_settings(config)
+    assert named in str(error.value)
+
+
+def test_bad_environment_value_is_reported_by_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCRIPTMAIL_DELIVERY__CONCURRENCY", "many")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert "delivery.concurrency" in str(error.value)
+
+
+def test_unreadable_toml_and_missing_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[intake\nlisten=")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(broken)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nothing.toml")
