@@ -43,13 +43,18 @@ def sink() -> Iterator[Sink]:
 
 
 @pytest.fixture
-def make_gateway(database_url: str, tmp_path: Path, sink: Sink):
-    """Start a gateway whose mail for sink.test goes to the sink; settings can be overridden."""
-    started: list[RunningGateway] = []
-    engine = open_engine(database_url)
-    upgrade(engine)
+def shop(engine: Engine) -> Engine:
+    """The store with one hosting, shop.example: SMTP password PASSWORD, the test runner's uid."""
     with engine.begin() as connection:
         hosting_store.add_hosting(connection, HOSTING, "owner@shop.example", smtp_password=PASSWORD, uid=os.getuid())
+    return engine
+
+
+@pytest.fixture
+def make_gateway(database_url: str, tmp_path: Path, sink: Sink, shop: Engine):
+    """Start a gateway whose mail for sink.test goes to the sink; settings can be overridden."""
+    started: list[RunningGateway] = []
+    engine = shop
 
     def start(parts: tuple[str, ...] = PARTS, intake: dict | None = None, **delivery: object) -> RunningGateway:
         delivery.setdefault("backoff_min", 1)
@@ -65,7 +70,6 @@ def make_gateway(database_url: str, tmp_path: Path, sink: Sink):
     yield start
     for running in started:
         running.stop()
-    engine.dispose()
 
 
 @pytest.fixture
