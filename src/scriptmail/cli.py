@@ -38,8 +38,9 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(hosting_app, name="hosting")
 app.add_typer(db_app, name="db")
 
-out = Console()
-err = Console(stderr=True)
+# Piped output is not cut at 80 columns: an operator greps it, and commands must stay copyable.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[
     Path | None,
@@ -108,6 +109,7 @@ def serve(
         _fail(f"unknown part(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(PARTS)}", 2)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = _settings(ctx)
     demo_login = _create_demo(ctx) if demo else None
 
