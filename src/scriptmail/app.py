@@ -70,6 +70,8 @@ class Gateway:
                     data_timeout=settings.delivery.data_timeout,
                     messages_per_connection=settings.delivery.messages_per_connection,
                     mx_port=settings.delivery.smtp_port,
+                    idle_seconds=settings.delivery.idle_seconds,
+                    max_idle=settings.delivery.per_destination,
                 ),
             )
             self.agent = DeliveryAgent(self.engine, self.writer, settings.delivery, client, router, owner=settings.node)

@@ -24,7 +24,7 @@ from scriptmail.config import ConfigError, Settings, load_settings
 from scriptmail.model import RecipientStatus
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store import log as store_log
-from scriptmail.store.engine import open_engine
+from scriptmail.store.engine import for_writing, open_engine
 from scriptmail.store.migrate import upgrade
 
 EX_TEMPFAIL = 75
@@ -68,7 +68,7 @@ def _store(ctx: typer.Context, write: bool = False) -> Iterator[Connection]:
     engine = open_engine(_settings(ctx).database_url, pool_size=1)
     try:
         upgrade(engine)
-        with engine.begin() if write else engine.connect() as connection:
+        with for_writing(engine).begin() if write else engine.connect() as connection:
             yield connection
     except OperationalError as error:
         err.print(f"[red]database unavailable: {str(error.orig or error).splitlines()[0]}[/red]", highlight=False)

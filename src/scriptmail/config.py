@@ -95,6 +95,7 @@ class DeliverySettings(_Section):
     per_destination: int = Field(10, ge=1, le=200)
     batch_size: int = Field(200, ge=1, le=5000)
     poll_interval: float = Field(1.0, gt=0)
+    claim_delay: float = Field(0.05, ge=0)
     lease_seconds: int = Field(1200, ge=30)
     backoff_min: int = Field(300, ge=1)
     backoff_max: int = Field(4000, ge=1)
@@ -103,6 +104,7 @@ class DeliverySettings(_Section):
     command_timeout: float = Field(300.0, gt=0)
     data_timeout: float = Field(600.0, gt=0)
     messages_per_connection: int = Field(100, ge=1)
+    idle_seconds: float = Field(5.0, ge=0)
 
     @field_validator("relay_host")
     @classmethod

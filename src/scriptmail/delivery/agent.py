@@ -111,16 +111,21 @@ class DeliveryAgent:
                     try:
                         await asyncio.wait_for(self._wakeup.wait(), self._settings.poll_interval)
                     except asyncio.TimeoutError:
-                        pass
+                        await self._client.close_idle(older_than=self._settings.idle_seconds)
                     continue
                 self._track(len(due))
                 task = asyncio.create_task(self._dispatch(due))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+                if len(due) < limit:
+                    # The queue is drained: let new mail gather for a moment, so that the next
+                    # claim, its connections and its results each serve many messages at once.
+                    await asyncio.sleep(self._settings.claim_delay)
         finally:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._client.close_idle()
 
     @property
     def _max_in_flight(self) -> int:
@@ -177,7 +182,7 @@ class DeliveryAgent:
     async def _record(self, outcomes: list[Outcome]) -> None:
         now = time.time()
         results = [result_for(outcome, self._schedule, now) for outcome in outcomes]
-        await self._writer.submit(lambda c: queue.record_results(c, self._owner, results, now))
+        await self._writer.submit_bulk(queue.record_results_bulk, (self._owner, results, now))
         self.delivered += sum(1 for result in results if result.status is RecipientStatus.SENT)
 
 

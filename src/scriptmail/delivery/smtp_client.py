@@ -49,6 +49,8 @@ class ClientSettings:
     data_timeout: float = 600.0  # RFC 5321 §4.5.3.2.6: an early give-up causes duplicates
     messages_per_connection: int = 100
     mx_port: int = 25
+    idle_seconds: float = 5.0  # how long an unused connection is kept for the next message
+    max_idle: int = 10
 
 
 def _opportunistic_tls() -> ssl.SSLContext:
@@ -58,6 +60,14 @@ def _opportunistic_tls() -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
+
+
+@dataclass(eq=False)
+class _Connection:
+    client: aiosmtplib.SMTP
+    server: str
+    used: int = 0
+    parked_at: float = 0.0
 
 
 class _Unreachable(Exception):
@@ -71,36 +81,80 @@ class SmtpClient:
         self._router = router
         self._settings = settings
         self._tls = _opportunistic_tls()
+        self._idle: dict[tuple, list[_Connection]] = {}
 
     async def deliver(self, hops: Sequence[Hop], transactions: Sequence[Transaction], via_mx: bool) -> list[Outcome]:
         """Deliver every transaction, reconnecting after a broken connection at most twice."""
+        key = (tuple(hops), via_mx)
         outcomes: list[Outcome] = []
         pending = list(transactions)
         broken = 0
         while pending:
             started = time.time()
+            connection = await self._reuse(key)
+            if connection is None:
+                try:
+                    client, server = await self._connect(hops, via_mx)
+                except _Unreachable as error:
+                    outcomes.extend(_all(pending, error.code, str(error), "", started))
+                    return outcomes
+                connection = _Connection(client, server)
             try:
-                client, server = await self._connect(hops, via_mx)
-            except _Unreachable as error:
-                outcomes.extend(_all(pending, error.code, str(error), "", started))
-                return outcomes
-            try:
-                sent_here = 0
-                while pending and sent_here < self._settings.messages_per_connection:
-                    transaction = pending[0]
-                    outcomes.extend(await self._send(client, server, transaction))
+                while pending and connection.used < self._settings.messages_per_connection:
+                    outcomes.extend(await self._send(connection.client, connection.server, pending[0]))
                     pending.pop(0)
-                    sent_here += 1
+                    connection.used += 1
             except _ConnectionLost as lost:
+                await _close(connection.client)
                 outcomes.extend(lost.outcomes)
                 pending.pop(0)
                 broken += 1
                 if broken > 2:
-                    outcomes.extend(_all(pending, None, f"connection to {server} lost: {lost}", server, time.time()))
+                    outcomes.extend(_all(pending, None, f"connection to {connection.server} lost: {lost}", connection.server, time.time()))
                     return outcomes
-            finally:
-                await _close(client)
+            except BaseException:
+                await _close(connection.client)
+                raise
+            else:
+                await self._park(key, connection)
         return outcomes
+
+    async def _reuse(self, key: tuple) -> _Connection | None:
+        """An idle connection to the same destination, checked with RSET as Postfix does."""
+        idle = self._idle.get(key)
+        while idle:
+            connection = idle.pop()
+            if time.monotonic() - connection.parked_at > self._settings.idle_seconds or not connection.client.is_connected:
+                await _close(connection.client)
+                continue
+            try:
+                await connection.client.rset(timeout=self._settings.connect_timeout)
+            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+                await _close(connection.client)
+                continue
+            return connection
+        return None
+
+    async def _park(self, key: tuple, connection: _Connection) -> None:
+        idle = self._idle.setdefault(key, [])
+        if connection.used >= self._settings.messages_per_connection or len(idle) >= self._settings.max_idle:
+            await _close(connection.client)
+            return
+        connection.parked_at = time.monotonic()
+        idle.append(connection)
+
+    async def close_idle(self, older_than: float = 0.0) -> None:
+        """Close parked connections idle for more than `older_than` seconds (all of them by default)."""
+        now = time.monotonic()
+        for key, idle in list(self._idle.items()):
+            keep = [c for c in idle if now - c.parked_at < older_than]
+            for connection in idle:
+                if connection not in keep:
+                    await _close(connection.client)
+            if keep:
+                self._idle[key] = keep
+            else:
+                del self._idle[key]
 
     async def _connect(self, hops: Sequence[Hop], via_mx: bool) -> tuple[aiosmtplib.SMTP, str]:
         last = _Unreachable("no server to connect to")

@@ -17,7 +17,7 @@ from scriptmail.intake.checks import Refused, check_address, check_size
 from scriptmail.intake.headers import complete, decoded, split_headers
 from scriptmail.model import Hosting, Origin, Submission
 from scriptmail.store import hostings as hosting_store
-from scriptmail.store.queue import insert_submission
+from scriptmail.store.queue import insert_submissions
 from scriptmail.store.writer import StoreUnavailable, Writer
 
 _CACHE_SECONDS = 5.0
@@ -99,7 +99,7 @@ class Acceptor:
         check_size(len(data), self._max_size)
         submission = self.prepare(hosting, envelope_from, recipients, data, provenance)
         now = time.time()
-        queue_id = await self._writer.submit(lambda connection: insert_submission(connection, submission, now))
+        queue_id = await self._writer.submit_bulk(insert_submissions, (submission, now))
         if self._on_accepted is not None:
             self._on_accepted()
         return queue_id

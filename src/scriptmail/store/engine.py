@@ -21,9 +21,7 @@ def open_engine(url: str, pool_size: int = 8) -> Engine:
             connect_args={"timeout": 30, "check_same_thread": False},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite's own transaction handling defers BEGIN; take control so that
-        # a write transaction starts with BEGIN IMMEDIATE and cannot deadlock on upgrade.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
@@ -38,5 +36,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
+def _sqlite_begin(connection) -> None:
+    # pysqlite's own transaction handling is off (see _sqlite_pragmas). A writer asks for
+    # BEGIN IMMEDIATE so it takes the write lock up front and cannot deadlock on upgrade;
+    # readers use a plain BEGIN and, in WAL mode, never wait for the writer.
+    immediate = connection.get_execution_options().get("sqlite_immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def for_writing(engine: Engine) -> Engine:
+    """The engine to use for write transactions (on SQLite: they take the lock at BEGIN)."""
+    return engine.execution_options(sqlite_immediate=True) if engine.dialect.name == "sqlite" else engine

@@ -28,25 +28,38 @@ def domain_of(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
 
-def insert_submission(connection: Connection, submission: Submission, now: float) -> int:
-    """Store the message, its body and one queued row per recipient; return the queue id."""
-    message_id = connection.execute(
-        insert(messages).returning(messages.c.id),
-        {
-            "hosting_id": submission.hosting_id,
-            "received_at": now,
-            "envelope_from": submission.envelope_from,
-            "subject": submission.subject,
-            "message_id": submission.message_id,
-            "size": len(submission.data),
-            "origin": submission.origin.value,
-            "client": submission.client,
-            "script": submission.script,
-            "cwd": submission.cwd,
-            "command": submission.command,
-        },
-    ).scalar_one()
-    connection.execute(insert(bodies), {"message_id": message_id, "data": submission.data})
+def insert_submissions(connection: Connection, items: list[tuple[Submission, float]]) -> list[int]:
+    """Store many messages, their bodies and one queued row per recipient; return their queue ids.
+
+    Three statements whatever the number of messages: this is the writer's hot path.
+    """
+    if not items:
+        return []
+    message_ids = list(
+        connection.execute(
+            insert(messages).returning(messages.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "hosting_id": submission.hosting_id,
+                    "received_at": now,
+                    "envelope_from": submission.envelope_from,
+                    "subject": submission.subject,
+                    "message_id": submission.message_id,
+                    "size": len(submission.data),
+                    "origin": submission.origin.value,
+                    "client": submission.client,
+                    "script": submission.script,
+                    "cwd": submission.cwd,
+                    "command": submission.command,
+                }
+                for submission, now in items
+            ],
+        ).scalars()
+    )
+    connection.execute(
+        insert(bodies),
+        [{"message_id": message_id, "data": submission.data} for message_id, (submission, _) in zip(message_ids, items)],
+    )
     connection.execute(
         insert(recipients),
         [
@@ -61,10 +74,16 @@ def insert_submission(connection: Connection, submission: Submission, now: float
                 "attempts": 0,
                 "updated_at": now,
             }
+            for message_id, (submission, now) in zip(message_ids, items)
             for address in submission.recipients
         ],
     )
-    return message_id
+    return message_ids
+
+
+def insert_submission(connection: Connection, submission: Submission, now: float) -> int:
+    """Store one message (tests and tools; intake goes through insert_submissions in bulk)."""
+    return insert_submissions(connection, [(submission, now)])[0]
 
 
 def claim_due(connection: Connection, owner: str, limit: int, lease_seconds: float, now: float) -> list[DueRecipient]:
@@ -186,6 +205,17 @@ def record_results(connection: Connection, owner: str, results: Sequence[Attempt
     )
     connection.execute(delete(bodies).where(bodies.c.message_id.in_(message_ids.scalar_subquery()), ~still_needed))
     return updated
+
+
+def record_results_bulk(connection: Connection, items: list[tuple[str, Sequence[AttemptResult], float]]) -> list[int]:
+    """record_results for several callers of one writer batch, in one set of statements."""
+    by_owner: dict[str, list[AttemptResult]] = {}
+    for owner, results, _ in items:
+        by_owner.setdefault(owner, []).extend(results)
+    now = max(now for _, _, now in items)
+    for owner, results in by_owner.items():
+        record_results(connection, owner, results, now)
+    return [len(results) for _, results, _ in items]
 
 
 def release_leases(connection: Connection, owner: str, now: float) -> int:

@@ -12,15 +12,20 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from scriptmail.store.engine import for_writing
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Operation = Callable[[Connection], Any]
+# Runs many items of one kind with a few statements: (connection, items) -> one result per item.
+BulkOperation = Callable[[Connection, list[Any]], list[Any]]
 
 _STOP = object()
 
@@ -32,9 +37,10 @@ class StoreUnavailable(Exception):
 class Writer:
     """Runs write operations in batches on one connection of its own."""
 
-    def __init__(self, engine: Engine, max_batch: int = 500) -> None:
-        self._engine = engine
+    def __init__(self, engine: Engine, max_batch: int = 500, commit_delay: float = 0.002) -> None:
+        self._engine = for_writing(engine)
         self._max_batch = max_batch
+        self._commit_delay = commit_delay
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._started = False
@@ -51,21 +57,34 @@ class Writer:
             self._queue.put(_STOP)
             self._thread.join()
             self._started = False
+            log.info("store writer stopped: %d operations in %d commits", self.operations, self.commits)
 
     def submit_nowait(self, operation: Operation) -> concurrent.futures.Future:
+        return self.submit_bulk_nowait(_one_by_one, operation)
+
+    def submit_bulk_nowait(self, bulk: BulkOperation, item: Any) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.put((operation, future))
+        self._queue.put((bulk, item, future))
         return future
 
     async def submit(self, operation: Callable[[Connection], T]) -> T:
         """Run `operation` in the next group commit and return its result once durable."""
         return await asyncio.wrap_future(self.submit_nowait(operation))
 
+    async def submit_bulk(self, bulk: BulkOperation, item: Any) -> Any:
+        """Like submit, but every item of the same `bulk` in one commit is written by one call."""
+        return await asyncio.wrap_future(self.submit_bulk_nowait(bulk, item))
+
     def _run(self) -> None:
+        busy = False
         while True:
             item = self._queue.get()
             if item is _STOP:
                 return
+            if busy and self._commit_delay:
+                # Under load, wait a moment for more operations to share this commit (like
+                # PostgreSQL's commit_delay): fewer, larger transactions cost far less per message.
+                time.sleep(self._commit_delay)
             batch = [item]
             stop = False
             while len(batch) < self._max_batch:
@@ -79,36 +98,45 @@ class Writer:
                 batch.append(item)
             # A future cancelled while waiting is dropped; once running it can no longer be
             # cancelled, so an operation that starts always reports its outcome.
-            batch = [entry for entry in batch if entry[1].set_running_or_notify_cancel()]
+            batch = [entry for entry in batch if entry[2].set_running_or_notify_cancel()]
+            busy = len(batch) > 1
             if batch:
                 self._commit(batch)
             if stop:
                 return
 
-    def _commit(self, batch: list[tuple[Operation, concurrent.futures.Future]]) -> None:
+    def _commit(self, batch: list[tuple[BulkOperation, Any, concurrent.futures.Future]]) -> None:
         try:
-            results = self._transaction([operation for operation, _ in batch])
+            results = self._transaction(batch)
         except Exception as error:  # noqa: BLE001 - isolate the failing operation below
             if len(batch) == 1:
-                self._fail(batch[0][1], error)
+                self._fail(batch[0][2], error)
                 return
             log.warning("group commit of %d operations failed (%s); retrying one by one", len(batch), error)
-            for operation, future in batch:
+            for entry in batch:
                 try:
-                    (result,) = self._transaction([operation])
+                    (result,) = self._transaction([entry])
                 except Exception as single_error:  # noqa: BLE001
-                    self._fail(future, single_error)
+                    self._fail(entry[2], single_error)
                 else:
-                    future.set_result(result)
+                    entry[2].set_result(result)
             return
-        for (_, future), result in zip(batch, results):
-            future.set_result(result)
+        for entry, result in zip(batch, results):
+            entry[2].set_result(result)
 
-    def _transaction(self, operations: list[Operation]) -> list[Any]:
+    def _transaction(self, batch: list[tuple[BulkOperation, Any, concurrent.futures.Future]]) -> list[Any]:
+        """One transaction; each kind of bulk operation runs once with all of its items."""
+        kinds: dict[BulkOperation, list[int]] = {}
+        for position, (bulk, _, _) in enumerate(batch):
+            kinds.setdefault(bulk, []).append(position)
+        results: list[Any] = [None] * len(batch)
         with self._engine.begin() as connection:
-            results = [operation(connection) for operation in operations]
+            for bulk, positions in kinds.items():
+                outcome = bulk(connection, [batch[p][1] for p in positions])
+                for position, result in zip(positions, outcome):
+                    results[position] = result
         self.commits += 1
-        self.operations += len(operations)
+        self.operations += len(batch)
         return results
 
     @staticmethod
@@ -119,6 +147,10 @@ class Writer:
             future.set_exception(StoreUnavailable(str(error.orig or error).splitlines()[0]))
         else:
             future.set_exception(error)
+
+
+def _one_by_one(connection: Connection, operations: list[Operation]) -> list[Any]:
+    return [operation(connection) for operation in operations]
 
 
 def _integrity_errors() -> tuple[type[BaseException], ...]:
