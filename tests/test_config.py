@@ -77,3 +77,18 @@ def test_unreadable_toml_and_missing_file(tmp_path: Path) -> None:
         load_settings(broken)
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nothing.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('[intake]\ntls_cert = "cert.pem"\n', "tls_cert and tls_key go together"),
+        ("[delivery]\nbackoff_min = 600\nbackoff_max = 300\n", "backoff_min (600) is larger than backoff_max (300)"),
+    ],
+)
+def test_settings_that_only_make_sense_together(tmp_path: Path, text: str, named: str) -> None:
+    config = tmp_path / "pair.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_settings(config)
+    assert named in str(error.value)

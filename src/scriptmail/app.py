@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from scriptmail.intake.accept import Acceptor
 from scriptmail.intake.smtp_server import SubmissionHandler, TrustedNetworks, make_server_factory
 from scriptmail.intake.tls import ensure_self_signed, server_context
 from scriptmail.store import log as store_log
+from scriptmail.store import nodes, queue
 from scriptmail.store.engine import open_engine
 from scriptmail.store.migrate import upgrade
 from scriptmail.store.writer import Writer
@@ -35,6 +37,7 @@ class Gateway:
     parts: tuple[str, ...] = PARTS
     smtp_port: int | None = field(default=None, init=False)
     agent: DeliveryAgent | None = field(default=None, init=False)
+    acceptor: Acceptor | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.engine = open_engine(self.settings.database_url)
@@ -50,6 +53,13 @@ class Gateway:
         await asyncio.to_thread(upgrade, self.engine)
         self.writer.start()
         try:
+            await self.writer.submit(lambda c: nodes.register(c, self.settings.node, time.time()))
+        except BaseException:
+            await asyncio.to_thread(self.writer.stop)
+            self.engine.dispose()
+            raise
+        try:
+            self._tasks.append(asyncio.create_task(self._keep_registration(), name="node"))
             await self._start()
             if on_ready is not None:
                 on_ready(self)
@@ -76,7 +86,7 @@ class Gateway:
             )
             self.agent = DeliveryAgent(self.engine, self.writer, settings.delivery, client, router, owner=settings.node)
             self._tasks.append(asyncio.create_task(self.agent.run(), name="delivery"))
-        acceptor = Acceptor(
+        acceptor = self.acceptor = Acceptor(
             self.engine,
             self.writer,
             hostname=settings.hostname,
@@ -131,16 +141,32 @@ class Gateway:
         self._servers.append(server)
         log.info("sendmail socket at %s", self.settings.intake.socket)
 
+    async def _keep_registration(self) -> None:
+        """Heartbeat this node's name and extend the leases of recipients it still works on."""
+        lease = self.settings.delivery.lease_seconds
+        renewed = time.monotonic()
+        while True:
+            await asyncio.sleep(nodes.HEARTBEAT_SECONDS)
+            try:
+                await self.writer.submit(lambda c: nodes.heartbeat(c, self.settings.node, time.time()))
+                if self.agent is not None and time.monotonic() - renewed > lease / 3:
+                    renewed = time.monotonic()
+                    await self.writer.submit(lambda c: queue.renew_leases(c, self.settings.node, lease, time.time()))
+            except Exception as error:  # noqa: BLE001 - the store may be briefly away; try again later
+                log.warning("cannot renew this node's registration or leases: %s", error)
+
     async def _shutdown(self) -> None:
-        # Stop taking mail first; a submission in progress still gets its commit and its reply.
+        # Stop taking mail first, then give submissions already reading their data time to be
+        # committed and answered (a client that loses its 250 sends again: a duplicate, not a loss).
         for server in self._servers:
             server.close()
-        for server in self._servers:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(server.wait_closed(), timeout=5)
+        if self.acceptor is not None:
+            await self.acceptor.drain(timeout=10)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.writer.submit(lambda c: nodes.unregister(c, self.settings.node))
         await asyncio.to_thread(self.writer.stop)
         self.engine.dispose()
 

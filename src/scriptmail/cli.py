@@ -26,7 +26,9 @@ from scriptmail.store import hostings as hosting_store
 from scriptmail.store import log as store_log
 from scriptmail.store.engine import for_writing, open_engine
 from scriptmail.store.migrate import upgrade
+from scriptmail.store.nodes import NodeInUse
 
+EX_OSERR = 71
 EX_TEMPFAIL = 75
 EX_CONFIG = 78
 
@@ -118,12 +120,12 @@ def serve(
         if gateway.smtp_port:
             out.print(f"  SMTP submission on {settings.intake.listen.rsplit(':', 1)[0]}:{gateway.smtp_port}, sendmail socket {settings.intake.socket}")
         if demo_login:
-            _print_demo(settings, demo_login)
+            _print_demo(settings, demo_login, gateway.smtp_port)
 
     try:
         run_gateway(settings, chosen, ready)
-    except OSError as error:
-        _fail(f"cannot start: {error}", 71)
+    except (OSError, RuntimeError, NodeInUse) as error:
+        _fail(f"cannot start: {error}", EX_OSERR)
     except OperationalError as error:
         _fail(f"database unavailable: {str(error.orig or error).splitlines()[0]}", EX_TEMPFAIL)
 
@@ -145,9 +147,9 @@ def _create_demo(ctx: typer.Context) -> tuple[str, str] | None:
         return "demo", password
 
 
-def _print_demo(settings: Settings, login: tuple[str, str]) -> None:
+def _print_demo(settings: Settings, login: tuple[str, str], port: int | None) -> None:
     name, password = login
-    host, port = settings.intake.listen.rsplit(":", 1)
+    host = settings.intake.listen.rsplit(":", 1)[0]
     out.print(
         f"\nA demo hosting [bold]{name}[/bold] was created (uid {os.getuid()}, SMTP login {name} / {password}).\n"
         "Send it a test mail with the sendmail command:\n"

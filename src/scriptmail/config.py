@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -73,6 +73,12 @@ class IntakeSettings(_Section):
         parse_host_port(value, listening=True)
         return value
 
+    @model_validator(mode="after")
+    def _tls_pair(self) -> IntakeSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: set both or neither")
+        return self
+
     @field_validator("trusted_networks")
     @classmethod
     def _networks(cls, value: dict[str, str]) -> dict[str, str]:
@@ -105,6 +111,12 @@ class DeliverySettings(_Section):
     data_timeout: float = Field(600.0, gt=0)
     messages_per_connection: int = Field(100, ge=1)
     idle_seconds: float = Field(5.0, ge=0)
+
+    @model_validator(mode="after")
+    def _backoff(self) -> DeliverySettings:
+        if self.backoff_min > self.backoff_max:
+            raise ValueError(f"backoff_min ({self.backoff_min}) is larger than backoff_max ({self.backoff_max})")
+        return self
 
     @field_validator("relay_host")
     @classmethod
@@ -194,7 +206,7 @@ def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = item["msg"]
+        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
         lines.append(f"{key}: {message}")

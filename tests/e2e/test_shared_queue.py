@@ -17,9 +17,23 @@ from tests.support.daemon import Daemon, write_config
 from tests.support.gateway import HOSTING
 from tests.support.sink import Behaviour, Sink
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = pytest.mark.slow
 
 
+def test_a_second_process_cannot_take_a_live_node_name(shop: Engine, database_url: str, tmp_path: Path, sink: Sink) -> None:
+    config = write_config(tmp_path / "scriptmail.toml", database_url, sink.port, 0)
+    first = Daemon(config, "mx1", parts="delivery").start()
+    try:
+        second = Daemon(config, "mx1", parts="delivery")
+        with pytest.raises(RuntimeError, match="in use by pid"):
+            second.start()
+        assert second.process.returncode == 71
+    finally:
+        first.stop()
+    Daemon(config, "mx1", parts="delivery").start().stop()  # free again once the first has stopped
+
+
+@pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_delivery_processes_deliver_2000_recipients_exactly_once(shop: Engine, database_url: str, tmp_path: Path, sink: Sink) -> None:
     with shop.begin() as connection:

@@ -109,3 +109,4 @@ def test_log_records_one_row_per_recipient_with_message_details(gateway: Running
     assert len({row["queue_id"] for row in rows}) == 1
     with gateway.engine.connect() as connection:
         assert len(connection.execute(select(recipients)).all()) == 3
+

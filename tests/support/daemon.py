@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+_runs = itertools.count(1)
 SCRIPTMAIL = str(Path(sys.executable).with_name("scriptmail"))
 
 
@@ -40,7 +42,7 @@ class Daemon:
     def __init__(self, config: Path, node: str, parts: str = "intake,delivery,maildrop", port: int | None = None) -> None:
         self.config, self.node, self.parts, self.port = config, node, parts, port
         self.process: subprocess.Popen | None = None
-        self.log = config.parent / f"{node}.log"
+        self.log = config.parent / f"{node}-{next(_runs)}.log"
 
     def start(self, wait: bool = True) -> Daemon:
         env = os.environ | {"SCRIPTMAIL_NODE": self.node}

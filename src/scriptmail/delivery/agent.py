@@ -7,11 +7,12 @@ PostgreSQL queue; a crashed agent's lease expires and its recipients are claimed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from sqlalchemy import Engine
 
@@ -84,7 +85,7 @@ class DeliveryAgent:
         self._schedule = Schedule(settings.backoff_min, settings.backoff_max, settings.lifetime)
         self._wakeup = asyncio.Event()
         self._connections = asyncio.Semaphore(settings.concurrency)
-        self._per_destination: dict[str, asyncio.Semaphore] = {}
+        self._per_destination: dict[str, list] = {}  # domain -> [semaphore, users]
         self._in_flight = 0
         self._room = asyncio.Event()
         self._room.set()
@@ -143,8 +144,7 @@ class DeliveryAgent:
             bodies = await asyncio.to_thread(self._load_bodies, {r.message_id for r in due})
             transactions, orphans = transactions_of(due, bodies)
             if orphans:
-                now = time.time()
-                await self._record([Outcome(r, None, "message body missing from the store", "", now, 0.0) for r in orphans])
+                await self._give_up(orphans, "message body missing from the store")
             by_domain: dict[str, list[Transaction]] = defaultdict(list)
             for transaction in transactions:
                 for domain, members in _split_by_domain(transaction).items():
@@ -169,15 +169,38 @@ class DeliveryAgent:
             )
             return
         via_mx = self._router.static_hop(domain) is None
-        limit = self._per_destination.setdefault(domain, asyncio.Semaphore(self._settings.per_destination))
         chunks = _chunks(transactions, min(self._settings.per_destination, len(transactions)))
 
         async def one_connection(chunk: list[Transaction]) -> None:
-            async with limit, self._connections:
+            async with self._destination(domain), self._connections:
                 outcomes = await self._client.deliver(hops, chunk, via_mx)
             await self._record(outcomes)
 
         await asyncio.gather(*(one_connection(chunk) for chunk in chunks))
+
+    @contextlib.asynccontextmanager
+    async def _destination(self, domain: str) -> AsyncIterator[None]:
+        """At most `per_destination` connections to one domain; the limiter lives while in use."""
+        entry = self._per_destination.get(domain)
+        if entry is None:
+            entry = self._per_destination[domain] = [asyncio.Semaphore(self._settings.per_destination), 0]
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._per_destination[domain]
+
+    async def _give_up(self, due: list[DueRecipient], reason: str) -> None:
+        """No later attempt could succeed: the recipient expires at once, with the reason."""
+        now = time.time()
+        results = [
+            AttemptResult(r.id, RecipientStatus.EXPIRED, None, reason, "", now, 0.0, attempts=r.attempts + 1) for r in due
+        ]
+        log.error("%d recipient(s) given up: %s", len(due), reason)
+        await self._writer.submit_bulk(queue.record_results_bulk, (self._owner, results, now))
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         now = time.time()

@@ -7,6 +7,7 @@ only after the message and its recipients are committed: the caller may then say
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,15 @@ class Acceptor:
         self._max_recipients = max_recipients
         self._on_accepted = on_accepted
         self._cache: dict[tuple[str, object], tuple[float, Hosting | None]] = {}
+        self._in_progress = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def drain(self, timeout: float) -> None:
+        """Wait (up to `timeout`) until no commit is pending, then a moment for the replies to go out."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        await asyncio.sleep(0.05)
 
     async def hosting_by_name(self, name: str) -> Hosting | None:
         return await self._lookup("name", name)
@@ -99,7 +109,14 @@ class Acceptor:
         check_size(len(data), self._max_size)
         submission = self.prepare(hosting, envelope_from, recipients, data, provenance)
         now = time.time()
-        queue_id = await self._writer.submit_bulk(insert_submissions, (submission, now))
+        self._in_progress += 1
+        self._idle.clear()
+        try:
+            queue_id = await self._writer.submit_bulk(insert_submissions, (submission, now))
+        finally:
+            self._in_progress -= 1
+            if not self._in_progress:
+                self._idle.set()
         if self._on_accepted is not None:
             self._on_accepted()
         return queue_id

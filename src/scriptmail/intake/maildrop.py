@@ -49,8 +49,12 @@ class MaildropPickup:
         self._max_recipients = max_recipients
 
     def ensure_layout(self) -> None:
-        """Create tmp/ and new/ (1733) and bad/ (0700); the modes are set even if umask is strict."""
+        """Create tmp/ and new/ (1733) and bad/ (0700); the modes are set even if umask is strict.
+
+        The maildrop itself must be traversable by every caller (0755), or nobody could drop.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o755)
         for name, mode in (("tmp", DROP_MODE), ("new", DROP_MODE), ("bad", BAD_MODE)):
             path = self.directory / name
             path.mkdir(exist_ok=True)

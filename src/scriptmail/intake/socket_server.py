@@ -68,8 +68,7 @@ def exit_code(refused: Refused) -> int:
 def default_sender(data: bytes, hosting: Hosting) -> str:
     """Without -f: the From address when it is a plain one, else the hosting owner's address.
 
-    The envelope sender only decides where bounces go (delivery rewrites it to VERP anyway);
-    who sent the message is the hosting, established by uid, whatever this returns.
+    The envelope sender only decides where bounces go; who sent the message is the hosting, established by uid, whatever this returns.
     """
     for address in addresses_in(split_headers(data), "from")[:1]:
         with suppress(Refused):

@@ -51,6 +51,12 @@ def check_email(address: str) -> str:
     return address
 
 
+def check_uid(uid: int | None) -> int | None:
+    if uid is not None and not 0 <= uid < 2**31:
+        raise HostingError(f"invalid uid {uid}")
+    return uid
+
+
 def _row_to_hosting(row: Any) -> Hosting:
     return Hosting(
         id=row.id,
@@ -73,8 +79,7 @@ def add_hosting(
 ) -> Hosting:
     check_name(name)
     check_email(owner_email)
-    if uid is not None and not 0 <= uid < 2**31:
-        raise HostingError(f"invalid uid {uid}")
+    check_uid(uid)
     try:
         new_id = connection.execute(
             insert(hostings).returning(hostings.c.id),
@@ -89,7 +94,8 @@ def add_hosting(
             },
         ).scalar_one()
     except IntegrityError:
-        raise HostingError(f"a hosting named {name!r} or with uid {uid} already exists") from None
+        clash = f"a hosting named {name!r}" + (f" or with uid {uid}" if uid is not None else "")
+        raise HostingError(f"{clash} already exists") from None
     return get_hosting(connection, new_id)
 
 
@@ -131,7 +137,7 @@ def update_hosting(
     if clear_uid:
         values["uid"] = None
     elif uid is not None:
-        values["uid"] = uid
+        values["uid"] = check_uid(uid)
     if plan is not None:
         values["plan"] = plan
     if smtp_password is not None:

@@ -8,13 +8,15 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from scriptmail.store.engine import for_writing
+
 _HERE = Path(__file__).parent / "migrations"
 
 
 def alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(_HERE))
-    config.attributes["engine"] = engine
+    config.attributes["engine"] = for_writing(engine)
     return config
 
 

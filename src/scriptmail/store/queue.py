@@ -218,6 +218,16 @@ def record_results_bulk(connection: Connection, items: list[tuple[str, Sequence[
     return [len(results) for _, results, _ in items]
 
 
+def renew_leases(connection: Connection, owner: str, lease_seconds: float, now: float) -> int:
+    """Extend every lease `owner` holds: a recipient waiting behind a slow destination stays ours."""
+    until = now + lease_seconds
+    return connection.execute(
+        update(recipients)
+        .where(recipients.c.status == RecipientStatus.SENDING.value, recipients.c.lease_owner == owner)
+        .values(lease_until=until, next_attempt_at=until)
+    ).rowcount
+
+
 def release_leases(connection: Connection, owner: str, now: float) -> int:
     """At start, hand back what this node's previous run had claimed (Postfix re-queues its active queue)."""
     return connection.execute(

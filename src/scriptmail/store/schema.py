@@ -103,6 +103,18 @@ recipients = Table(
     Index("ix_recipients_message", "message_id"),
 )
 
+# One row per running process (node): its leases are named after it, so two live processes must
+# never share a name; the heartbeat tells a crashed registration from a live one.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+)
+
 attempts = Table(
     "attempts",
     metadata,

@@ -83,6 +83,14 @@ def upgrade() -> None:
         batch_op.create_index('ix_recipients_message', ['message_id'], unique=False)
         batch_op.create_index('ix_recipients_status_due', ['status', 'next_attempt_at'], unique=False)
 
+    op.create_table('nodes',
+    sa.Column('name', sa.String(length=128), nullable=False),
+    sa.Column('hostname', sa.String(length=255), nullable=False),
+    sa.Column('pid', sa.Integer(), nullable=False),
+    sa.Column('started_at', sa.Float(), nullable=False),
+    sa.Column('heartbeat_at', sa.Float(), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_nodes'))
+    )
     op.create_table('attempts',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('recipient_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -105,6 +113,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_attempts_recipient')
 
     op.drop_table('attempts')
+    op.drop_table('nodes')
     with op.batch_alter_table('recipients', schema=None) as batch_op:
         batch_op.drop_index('ix_recipients_status_due')
         batch_op.drop_index('ix_recipients_message')

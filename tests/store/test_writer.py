@@ -1,0 +1,56 @@
+"""The group-commit writer: many operations per commit, one failure isolated, outages reported."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import Engine, text
+
+from scriptmail.store.writer import StoreUnavailable, Writer
+
+
+@pytest.fixture
+def writer(engine: Engine):
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE notes (n INTEGER PRIMARY KEY)"))
+    running = Writer(engine)
+    running.start()
+    yield running
+    running.stop()
+
+
+def _insert(n: int):
+    return lambda connection: connection.execute(text("INSERT INTO notes (n) VALUES (:n)"), {"n": n}).rowcount
+
+
+async def test_concurrent_operations_share_commits(writer: Writer) -> None:
+    results = await asyncio.gather(*(writer.submit(_insert(n)) for n in range(200)))
+    assert results == [1] * 200
+    assert writer.commits < 200
+
+
+async def test_a_failing_operation_fails_alone(writer: Writer, engine: Engine) -> None:
+    await writer.submit(_insert(1))
+    outcomes = await asyncio.gather(writer.submit(_insert(2)), writer.submit(_insert(1)), writer.submit(_insert(3)), return_exceptions=True)
+    assert outcomes[0] == 1 and outcomes[2] == 1
+    assert isinstance(outcomes[1], Exception) and not isinstance(outcomes[1], StoreUnavailable)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT n FROM notes ORDER BY n")).scalars().all() == [1, 2, 3]
+
+
+async def test_an_unusable_database_is_reported_as_unavailable(writer: Writer) -> None:
+    """Intake answers 451 to StoreUnavailable: the client keeps the message and tries again."""
+    with pytest.raises(StoreUnavailable):
+        await writer.submit(lambda connection: connection.execute(text("SELECT * FROM no_such_table")))
+
+
+async def test_bulk_operations_run_once_per_commit(writer: Writer) -> None:
+    calls: list[int] = []
+
+    def bulk(connection, items: list[int]) -> list[int]:
+        calls.append(len(items))
+        return [item * 2 for item in items]
+
+    assert await asyncio.gather(*(writer.submit_bulk(bulk, n) for n in range(50))) == [n * 2 for n in range(50)]
+    assert sum(calls) == 50 and len(calls) < 50
