@@ -106,6 +106,7 @@ class Gateway:
                 settings.intake.maildrop_interval,
                 max_size=settings.intake.max_message_size,
                 max_recipients=settings.intake.max_recipients,
+                node=settings.node,
             )
             pickup.ensure_layout()
             self._tasks.append(asyncio.create_task(pickup.run(), name="maildrop"))

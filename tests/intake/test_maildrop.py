@@ -66,8 +66,8 @@ def stored(engine) -> list:
 
 
 def test_layout_lets_anyone_drop_but_not_list(pickup):
-    modes = {name: stat.S_IMODE((pickup.directory / name).stat().st_mode) for name in ("tmp", "new", "bad")}
-    assert modes == {"tmp": 0o1733, "new": 0o1733, "bad": 0o700}
+    modes = {name: stat.S_IMODE((pickup.directory / name).stat().st_mode) for name in ("", "tmp", "new", "cur", "bad")}
+    assert modes == {"": 0o755, "tmp": 0o1733, "new": 0o1733, "cur": 0o700, "bad": 0o700}
 
 
 async def test_daemon_down_drops_the_message_and_pickup_commits_it(store, pickup, tmp_path):
@@ -189,3 +189,23 @@ async def test_run_scans_at_start_and_then_periodically_until_cancelled(store, p
         with pytest.raises(asyncio.CancelledError):
             await task
     assert len(stored(store[0])) == 2
+
+
+async def test_two_pickups_on_one_directory_accept_each_file_once(store, pickup):
+    engine, acceptor, _ = store
+    other = MaildropPickup(pickup.directory, acceptor, interval=0.05, node="other")
+    for number in range(30):
+        dropped(pickup, f"{number:04d}.drop", request_file(f"Subject: {number}\r\n\r\nx\r\n".encode()))
+    counts = await asyncio.gather(pickup.scan_once(), other.scan_once())
+    assert sum(counts) == 30
+    assert len(stored(engine)) == 30
+    assert os.listdir(pickup.directory / "new") == [] and os.listdir(pickup.directory / "cur") == []
+
+
+async def test_a_file_claimed_before_a_crash_is_accepted_at_the_next_scan(store, pickup):
+    engine, _, _ = store
+    (pickup.directory / "cur" / "0001.drop.local").write_bytes(request_file(b"Subject: left over\r\n\r\nx\r\n"))
+    (pickup.directory / "cur" / "0002.drop.someone-else").write_bytes(request_file(b"Subject: not mine\r\n\r\nx\r\n"))
+    assert await pickup.scan_once() == 1
+    assert [row.subject for row in stored(engine)] == ["left over"]
+    assert os.listdir(pickup.directory / "cur") == ["0002.drop.someone-else"]

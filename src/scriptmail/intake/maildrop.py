@@ -10,6 +10,7 @@ The daemon must be able to read the callers' 0600 files: run it as root or with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import stat
@@ -41,12 +42,14 @@ class MaildropPickup:
         *,
         max_size: int = DEFAULT_MAX_SIZE,
         max_recipients: int = 100,
+        node: str = "local",
     ) -> None:
         self.directory = directory
         self._acceptor = acceptor
         self._interval = interval
         self._max_size = max_size
         self._max_recipients = max_recipients
+        self._node = node
 
     def ensure_layout(self) -> None:
         """Create tmp/ and new/ (1733) and bad/ (0700); the modes are set even if umask is strict.
@@ -55,29 +58,45 @@ class MaildropPickup:
         """
         self.directory.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o755)
-        for name, mode in (("tmp", DROP_MODE), ("new", DROP_MODE), ("bad", BAD_MODE)):
+        for name, mode in (("tmp", DROP_MODE), ("new", DROP_MODE), ("cur", BAD_MODE), ("bad", BAD_MODE)):
             path = self.directory / name
             path.mkdir(exist_ok=True)
             os.chmod(path, mode)
 
     async def scan_once(self) -> int:
-        """Accept every complete file in new/; return how many were committed."""
-        new = self.directory / "new"
+        """Accept every complete file in new/; return how many were committed.
+
+        A file is first renamed into cur/ under this node's name: with two pickups on one
+        directory, only the one whose rename succeeds accepts it. Files this node had claimed
+        before a crash are picked up again first.
+        """
+        new, cur = self.directory / "new", self.directory / "cur"
+        suffix = f".{self._node}"
         try:
+            leftovers = sorted(name for name in os.listdir(cur) if name.endswith(suffix))
             names = sorted(os.listdir(new))  # names start with the drop time: oldest first
         except OSError as error:
-            log.error("maildrop: cannot list %s: %s", new, error)
+            log.error("maildrop: cannot list %s: %s", self.directory, error)
             return 0
         committed = 0
-        for name in names:
+        work = [(cur / name, None) for name in leftovers] + [(cur / (name + suffix), new / name) for name in names]
+        for claimed, dropped in work:
+            name = claimed.name
+            if dropped is not None:
+                try:
+                    os.rename(dropped, claimed)
+                except FileNotFoundError:
+                    continue  # another pickup took it, or its owner removed it
             try:
-                if await self._pick(new / name):
+                if await self._pick(claimed):
                     committed += 1
             except StoreUnavailable as error:
                 log.warning("maildrop: store unavailable (%s); %s stays for the next scan", error, name)
+                with contextlib.suppress(OSError):
+                    os.rename(claimed, new / claimed.name.removesuffix(suffix))
                 break
             except Unusable as error:
-                self._set_aside(name, str(error))
+                self._set_aside(claimed, str(error))
             except PermissionError as error:
                 log.error("maildrop: cannot read %s (%s); the daemon needs root or CAP_DAC_READ_SEARCH", name, error)
             except Exception:  # noqa: BLE001 - one odd file must not stop the files behind it
@@ -140,9 +159,10 @@ class MaildropPickup:
         finally:
             os.close(fd)
 
-    def _set_aside(self, name: str, reason: str) -> None:
+    def _set_aside(self, path: Path, reason: str) -> None:
+        name = path.name.removesuffix(f".{self._node}")
         try:
-            os.rename(self.directory / "new" / name, self.directory / "bad" / name)
+            os.rename(path, self.directory / "bad" / name)
         except FileNotFoundError:
             return
         except OSError as error:
