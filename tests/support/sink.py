@@ -7,6 +7,7 @@ of its own, whose replies a test can script (defer, bounce, drop the connection,
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ class Received:
     recipients: list[str]
     raw: bytes  # as sent between 354 and the final CRLF.CRLF, dot-stuffing included
     at: float
+    tls: bool = False
 
     @property
     def data(self) -> bytes:
@@ -45,6 +47,7 @@ class Sink:
     messages: list[Received] = field(default_factory=list)
     port: int = 0
     connections: int = 0
+    tls: ssl.SSLContext | None = None  # offer STARTTLS with this context
 
     def __post_init__(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -90,6 +93,7 @@ class Sink:
             await writer.drain()
             return True
 
+        encrypted = False
         try:
             await say(behaviour.greeting)
             mail_from, recipients = "", []
@@ -100,7 +104,12 @@ class Sink:
                 command = line.decode("latin-1").strip()
                 verb = command[:4].upper()
                 if verb in ("EHLO", "HELO"):
-                    await say("250-sink.test\r\n250-8BITMIME\r\n250 SIZE 52428800")
+                    offer = "250-STARTTLS\r\n" if self.tls and not encrypted else ""
+                    await say(f"250-sink.test\r\n{offer}250-8BITMIME\r\n250 SIZE 52428800")
+                elif verb == "STAR" and self.tls and not encrypted:
+                    await say("220 2.0.0 ready to start TLS")
+                    await writer.start_tls(self.tls)
+                    encrypted = True
                 elif verb == "MAIL":
                     mail_from, recipients = command[10:].strip().strip("<>"), []
                     await say("250 2.1.0 ok")
@@ -114,7 +123,7 @@ class Sink:
                 elif verb == "DATA":
                     await say("354 go ahead")
                     raw = await reader.readuntil(b"\r\n.\r\n")
-                    message = Received(mail_from, recipients, raw[:-3], time.time())
+                    message = Received(mail_from, recipients, raw[:-3], time.time(), tls=encrypted)
                     if behaviour.delay:
                         await asyncio.sleep(behaviour.delay)
                     reply = behaviour.data(message)

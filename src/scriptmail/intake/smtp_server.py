@@ -39,6 +39,11 @@ def _peer_ip(session: Session) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
     return None
 
 
+def auth_needs_tls(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
+    """Passwords cross the network only encrypted; on loopback they never leave the machine."""
+    return not (address is not None and address.is_loopback)
+
+
 class TrustedNetworks:
     """Source network → hosting name, most specific network first."""
 
@@ -97,9 +102,8 @@ class SubmissionSMTP(SMTP):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        address = _peer_ip(self.session)
         # aiosmtpd has one switch for the whole server; we decide per connection.
-        self._auth_require_tls = not (address is not None and address.is_loopback)
+        self._auth_require_tls = auth_needs_tls(_peer_ip(self.session))
 
 
 class SubmissionHandler:
