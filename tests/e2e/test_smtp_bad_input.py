@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from scriptmail.store.schema import messages
-from tests.support.gateway import HOSTING, PASSWORD, RunningGateway
+from tests.support.gateway import HOSTING, PASSWORD, RunningGateway, submit, wait_status
 from tests.support.raw_smtp import RawSession
 from tests.support.sink import Sink
 from tests.support.stores import PG_ADMIN_URL
@@ -189,3 +189,27 @@ def test_database_lost_mid_session_answers_451(gateway: RunningGateway, database
     session.close()
     assert code == 451, text
 
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_delivery_and_intake_carry_on_after_the_database_drops_every_connection(gateway: RunningGateway, sink: Sink, database_url: str) -> None:
+    """What a PostgreSQL restart or failover looks like to scriptmail: every session killed at once."""
+    submit(gateway.smtp_port, b"Subject: before\r\n\r\nx\r\n", ["one@sink.test"])
+    sink.wait_for(1)
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
+        ).fetchone()[0]
+    assert killed >= 1
+    time.sleep(1.5)  # the delivery agent polls (and fails to claim) meanwhile
+    for attempt in range(5):  # a 451 is the documented answer while connections are re-made
+        try:
+            submit(gateway.smtp_port, b"Subject: after\r\n\r\nx\r\n", ["two@sink.test"])
+            break
+        except smtplib.SMTPDataError as error:
+            assert error.smtp_code == 451
+    received = sink.wait_for(2, timeout=30)
+    assert [m.recipients for m in received] == [["one@sink.test"], ["two@sink.test"]]
+    wait_status(gateway.engine, "sent", 2)

@@ -104,9 +104,14 @@ class DeliveryAgent:
             while True:
                 await self._room.wait()
                 limit = min(self._settings.batch_size, self._max_in_flight - self._in_flight)
-                due = await self._writer.submit(
-                    lambda c: queue.claim_due(c, self._owner, limit, self._settings.lease_seconds, time.time())
-                )
+                try:
+                    due = await self._writer.submit(
+                        lambda c: queue.claim_due(c, self._owner, limit, self._settings.lease_seconds, time.time())
+                    )
+                except Exception as error:  # noqa: BLE001 - a store outage pauses delivery, never ends it
+                    log.warning("cannot claim recipients (%s); trying again in %g s", error, self._settings.poll_interval)
+                    await asyncio.sleep(self._settings.poll_interval)
+                    continue
                 if not due:
                     self._wakeup.clear()
                     try:
@@ -205,7 +210,15 @@ class DeliveryAgent:
     async def _record(self, outcomes: list[Outcome]) -> None:
         now = time.time()
         results = [result_for(outcome, self._schedule, now) for outcome in outcomes]
-        await self._writer.submit_bulk(queue.record_results_bulk, (self._owner, results, now))
+        for attempt in range(1, 4):
+            try:
+                await self._writer.submit_bulk(queue.record_results_bulk, (self._owner, results, now))
+                break
+            except Exception as error:  # noqa: BLE001
+                # Unrecorded results leave the recipients leased: they would be sent again once the
+                # lease runs out. Worth a few tries before giving in to that.
+                log.warning("cannot record %d delivery results (try %d): %s", len(results), attempt, error)
+                await asyncio.sleep(attempt)
         self.delivered += sum(1 for result in results if result.status is RecipientStatus.SENT)
 
 

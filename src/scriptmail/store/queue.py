@@ -179,7 +179,7 @@ def record_results(connection: Connection, owner: str, results: Sequence[Attempt
                 "text": result.text[:2000],
                 "next_at": result.next_attempt_at if result.next_attempt_at is not None else now,
             }
-            for result in results
+            for result in sorted(results, key=lambda result: result.recipient_id)  # one lock order for all writers
         ],
     ).rowcount
     connection.execute(

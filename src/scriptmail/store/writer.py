@@ -35,27 +35,39 @@ class StoreUnavailable(Exception):
 
 
 class Writer:
-    """Runs write operations in batches on one connection of its own."""
+    """Runs write operations in batches, each thread on a connection of its own.
 
-    def __init__(self, engine: Engine, max_batch: int = 500, commit_delay: float = 0.002) -> None:
+    SQLite has one writer at a time, so one thread; PostgreSQL commits concurrent transactions
+    in parallel, and there several threads keep the network round trips of one commit from
+    holding up the next.
+    """
+
+    def __init__(self, engine: Engine, max_batch: int = 500, commit_delay: float = 0.002, threads: int | None = None) -> None:
         self._engine = for_writing(engine)
         self._max_batch = max_batch
         self._commit_delay = commit_delay
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        count = threads if threads is not None else (1 if engine.dialect.name == "sqlite" else 2)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"store-writer-{n}", daemon=True) for n in range(count)
+        ]
         self._started = False
+        self._counting = threading.Lock()
         self.commits = 0
         self.operations = 0
 
     def start(self) -> None:
         if not self._started:
             self._started = True
-            self._thread.start()
+            for thread in self._threads:
+                thread.start()
 
     def stop(self) -> None:
         if self._started:
-            self._queue.put(_STOP)
-            self._thread.join()
+            for _ in self._threads:
+                self._queue.put(_STOP)
+            for thread in self._threads:
+                thread.join()
             self._started = False
             log.info("store writer stopped: %d operations in %d commits", self.operations, self.commits)
 
@@ -135,8 +147,9 @@ class Writer:
                 outcome = bulk(connection, [batch[p][1] for p in positions])
                 for position, result in zip(positions, outcome):
                     results[position] = result
-        self.commits += 1
-        self.operations += len(batch)
+        with self._counting:
+            self.commits += 1
+            self.operations += len(batch)
         return results
 
     @staticmethod
