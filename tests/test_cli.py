@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from scriptmail.model import AttemptResult, Origin, RecipientStatus, Submission
+from scriptmail.store import hostings
+from scriptmail.store import queue as store_queue
+from scriptmail.store.engine import for_writing, open_engine
 
 SCRIPTMAIL = str(Path(sys.executable).with_name("scriptmail"))
 
@@ -70,3 +78,56 @@ def test_unreachable_database_is_a_temporary_failure(tmp_path: Path) -> None:
     result = subprocess.run([SCRIPTMAIL, "--config", str(config), "queue"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 75
     assert "database unavailable" in result.stderr
+
+
+def test_queue_and_log_show_waiting_and_finished_recipients(run, database_url: str) -> None:
+    run("hosting", "add", "shop.example", "--owner", "owner@shop.example")
+    run("hosting", "add", "blog.example", "--owner", "owner@blog.example")
+    engine = open_engine(database_url)
+    with for_writing(engine).begin() as connection:
+        for name in ("shop.example", "blog.example"):
+            hosting = hostings.find_hosting(connection, name=name)
+            store_queue.insert_submission(
+                connection,
+                Submission(hosting.id, f"web@{name}", (f"a@{name}", f"b@{name}"), b"Subject: hi\r\n\r\nx\r\n", Origin.SMTP, "127.0.0.1", subject="hi"),
+                time.time(),
+            )
+        sent = [r for r in store_queue.claim_due(connection, "n", 10, 60, time.time()) if r.address == "a@shop.example"]
+        store_queue.record_results(connection, "n", [AttemptResult(sent[0].id, RecipientStatus.SENT, 250, "2.0.0 ok", "mx", time.time(), 0.1)], time.time())
+        connection.exec_driver_sql("UPDATE recipients SET status = 'queued', lease_owner = NULL WHERE status = 'sending'")
+    engine.dispose()
+
+    waiting = json.loads(run("queue", "--hosting", "shop.example", "--json").stdout)
+    assert [(row["recipient"], row["status"]) for row in waiting] == [("b@shop.example", "queued")]
+    everything = json.loads(run("log", "--json").stdout)
+    assert len(everything) == 4
+    (done,) = json.loads(run("log", "--json", "--status", "sent").stdout)
+    assert (done["recipient"], done["last_code"], done["subject"], done["hosting"]) == ("a@shop.example", 250, "hi", "shop.example")
+    table = run("queue").stdout
+    assert "b@blog.example" in table and "3 recipient(s) in the queue" in table
+
+
+def test_first_serve_creates_a_demo_hosting_and_says_how_to_use_it(tmp_path: Path) -> None:
+    config = tmp_path / "scriptmail.toml"
+    config.write_text(
+        f'database_url = "sqlite:///{tmp_path / "demo.db"}"\n[intake]\nlisten = "127.0.0.1:0"\n'
+        f'socket = "{tmp_path / "intake.sock"}"\nmaildrop = "{tmp_path / "maildrop"}"\n'
+    )
+    process = subprocess.Popen([SCRIPTMAIL, "--config", str(config), "serve"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    output = ""
+    try:
+        deadline = time.monotonic() + 30
+        while "scriptmail queue" not in output and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            output += line
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+    assert "A demo hosting demo was created" in output
+    assert "scriptmail-sendmail -t -i" in output and "swaks --server 127.0.0.1:" in output
+    assert "127.0.0.1:0" not in output  # the real port is printed
+    assert process.returncode == 0
+    hosting = json.loads(subprocess.run([SCRIPTMAIL, "--config", str(config), "hosting", "show", "demo", "--json"], capture_output=True, text=True).stdout)
+    assert hosting["uid"] == os.getuid() and hosting["has_smtp_password"]

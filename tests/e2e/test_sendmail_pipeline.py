@@ -9,7 +9,7 @@ from pathlib import Path
 
 from scriptmail.store import log as store_log
 from tests.support.gateway import RunningGateway, wait_status
-from tests.support.sink import Sink
+from tests.support.sink import Behaviour, Sink
 
 SENDMAIL = str(Path(sys.executable).with_name("scriptmail-sendmail"))
 
@@ -69,3 +69,16 @@ def test_mail_written_while_the_daemon_is_down_is_delivered_when_it_returns(make
     rows = wait_status(restarted.engine, "sent", 2)
     assert {row["origin"] for row in rows} == {"maildrop"}
     assert list((gateway.settings.intake.maildrop / "new").iterdir()) == []
+
+
+def test_sendmail_bp_lists_only_the_callers_waiting_mail(gateway: RunningGateway, sink: Sink) -> None:
+    sink.behaviour = Behaviour(rcpt=lambda address: "451 4.7.1 greylisted, come back later")
+    assert sendmail(gateway, "-t", "-i", "-f", "web@shop.example").returncode == 0
+    wait_status(gateway.engine, "deferred", 2)
+
+    listing = sendmail(gateway, "-bp", data=b"")
+    assert listing.returncode == 0, listing.stderr
+    text = listing.stdout.decode()
+    assert "web@shop.example" in text and "buyer@sink.test" in text and "audit@sink.test" in text
+    assert "(4.7.1 greylisted, come back later)" in text
+    assert text.rstrip().endswith("in 1 Request.")
