@@ -35,6 +35,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 HOST = "127.0.0.1"
@@ -238,15 +239,20 @@ def _proc_children() -> dict[int, list[int]]:
     return children
 
 
-def _vm_hwm_kb(pid: int) -> int | None:
+def _proc_kb(path: str, key: str) -> int | None:
+    """The kB figure on the line starting with `key` in a /proc file (None if gone)."""
     try:
-        with open(f"/proc/{pid}/status") as fh:
+        with open(path) as fh:
             for line in fh:
-                if line.startswith("VmHWM:"):
+                if line.startswith(key):
                     return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def _vm_hwm_kb(pid: int) -> int | None:
+    return _proc_kb(f"/proc/{pid}/status", "VmHWM:")
 
 
 def tree_cpu_seconds(root_pid: int) -> float:
@@ -275,14 +281,7 @@ def tree_cpu_seconds(root_pid: int) -> float:
 
 
 def _pss_kb(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    return _proc_kb(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 class RssSampler(threading.Thread):
@@ -639,25 +638,40 @@ def bench_postfix(tools: dict[str, str], workdir: Path, sink: Sink, args: argpar
         fig.errors.append("postfix phase needs root (postfix start); skipped")
         return fig
     relay = PostfixRelay(tools, workdir, free_port(), sink.port)
-    sampler: RssSampler | None = None
     try:
         master = relay.start(args.timeout)
-        sampler = RssSampler(master)
-        sampler.start()
-        log(f"postfix: {args.messages} messages, concurrency {args.concurrency}")
-        run_source(tools["smtp-source"], relay.port, args, sink, fig, master)
-        log(f"postfix: latency sample of {args.latency_sample}")
-        run_latency(relay.port, args, sink, fig)
-        fig.peak_rss_mb, fig.peak_pss_mb = sampler.finish()
-        fig.processes = sampler.max_processes
-        sampler = None
+        measure("postfix", master, relay.port, tools, args, sink, fig)
     except BenchError as exc:
         fig.errors.append(str(exc))
     finally:
-        if sampler is not None:
-            sampler.finish()
         relay.stop()
     return fig
+
+
+def measure(
+    name: str,
+    pid: int,
+    port: int,
+    tools: dict[str, str],
+    args: argparse.Namespace,
+    sink: Sink,
+    fig: Figures,
+    deliver: bool = True,
+    alive: Callable[[], None] = lambda: None,
+) -> None:
+    """The throughput phase, then the latency sample, with the server's memory sampled throughout."""
+    sampler = RssSampler(pid)
+    sampler.start()
+    try:
+        log(f"{name}: {args.messages} messages, concurrency {args.concurrency}")
+        run_source(tools["smtp-source"], port, args, sink, fig, pid, deliver)
+        alive()
+        log(f"{name}: latency sample of {args.latency_sample}")
+        run_latency(port, args, sink, fig, deliver)
+        alive()
+    finally:
+        fig.peak_rss_mb, fig.peak_pss_mb = sampler.finish()
+        fig.processes = sampler.max_processes
 
 
 # --------------------------------------------------------------------------------------------
@@ -750,7 +764,6 @@ def bench_scriptmail(
     extra: dict[str, Any] = {"log_problems": 0, "log_samples": []}
     database = PostgresDatabase(args.pg_admin_url) if args.store == "postgresql" else None
     proc: subprocess.Popen | None = None
-    sampler: RssSampler | None = None
     parts = ["serve"] + (["--parts", args.parts] if args.parts else [])
     deliver = not args.parts or "delivery" in args.parts.split(",")
     log_path = workdir / "scriptmail.log"
@@ -781,23 +794,11 @@ def bench_scriptmail(
                 tail = " | ".join(log_path.read_text(errors="replace").splitlines()[-5:])
                 raise BenchError(f"scriptmail serve exited {proc.returncode}: {tail}")
 
-        sampler = RssSampler(proc.pid)
-        sampler.start()
         wait_for_banner(port, min(args.timeout, 60), alive)
-        log(f"scriptmail ({args.store}): {args.messages} messages, concurrency {args.concurrency}")
-        run_source(tools["smtp-source"], port, args, sink, fig, proc.pid, deliver)
-        alive()
-        log(f"scriptmail: latency sample of {args.latency_sample}")
-        run_latency(port, args, sink, fig, deliver)
-        alive()
-        fig.peak_rss_mb, fig.peak_pss_mb = sampler.finish()
-        fig.processes = sampler.max_processes
-        sampler = None
+        measure(f"scriptmail ({args.store})", proc.pid, port, tools, args, sink, fig, deliver, alive)
     except BenchError as exc:
         fig.errors.append(str(exc))
     finally:
-        if sampler is not None:
-            sampler.finish()
         if proc is not None:
             started = time.monotonic()
             if not stop_process(proc, "scriptmail serve", grace=30):

@@ -213,3 +213,12 @@ def test_delivery_and_intake_carry_on_after_the_database_drops_every_connection(
     received = sink.wait_for(2, timeout=30)
     assert [m.recipients for m in received] == [["one@sink.test"], ["two@sink.test"]]
     wait_status(gateway.engine, "sent", 2)
+
+
+def test_a_looping_message_is_refused(gateway: RunningGateway) -> None:
+    session = _open_transaction(gateway.smtp_port)
+    session.send(b"".join(b"Received: from hop%d.test by hop%d.test; Sun, 29 Nov 2026 10:00:00 +0000\r\n" % (n, n) for n in range(30)) + b"Subject: loop\r\n\r\nx\r\n.\r\n")
+    code, text = session.reply()
+    session.close()
+    assert code == 554 and "loop" in text
+    assert _count_messages(gateway.engine) == 0

@@ -30,7 +30,9 @@ def test_authenticated_submission_reaches_the_sink_byte_for_byte(gateway: Runnin
     submit(gateway.smtp_port, MESSAGE, ["alice@sink.test", "bob@sink.test"])
 
     (received,) = sink.wait_for(1)
-    assert received.data == MESSAGE
+    trace, _, rest = received.data.partition(b"\r\n\t")
+    assert trace == b"Received: from shop.example by gateway.test (scriptmail) with ESMTPA;"
+    assert rest.split(b"\r\n", 1)[1] == MESSAGE  # after our trace field, the message as submitted
     assert received.raw.count(b"\r\n..leading dot") == 1  # dot-stuffed on the wire
     assert sorted(received.recipients) == ["alice@sink.test", "bob@sink.test"]
     assert received.mail_from == "web@shop.example"

@@ -187,7 +187,8 @@ async def test_recipients_as_arguments_and_from_added_for_f_and_F(store, daemon,
     assert run.code == 0, run.stderr
     message, body, addresses = only_message(store.engine)
     assert addresses == ["a@example.org"]
-    assert body.startswith(b"Date: ") and b"From: Web Shop <shop@example.com>\r\n" in body
+    assert body.startswith(b"Received: from shop.example.com by mail.example.net (scriptmail) with local;")
+    assert b"\r\nDate: " in body and b"From: Web Shop <shop@example.com>\r\n" in body
     assert message.envelope_from == "shop@example.com"
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from scriptmail.intake.checks import Refused, check_address, check_size
-from scriptmail.intake.headers import complete, decoded, split_headers
+from scriptmail.intake.headers import MAX_HOPS, complete, decoded, split_headers, trace
 from scriptmail.model import Hosting, Origin, Submission
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.queue import insert_submissions
@@ -32,6 +32,7 @@ class Provenance:
     client: str
     cwd: str = ""
     command: str = ""
+    protocol: str = "local"  # for our Received field: ESMTP[S][A] (RFC 3848) or local
 
 
 class Acceptor:
@@ -136,7 +137,10 @@ class Acceptor:
             raise Refused("554 5.5.1 no valid recipients")
         if len(unique) > self._max_recipients:
             raise Refused(f"552 5.5.3 too many recipients (at most {self._max_recipients} per message)")
-        block = complete(split_headers(data), self._hostname)
+        block = split_headers(data)
+        if len(block.values("received")) >= MAX_HOPS:
+            raise Refused(f"554 5.4.6 mail loop: {MAX_HOPS} or more Received fields")
+        block = trace(complete(block, self._hostname), self._hostname, hosting.name, provenance.protocol)
         return Submission(
             hosting_id=hosting.id,
             envelope_from=envelope_from,

@@ -89,6 +89,15 @@ def addresses_in(block: HeaderBlock, *names: str) -> list[str]:
     return [address for _, address in email.utils.getaddresses(values) if address]
 
 
+MAX_HOPS = 30  # RFC 5321 §6.3: a message with this many Received fields is looping
+
+
+def trace(block: HeaderBlock, hostname: str, hosting: str, protocol: str, now: float | None = None) -> HeaderBlock:
+    """Prepend our Received field (RFC 5321 §4.4): which gateway took it, for which hosting, how."""
+    when = email.utils.formatdate(now if now is not None else time.time(), localtime=False)
+    return block.with_prepended("Received", f"from {hosting} by {hostname} (scriptmail) with {protocol};\r\n\t{when}")
+
+
 def complete(block: HeaderBlock, hostname: str, now: float | None = None) -> HeaderBlock:
     """Add Date and Message-ID when the script left them out (RFC 6409 §8.2, §8.3)."""
     if not block.has("message-id"):

@@ -217,7 +217,11 @@ class SubmissionHandler:
                 envelope.mail_from or "",
                 list(envelope.rcpt_tos),
                 data,
-                Provenance(origin=Origin.SMTP, client=f"{peer}" if peer else "unknown"),
+                Provenance(
+                    origin=Origin.SMTP,
+                    client=f"{peer}" if peer else "unknown",
+                    protocol="ESMTP" + ("S" if session.ssl else "") + ("A" if session.authenticated else ""),
+                ),
             )
         except Refused as refused:
             return refused.reply
