@@ -764,7 +764,7 @@ def bench_scriptmail(
     extra: dict[str, Any] = {"log_problems": 0, "log_samples": []}
     database = PostgresDatabase(args.pg_admin_url) if args.store == "postgresql" else None
     proc: subprocess.Popen | None = None
-    parts = ["serve"] + (["--parts", args.parts] if args.parts else [])
+    parts = ["serve", "--processes", str(args.processes)] + (["--parts", args.parts] if args.parts else [])
     deliver = not args.parts or "delivery" in args.parts.split(",")
     log_path = workdir / "scriptmail.log"
     try:
@@ -856,7 +856,7 @@ def print_table(
         rows = [("tools alone", tools)]
     else:
         rows = []
-    rows += [(name, fig) for name, fig in (("postfix", pf), (f"scriptmail/{args.store}", sm)) if fig]
+    rows += [(name, fig) for name, fig in (("postfix", pf), (f"scriptmail/{args.store}" + (f" x{args.processes}" if args.processes > 1 else ""), sm)) if fig]
     for name, fig in rows:
         cells = "".join(
             f"{_fmt(getattr(fig, attr), digits):>{width}}" for _, width, attr, digits in COLUMNS
@@ -916,6 +916,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-tools", action="store_true", help="do not measure smtp-source -> smtp-sink alone")
     parser.add_argument("--latency-sample", type=int, default=200, help="messages in each latency sample (0: none)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds allowed for each phase (default 300)")
+    parser.add_argument(
+        "--processes", type=int, default=1,
+        help="scriptmail serve --processes: copies sharing the SMTP port (default 1)",
+    )  # fmt: skip
     parser.add_argument(
         "--parts", default=None,
         help="passed to 'scriptmail serve --parts' (e.g. intake: accept only, no delivered/s)",
@@ -1016,6 +1020,7 @@ def main(argv: list[str] | None = None) -> int:
         "size": args.size,
         "latency_sample": args.latency_sample,
         "store": args.store,
+        "processes": args.processes,
         "filesystem": fs,
         "cpus": cpus,
         "loadavg_before": round(load_before, 2),

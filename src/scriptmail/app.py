@@ -26,7 +26,24 @@ from scriptmail.store.writer import Writer
 
 log = logging.getLogger(__name__)
 
-PARTS = ("intake", "delivery", "maildrop")
+PARTS = ("smtp", "sendmail", "delivery", "maildrop")
+_ALIASES = {"intake": ("smtp", "sendmail")}  # the whole intake: SMTP submission and the sendmail socket
+
+
+def parse_parts(text: str) -> tuple[str, ...]:
+    """`intake,delivery` -> ("smtp", "sendmail", "delivery"); ValueError names unknown parts."""
+    chosen: list[str] = []
+    for name in (part.strip() for part in text.split(",")):
+        if not name:
+            continue
+        for part in _ALIASES.get(name, (name,)):
+            if part not in PARTS:
+                raise ValueError(f"unknown part {name!r}; choose from intake ({' + '.join(_ALIASES['intake'])}), {', '.join(PARTS[2:])}")
+            if part not in chosen:
+                chosen.append(part)
+    if not chosen:
+        raise ValueError("no part chosen")
+    return tuple(chosen)
 
 
 @dataclass
@@ -94,8 +111,9 @@ class Gateway:
             max_recipients=settings.intake.max_recipients,
             on_accepted=self.agent.wake if self.agent else None,
         )
-        if "intake" in self.parts:
+        if "smtp" in self.parts:
             await self._start_smtp(acceptor)
+        if "sendmail" in self.parts:
             await self._start_socket(acceptor)
         if "maildrop" in self.parts:
             from scriptmail.intake.maildrop import MaildropPickup

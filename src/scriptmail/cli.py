@@ -53,6 +53,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts
 
 @app.callback()
 def _main(ctx: typer.Context, config: ConfigOption = None) -> None:
+    ctx.meta["config_args"] = ["--config", str(config)] if config is not None else []
     try:
         ctx.obj = load_settings(config)
     except ConfigError as error:
@@ -98,22 +99,31 @@ def _print_json(value: Any) -> None:
 @app.command()
 def serve(
     ctx: typer.Context,
-    parts: Annotated[str, typer.Option(help="Comma-separated parts to run: intake, delivery, maildrop.")] = "intake,delivery,maildrop",
+    parts: Annotated[
+        str, typer.Option(help="Comma-separated parts to run: intake (= smtp + sendmail), smtp, sendmail, delivery, maildrop.")
+    ] = "intake,delivery,maildrop",
+    processes: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Processes to run on this machine (default: config key `processes`, 1).")
+    ] = None,
     demo: Annotated[bool, typer.Option(help="On an empty store, create a demo hosting and print how to use it.")] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run scriptmail (all parts in one process by default) until SIGTERM or Ctrl-C."""
-    from scriptmail.app import PARTS, run_gateway
+    from scriptmail.app import parse_parts, run_gateway
 
-    chosen = tuple(part.strip() for part in parts.split(",") if part.strip())
-    unknown = [part for part in chosen if part not in PARTS]
-    if unknown or not chosen:
-        _fail(f"unknown part(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(PARTS)}", 2)
+    try:
+        chosen = parse_parts(parts)
+    except ValueError as error:
+        _fail(str(error), 2)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = _settings(ctx)
     demo_login = _create_demo(ctx) if demo else None
+    copies = processes if processes is not None else settings.processes
+    if copies > 1:
+        _supervise(ctx, settings, chosen, copies, log_level, demo_login)
+        return
 
     def ready(gateway: Any) -> None:
         out.print(f"scriptmail is running: parts {', '.join(chosen)}; store {_safe_url(settings.database_url)}")
@@ -128,6 +138,22 @@ def serve(
         _fail(f"cannot start: {error}", EX_OSERR)
     except OperationalError as error:
         _fail(f"database unavailable: {str(error.orig or error).splitlines()[0]}", EX_TEMPFAIL)
+
+
+def _supervise(
+    ctx: typer.Context, settings: Settings, parts: tuple[str, ...], copies: int, log_level: str, demo_login: tuple[str, str] | None
+) -> None:
+    from scriptmail.config import parse_host_port
+    from scriptmail.supervisor import Supervisor
+
+    if "smtp" in parts and parse_host_port(settings.intake.listen, listening=True)[1] == 0:
+        _fail("several processes share one SMTP port: set intake.listen to a fixed port, not 0", 2)
+    with _store(ctx):
+        pass  # migrate once here, before the copies start
+    out.print(f"scriptmail: supervising {copies} processes ({settings.node}-0 .. {settings.node}-{copies - 1})")
+    if demo_login:
+        _print_demo(settings, demo_login, parse_host_port(settings.intake.listen, listening=True)[1])
+    raise typer.Exit(Supervisor(ctx.meta["config_args"], settings.node, parts, copies, log_level).run())
 
 
 def _safe_url(url: str) -> str:

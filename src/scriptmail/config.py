@@ -171,6 +171,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/scriptmail.db"
     hostname: str = Field(default_factory=socket.getfqdn)
     node: str = Field(default_factory=socket.gethostname)
+    processes: int = Field(1, ge=1, le=64)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     web: WebSettings = Field(default_factory=WebSettings)

@@ -1,0 +1,98 @@
+"""Several scriptmail processes on one machine: one Python process uses one core.
+
+The supervisor starts N copies of `scriptmail serve`, each with its own node name
+(`<node>-<i>`, stable across restarts so each hands back its own leases), all listening on
+the same SMTP port (SO_REUSEPORT: the kernel spreads connections). A Unix socket and a
+maildrop have one owner, so only the first copy runs the sendmail socket and the maildrop
+pickup. A copy that dies is started again; SIGTERM stops them all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+# Parts that belong to one process per machine (a socket path, a maildrop directory).
+SINGLE_OWNER = ("sendmail", "maildrop")
+RESTART_DELAY = 1.0
+STOP_GRACE = 30.0
+
+
+def parts_for(copy: int, parts: Sequence[str]) -> tuple[str, ...]:
+    """What copy number `copy` runs: everything for the first, the rest without single-owner parts."""
+    if copy == 0:
+        return tuple(parts)
+    return tuple(part for part in parts if part not in SINGLE_OWNER)
+
+
+@dataclass
+class _Copy:
+    index: int
+    node: str
+    parts: tuple[str, ...]
+    process: subprocess.Popen | None = None
+
+
+class Supervisor:
+    def __init__(self, config_args: Sequence[str], node: str, parts: Sequence[str], processes: int, log_level: str) -> None:
+        self._config_args = list(config_args)
+        self._log_level = log_level
+        self._copies = [
+            _Copy(index, f"{node}-{index}", parts_for(index, parts)) for index in range(processes)
+        ]
+        self._stopping = False
+
+    def _start(self, copy: _Copy) -> None:
+        command = [
+            sys.executable, "-m", "scriptmail", *self._config_args, "serve", "--no-demo",
+            "--processes", "1", "--parts", ",".join(copy.parts), "--log-level", self._log_level,
+        ]  # fmt: skip
+        copy.process = subprocess.Popen(command, env=os.environ | {"SCRIPTMAIL_NODE": copy.node})
+        log.info("started %s (pid %d): %s", copy.node, copy.process.pid, ", ".join(copy.parts))
+
+    def run(self) -> int:
+        """Start every copy, restart those that die, stop all on SIGTERM/SIGINT; return an exit code."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._request_stop)
+        for copy in self._copies:
+            self._start(copy)
+        failures = 0
+        while not self._stopping:
+            time.sleep(0.2)
+            for copy in self._copies:
+                code = copy.process.poll() if copy.process else None
+                if code is None or self._stopping:
+                    continue
+                failures += 1
+                if code in (71, 75, 78) and failures > 3 * len(self._copies):
+                    log.error("%s keeps failing (exit %d); stopping", copy.node, code)
+                    self._stopping = True
+                    break
+                log.warning("%s exited with %d; starting it again", copy.node, code)
+                time.sleep(RESTART_DELAY)
+                self._start(copy)
+        return self._stop_all()
+
+    def _request_stop(self, signum: int, _frame: object) -> None:
+        self._stopping = True
+
+    def _stop_all(self) -> int:
+        running = [copy.process for copy in self._copies if copy.process and copy.process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        for process in running:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return max((copy.process.returncode or 0 for copy in self._copies if copy.process), default=0)
