@@ -18,8 +18,9 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/scriptmail serve
 
-## Run the whole test suite (needs the PostgreSQL server at 127.0.0.1:5432; .ci/run starts it).
+## Lint, then run the whole test suite (needs the PostgreSQL server at 127.0.0.1:5432; .ci/run starts it).
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -q
 
 ## Measure scriptmail against Postfix on this machine (see benchmarks/README.md).

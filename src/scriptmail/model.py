@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class HostingState(enum.StrEnum):
@@ -38,10 +38,6 @@ class RecipientStatus(enum.StrEnum):
     EXPIRED = "expired"
     HELD = "held"
     PURGED = "purged"
-
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_STATUSES
 
 
 FINAL_STATUSES = frozenset(
@@ -111,5 +107,3 @@ class AttemptResult:
     started_at: float
     duration: float
     next_attempt_at: float | None = None
-    attempts: int = 1
-    extra: dict[str, str] = field(default_factory=dict)

@@ -204,7 +204,7 @@ def test_delivery_and_intake_carry_on_after_the_database_drops_every_connection(
         ).fetchone()[0]
     assert killed >= 1
     time.sleep(1.5)  # the delivery agent polls (and fails to claim) meanwhile
-    for attempt in range(5):  # a 451 is the documented answer while connections are re-made
+    for _ in range(5):  # a 451 is the documented answer while connections are re-made
         try:
             submit(gateway.smtp_port, b"Subject: after\r\n\r\nx\r\n", ["two@sink.test"])
             break

@@ -12,7 +12,6 @@ from scriptmail.store.schema import attempts, bodies, recipients
 from tests.support.gateway import RunningGateway, submit, wait_status
 from tests.support.sink import Behaviour, Sink
 
-
 MESSAGE = (
     b"From: Shop <web@shop.example>\r\n"
     b"To: alice@sink.test\r\n"

@@ -31,7 +31,7 @@ from scriptmail.intake.sendmail_protocol import (
     parse_file,
 )
 from scriptmail.intake.socket_server import start_socket_server
-from scriptmail.model import Hosting, WAITING_STATUSES
+from scriptmail.model import WAITING_STATUSES, Hosting
 from scriptmail.store.engine import open_engine
 from scriptmail.store.hostings import add_hosting
 from scriptmail.store.migrate import upgrade

@@ -32,8 +32,8 @@ def result_for(outcome: Outcome, schedule: Schedule, now: float) -> AttemptResul
     status = status_for_reply(outcome.code)
     next_at = None
     text = outcome.text
-    attempts = outcome.recipient.attempts + 1
     if status is RecipientStatus.DEFERRED:
+        attempts = outcome.recipient.attempts + 1
         status, next_at = schedule.after_failure(attempts, outcome.recipient.first_queued_at, now)
         if status is RecipientStatus.EXPIRED:
             text = f"gave up: still undeliverable after {schedule.lifetime / 3600:g} h; last error: {text}"
@@ -46,7 +46,6 @@ def result_for(outcome: Outcome, schedule: Schedule, now: float) -> AttemptResul
         started_at=outcome.started_at,
         duration=outcome.duration,
         next_attempt_at=next_at,
-        attempts=attempts,
     )
 
 
@@ -90,7 +89,6 @@ class DeliveryAgent:
         self._room = asyncio.Event()
         self._room.set()
         self._tasks: set[asyncio.Task] = set()
-        self.delivered = 0
 
     def wake(self) -> None:
         """New mail was committed: look for due recipients now rather than at the next poll."""
@@ -106,7 +104,7 @@ class DeliveryAgent:
                 limit = min(self._settings.batch_size, self._max_in_flight - self._in_flight)
                 try:
                     due = await self._writer.submit(
-                        lambda c: queue.claim_due(c, self._owner, limit, self._settings.lease_seconds, time.time())
+                        lambda c, limit=limit: queue.claim_due(c, self._owner, limit, self._settings.lease_seconds, time.time())
                     )
                 except Exception as error:  # noqa: BLE001 - a store outage pauses delivery, never ends it
                     log.warning("cannot claim recipients (%s); trying again in %g s", error, self._settings.poll_interval)
@@ -202,7 +200,7 @@ class DeliveryAgent:
         """No later attempt could succeed: the recipient expires at once, with the reason."""
         now = time.time()
         results = [
-            AttemptResult(r.id, RecipientStatus.EXPIRED, None, reason, "", now, 0.0, attempts=r.attempts + 1) for r in due
+            AttemptResult(r.id, RecipientStatus.EXPIRED, None, reason, "", now, 0.0) for r in due
         ]
         log.error("%d recipient(s) given up: %s", len(due), reason)
         await self._writer.submit_bulk(queue.record_results_bulk, (self._owner, results, now))
@@ -219,7 +217,6 @@ class DeliveryAgent:
                 # lease runs out. Worth a few tries before giving in to that.
                 log.warning("cannot record %d delivery results (try %d): %s", len(results), attempt, error)
                 await asyncio.sleep(attempt)
-        self.delivered += sum(1 for result in results if result.status is RecipientStatus.SENT)
 
 
 def _split_by_domain(transaction: Transaction) -> dict[str, Transaction]:

@@ -172,8 +172,8 @@ class SmtpClient:
                     tls_context=self._tls,
                 )
                 try:
+                    # connect() reads the greeting, sends EHLO and upgrades with STARTTLS if offered.
                     await client.connect(timeout=self._settings.connect_timeout)
-                    await client.ehlo()
                 except aiosmtplib.SMTPResponseException as error:
                     last = _Unreachable(f"{label} refused the session: {error.code} {error.message}", error.code)
                 except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
