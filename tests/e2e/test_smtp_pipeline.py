@@ -111,3 +111,14 @@ def test_log_records_one_row_per_recipient_with_message_details(gateway: Running
     with gateway.engine.connect() as connection:
         assert len(connection.execute(select(recipients)).all()) == 3
 
+
+
+def test_the_mail_log_has_a_line_per_message_and_per_attempt(gateway: RunningGateway, sink: Sink, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="scriptmail")
+    submit(gateway.smtp_port, MESSAGE, ["alice@sink.test"])
+    wait_status(gateway.engine, "sent", 1)
+    lines = [record.getMessage() for record in caplog.records if record.name.startswith("scriptmail")]
+    queued = [line for line in lines if "queued hosting=shop.example from=<web@shop.example> nrcpt=1" in line]
+    sent = [line for line in lines if "to=<alice@sink.test>" in line and "status=sent (250 2.0.0 accepted by sink)" in line]
+    assert len(queued) == 1 and len(sent) == 1
+    assert queued[0].split(":")[0] == sent[0].split(":")[0]  # both start with the queue id

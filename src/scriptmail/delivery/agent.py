@@ -208,6 +208,15 @@ class DeliveryAgent:
     async def _record(self, outcomes: list[Outcome]) -> None:
         now = time.time()
         results = [result_for(outcome, self._schedule, now) for outcome in outcomes]
+        if log.isEnabledFor(logging.INFO):
+            for outcome, result in zip(outcomes, results):
+                # One line per attempt, like an MTA's mail log: what an operator greps first.
+                log.info(
+                    "%d: to=<%s> relay=%s delay=%.2f status=%s (%s%s)",
+                    outcome.recipient.message_id, outcome.recipient.address, outcome.server or "none",
+                    now - outcome.recipient.first_queued_at, result.status.value,
+                    f"{outcome.code} " if outcome.code else "", result.text[:200],
+                )  # fmt: skip
         for attempt in range(1, 4):
             try:
                 await self._writer.submit_bulk(queue.record_results_bulk, (self._owner, results, now))

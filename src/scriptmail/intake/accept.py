@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from scriptmail.model import Hosting, Origin, Submission
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.queue import insert_submissions
 from scriptmail.store.writer import StoreUnavailable, Writer
+
+log = logging.getLogger(__name__)
 
 _CACHE_SECONDS = 5.0
 
@@ -120,6 +123,11 @@ class Acceptor:
                 self._idle.set()
         if self._on_accepted is not None:
             self._on_accepted()
+        log.info(
+            "%d: queued hosting=%s from=<%s> nrcpt=%d size=%d origin=%s client=%s",
+            queue_id, hosting.name, envelope_from, len(submission.recipients), len(submission.data),
+            provenance.origin.value, provenance.client,
+        )  # fmt: skip
         return queue_id
 
     def prepare(
