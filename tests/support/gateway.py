@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from scriptmail.app import PARTS, Gateway
+from scriptmail.app import PARTS, Gateway, run_async
 from scriptmail.config import DeliverySettings, IntakeSettings, Settings
 from scriptmail.store import log as store_log
 
@@ -52,7 +52,7 @@ class RunningGateway:
             await self.gateway.run(lambda _: self._ready.set())
 
         try:
-            asyncio.run(main())
+            run_async(main())
         except BaseException as error:  # surfaced by start()
             self._error = error
             self._ready.set()
