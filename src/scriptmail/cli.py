@@ -21,10 +21,12 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from scriptmail.config import ConfigError, Settings, load_settings
-from scriptmail.model import RecipientStatus
+from scriptmail.control.states import Action, Actor, TransitionNotAllowed, holds_mail
+from scriptmail.model import HostingState, RecipientStatus
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store import log as store_log
 from scriptmail.store.engine import for_writing, open_engine
+from scriptmail.store.hosting_control import STATE_REFRESH, Change, change_state, history, purge_batch
 from scriptmail.store.migrate import upgrade
 from scriptmail.store.nodes import NodeInUse
 
@@ -265,6 +267,91 @@ def hosting_set(
         except hosting_store.HostingError as error:
             _fail(str(error))
     out.print(f"hosting {hosting.name} updated")
+
+
+# --- sending controls --------------------------------------------------------------------
+
+ReasonOption = Annotated[str, typer.Option(help="Why, for the hosting's state history.")]
+
+
+def _apply(ctx: typer.Context, name: str, action: Action, reason: str, target: HostingState | None = None) -> Change:
+    with _store(ctx, write=True) as connection:
+        try:
+            return change_state(connection, name, action, Actor.OPERATOR, time.time(), reason=reason, target=target)
+        except (TransitionNotAllowed, hosting_store.HostingError) as refused:
+            _fail(f"{name}: {refused}")
+    raise AssertionError("unreachable")
+
+
+def _settle(change: Change) -> None:
+    """After a change that stops sending, wait until every delivery agent has seen it."""
+    if holds_mail(change.after) and not holds_mail(change.before):
+        time.sleep(STATE_REFRESH + 0.5)
+
+
+@hosting_app.command("block")
+def hosting_block(ctx: typer.Context, name: str, reason: ReasonOption = "blocked by the operator") -> None:
+    """Stop sending: waiting and new mail is held (72 h), nothing is deleted."""
+    change = _apply(ctx, name, Action.BLOCK, reason)
+    _settle(change)
+    out.print(f"{name}: {change.before} -> {change.after}; {change.held} recipient(s) held")
+
+
+@hosting_app.command("unblock")
+def hosting_unblock(ctx: typer.Context, name: str, reason: ReasonOption = "unblocked by the operator") -> None:
+    """Resume sending: held mail goes back into the queue."""
+    change = _apply(ctx, name, Action.UNBLOCK, reason)
+    out.print(f"{name}: {change.before} -> {change.after}; {change.released} recipient(s) back in the queue")
+
+
+@hosting_app.command("purge")
+def hosting_purge(ctx: typer.Context, name: str, reason: ReasonOption = "purged by the operator") -> None:
+    """Delete every held or waiting recipient of a blocked hosting, then let it send again."""
+    started = time.time()
+    change = _apply(ctx, name, Action.PURGE, reason)
+    purged = 0
+    engine = open_engine(_settings(ctx).database_url, pool_size=1)
+    try:
+        while True:
+            with for_writing(engine).begin() as connection:
+                count = purge_batch(connection, name, started, time.time())
+            purged += count
+            if not count:
+                break
+        with for_writing(engine).begin() as connection:
+            done = change_state(connection, name, Action.PURGE_DONE, Actor.SYSTEM, time.time(), reason=f"{purged} recipient(s) purged")
+    finally:
+        engine.dispose()
+    out.print(f"{name}: {change.before} -> purging -> {done.after}; {purged} recipient(s) purged in {time.time() - started:.2f} s")
+
+
+@hosting_app.command("state")
+def hosting_state(
+    ctx: typer.Context,
+    name: str,
+    state: Annotated[HostingState, typer.Argument(help="The state to force.")],
+    reason: ReasonOption = "set by the operator",
+) -> None:
+    """Force a state (operator): e.g. lift a spam block without a purge."""
+    change = _apply(ctx, name, Action.SET, reason, target=state)
+    _settle(change)
+    out.print(f"{name}: {change.before} -> {change.after}; {change.held} held, {change.released} back in the queue")
+
+
+@hosting_app.command("history")
+def hosting_history(ctx: typer.Context, name: str, as_json: JsonOption = False) -> None:
+    """Every state change of a hosting: when, who, from, to, why."""
+    with _store(ctx) as connection:
+        if hosting_store.find_hosting(connection, name=name) is None:
+            _fail(f"no hosting named {name!r}")
+        rows = history(connection, name)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("when", "who", "action", "from", "to", "why", title=f"{name}: state history")
+    for row in rows:
+        table.add_row(_when(row["at"]), row["actor"], row["action"], row["from_state"], row["to_state"], row["reason"])
+    out.print(table)
 
 
 # --- queue and log -----------------------------------------------------------------------

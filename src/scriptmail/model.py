@@ -88,6 +88,7 @@ class DueRecipient:
 
     id: int
     message_id: int
+    hosting_id: int
     address: str
     domain: str
     envelope_from: str

@@ -22,6 +22,7 @@ from scriptmail.delivery.routing import RouteError, Router
 from scriptmail.delivery.smtp_client import Outcome, SmtpClient, Transaction
 from scriptmail.model import AttemptResult, DueRecipient, RecipientStatus
 from scriptmail.store import queue
+from scriptmail.store.hosting_control import STATE_REFRESH, held_hostings
 from scriptmail.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -89,12 +90,16 @@ class DeliveryAgent:
         self._room = asyncio.Event()
         self._room.set()
         self._tasks: set[asyncio.Task] = set()
+        self._held: set[int] = set()  # hostings whose mail is held (blocked, purging, spam, bounce)
 
     def wake(self) -> None:
         """New mail was committed: look for due recipients now rather than at the next poll."""
         self._wakeup.set()
 
     async def run(self) -> None:
+        self._held = await asyncio.to_thread(self._read_held)
+        watcher = asyncio.create_task(self._watch_states())
+        self._tasks.add(watcher)
         released = await self._writer.submit(lambda c: queue.release_leases(c, self._owner, time.time()))
         if released:
             log.info("re-queued %d recipients left in delivery by the previous run", released)
@@ -175,9 +180,12 @@ class DeliveryAgent:
         chunks = _chunks(transactions, min(self._settings.per_destination, len(transactions)))
 
         async def one_connection(chunk: list[Transaction]) -> None:
+            withheld: list[Transaction] = []
             async with self._destination(domain), self._connections:
-                outcomes = await self._client.deliver(hops, chunk, via_mx)
+                outcomes = await self._client.deliver(hops, chunk, via_mx, self._may_send, withheld)
             await self._record(outcomes)
+            if withheld:
+                await self._hold([r for t in withheld for r in t.recipients])
 
         await asyncio.gather(*(one_connection(chunk) for chunk in chunks))
 
@@ -195,6 +203,32 @@ class DeliveryAgent:
             entry[1] -= 1
             if entry[1] == 0:
                 del self._per_destination[domain]
+
+    def _may_send(self, transaction: Transaction) -> bool:
+        return transaction.recipients[0].hosting_id not in self._held
+
+    async def _hold(self, due: list[DueRecipient]) -> None:
+        """Claimed before their hosting stopped sending, not yet sent: held like the rest."""
+        ids = [r.id for r in due]
+        held = await self._writer.submit(lambda c: queue.withhold(c, self._owner, ids, time.time()))
+        log.info("%d recipient(s) held before sending: their hosting stopped sending", held)
+        if held < len(ids):
+            # Unblocked meanwhile: reread the states now rather than re-claim with a stale set.
+            self._held = await asyncio.to_thread(self._read_held)
+            self.wake()
+
+    async def _watch_states(self) -> None:
+        """Keep the set of hostings that do not send fresh; BLOCK waits one period before returning."""
+        while True:
+            try:
+                self._held = await asyncio.to_thread(self._read_held)
+            except Exception as error:  # noqa: BLE001 - keep the last known set; try again
+                log.warning("cannot read hosting states: %s", error)
+            await asyncio.sleep(STATE_REFRESH)
+
+    def _read_held(self) -> set[int]:
+        with self._engine.connect() as connection:
+            return held_hostings(connection)
 
     async def _give_up(self, due: list[DueRecipient], reason: str) -> None:
         """No later attempt could succeed: the recipient expires at once, with the reason."""

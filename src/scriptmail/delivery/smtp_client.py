@@ -11,7 +11,7 @@ import ipaddress
 import logging
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -83,8 +83,19 @@ class SmtpClient:
         self._tls = _opportunistic_tls()
         self._idle: dict[tuple, list[_Connection]] = {}
 
-    async def deliver(self, hops: Sequence[Hop], transactions: Sequence[Transaction], via_mx: bool) -> list[Outcome]:
-        """Deliver every transaction, reconnecting after a broken connection at most twice."""
+    async def deliver(
+        self,
+        hops: Sequence[Hop],
+        transactions: Sequence[Transaction],
+        via_mx: bool,
+        allowed: Callable[[Transaction], bool] = lambda transaction: True,
+        withheld: list[Transaction] | None = None,
+    ) -> list[Outcome]:
+        """Deliver every transaction, reconnecting after a broken connection at most twice.
+
+        `allowed` is asked right before each transaction starts; one it refuses is not sent and
+        goes to `withheld` (its hosting was blocked meanwhile).
+        """
         key = (tuple(hops), via_mx)
         outcomes: list[Outcome] = []
         pending = list(transactions)
@@ -101,6 +112,11 @@ class SmtpClient:
                 connection = _Connection(client, server)
             try:
                 while pending and connection.used < self._settings.messages_per_connection:
+                    if not allowed(pending[0]):
+                        if withheld is not None:
+                            withheld.append(pending[0])
+                        pending.pop(0)
+                        continue
                     outcomes.extend(await self._send(connection.client, connection.server, pending[0]))
                     pending.pop(0)
                     connection.used += 1

@@ -11,14 +11,16 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, and_, bindparam, delete, exists, insert, select, update
 
+from scriptmail.control.states import holds_mail
 from scriptmail.model import (
     FINAL_STATUSES,
     AttemptResult,
     DueRecipient,
+    HostingState,
     RecipientStatus,
     Submission,
 )
-from scriptmail.store.schema import attempts, bodies, messages, recipients
+from scriptmail.store.schema import attempts, bodies, hostings, messages, recipients
 
 _CLAIMABLE = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value, RecipientStatus.SENDING.value)
 _FINAL = tuple(status.value for status in FINAL_STATUSES)
@@ -35,6 +37,10 @@ def insert_submissions(connection: Connection, items: list[tuple[Submission, flo
     """
     if not items:
         return []
+    hosting_ids = {submission.hosting_id for submission, _ in items}
+    if connection.dialect.name == "postgresql":
+        # A BLOCK takes the hosting row FOR UPDATE: it waits for this commit, or this waits for it.
+        connection.execute(select(hostings.c.id).where(hostings.c.id.in_(hosting_ids)).with_for_update(read=True))
     message_ids = list(
         connection.execute(
             insert(messages).returning(messages.c.id, sort_by_parameter_order=True),
@@ -78,6 +84,16 @@ def insert_submissions(connection: Connection, items: list[tuple[Submission, flo
             for address in submission.recipients
         ],
     )
+    # Mail for a hosting that does not send (blocked, purging, spam, bounce) is held from the start.
+    sending = [state.value for state in HostingState if not holds_mail(state)]
+    connection.execute(
+        update(recipients)
+        .where(
+            recipients.c.message_id.in_(message_ids),
+            recipients.c.hosting_id.in_(select(hostings.c.id).where(hostings.c.id.in_(hosting_ids), hostings.c.state.not_in(sending))),
+        )
+        .values(status=RecipientStatus.HELD.value, held_at=items[0][1])
+    )
     return message_ids
 
 
@@ -109,6 +125,7 @@ def claim_due(connection: Connection, owner: str, limit: int, lease_seconds: flo
         .returning(
             recipients.c.id,
             recipients.c.message_id,
+            recipients.c.hosting_id,
             recipients.c.address,
             recipients.c.domain,
             recipients.c.attempts,
@@ -128,6 +145,7 @@ def claim_due(connection: Connection, owner: str, limit: int, lease_seconds: flo
         DueRecipient(
             id=row.id,
             message_id=row.message_id,
+            hosting_id=row.hosting_id,
             address=row.address,
             domain=row.domain,
             envelope_from=senders[row.message_id],
@@ -197,14 +215,17 @@ def record_results(connection: Connection, owner: str, results: Sequence[Attempt
             for result in results
         ],
     )
-    message_ids = select(recipients.c.message_id).where(
-        recipients.c.id.in_([result.recipient_id for result in results])
-    )
+    free_bodies(connection, [result.recipient_id for result in results])
+    return updated
+
+
+def free_bodies(connection: Connection, recipient_ids: Sequence[int]) -> None:
+    """Delete the bodies of these recipients' messages once every recipient of a message is final."""
+    message_ids = select(recipients.c.message_id).where(recipients.c.id.in_(list(recipient_ids)))
     still_needed = exists().where(
         and_(recipients.c.message_id == bodies.c.message_id, recipients.c.status.not_in(_FINAL))
     )
     connection.execute(delete(bodies).where(bodies.c.message_id.in_(message_ids.scalar_subquery()), ~still_needed))
-    return updated
 
 
 def record_results_bulk(connection: Connection, items: list[tuple[str, Sequence[AttemptResult], float]]) -> list[int]:
@@ -216,6 +237,28 @@ def record_results_bulk(connection: Connection, items: list[tuple[str, Sequence[
     for owner, results in by_owner.items():
         record_results(connection, owner, results, now)
     return [len(results) for _, results, _ in items]
+
+
+def withhold(connection: Connection, owner: str, recipient_ids: Sequence[int], now: float) -> int:
+    """Claimed recipients not sent because their hosting looked blocked: held if it still is, else
+    (it was unblocked meanwhile) back in the queue at once. Returns how many were held."""
+    sending = [state.value for state in HostingState if not holds_mail(state)]
+    mine = and_(
+        recipients.c.id.in_(list(recipient_ids)),
+        recipients.c.lease_owner == owner,
+        recipients.c.status == RecipientStatus.SENDING.value,
+    )
+    held = connection.execute(
+        update(recipients)
+        .where(mine, recipients.c.hosting_id.in_(select(hostings.c.id).where(hostings.c.state.not_in(sending))))
+        .values(status=RecipientStatus.HELD.value, held_at=now, lease_owner=None, lease_until=None, updated_at=now)
+    ).rowcount
+    connection.execute(
+        update(recipients)
+        .where(mine)
+        .values(status=RecipientStatus.QUEUED.value, next_attempt_at=now, lease_owner=None, lease_until=None, updated_at=now)
+    )
+    return held
 
 
 def renew_leases(connection: Connection, owner: str, lease_seconds: float, now: float) -> int:

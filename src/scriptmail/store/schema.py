@@ -96,11 +96,27 @@ recipients = Table(
     Column("last_text", Text, nullable=False, server_default=""),
     Column("lease_owner", String(128), nullable=True),
     Column("lease_until", Float, nullable=True),
+    Column("held_at", Float, nullable=True),  # when it was held: held mail expires after a while
     Column("updated_at", Float, nullable=False),
     CheckConstraint(_one_of("status", RecipientStatus), name="status"),
     Index("ix_recipients_status_due", "status", "next_attempt_at"),
     Index("ix_recipients_hosting_status", "hosting_id", "status"),
     Index("ix_recipients_message", "message_id"),
+)
+
+# The state history of each hosting: who changed what, when and why (shown to the customer).
+hosting_events = Table(
+    "hosting_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("hosting_id", Id, ForeignKey("hostings.id"), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("actor", String(16), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("from_state", String(16), nullable=False),
+    Column("to_state", String(16), nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Index("ix_hosting_events_hosting_at", "hosting_id", "at"),
 )
 
 # One row per running process (node): its leases are named after it, so two live processes must

@@ -1,0 +1,128 @@
+"""Applying a state change to a hosting: the decision (control.states), its effect on the
+hosting's mail, and the history row, in one transaction.
+
+Blocking holds every waiting recipient of the hosting; unblocking puts held recipients back in
+the queue, due at once. New mail for a hosting that does not send is held as it is committed
+(store.queue.insert_submissions), so nothing slips between the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select, update
+
+from scriptmail.control.states import Action, Actor, Context, decide, holds_mail
+from scriptmail.model import HostingState, RecipientStatus
+from scriptmail.store.hostings import HostingError
+from scriptmail.store.queue import free_bodies
+from scriptmail.store.schema import hosting_events, hostings, recipients
+
+_WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value)
+
+# How often delivery agents reread which hostings do not send. A change that stops sending waits
+# this long (and a little more) before it returns, so that afterwards no transaction starts.
+STATE_REFRESH = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    hosting: str
+    before: HostingState
+    after: HostingState
+    held: int = 0  # recipients held by this change
+    released: int = 0  # held recipients put back in the queue
+
+
+def change_state(
+    connection: Connection,
+    name: str,
+    action: Action,
+    actor: Actor,
+    now: float,
+    reason: str = "",
+    target: HostingState | None = None,
+    context: Context | None = None,
+) -> Change:
+    """Decide and apply; raises TransitionNotAllowed (nothing changes) or HostingError."""
+    query = select(hostings.c.id, hostings.c.state).where(hostings.c.name == name)
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()  # intake takes this row FOR SHARE while it commits mail
+    row = connection.execute(query).first()
+    if row is None:
+        raise HostingError(f"no hosting named {name!r}")
+    before = HostingState(row.state)
+    after = decide(before, action, actor, target=target, context=context or Context())
+    connection.execute(update(hostings).where(hostings.c.id == row.id).values(state=after.value))
+    connection.execute(
+        insert(hosting_events).values(
+            hosting_id=row.id,
+            at=now,
+            actor=actor.value,
+            action=action.value,
+            from_state=before.value,
+            to_state=after.value,
+            reason=reason[:2000],
+        )
+    )
+    held = released = 0
+    if holds_mail(after) and not holds_mail(before):
+        held = connection.execute(
+            update(recipients)
+            .where(recipients.c.hosting_id == row.id, recipients.c.status.in_(_WAITING))
+            .values(status=RecipientStatus.HELD.value, held_at=now, updated_at=now)
+        ).rowcount
+    elif holds_mail(before) and not holds_mail(after):
+        released = connection.execute(
+            update(recipients)
+            .where(recipients.c.hosting_id == row.id, recipients.c.status == RecipientStatus.HELD.value)
+            .values(status=RecipientStatus.QUEUED.value, held_at=None, next_attempt_at=now, updated_at=now)
+        ).rowcount
+    return Change(name, before, after, held, released)
+
+
+def history(connection: Connection, name: str, limit: int = 100) -> list[dict]:
+    """The latest state changes of a hosting, newest first."""
+    query = (
+        select(hosting_events.c.at, hosting_events.c.actor, hosting_events.c.action, hosting_events.c.from_state,
+               hosting_events.c.to_state, hosting_events.c.reason)
+        .join(hostings, hostings.c.id == hosting_events.c.hosting_id)
+        .where(hostings.c.name == name)
+        .order_by(hosting_events.c.id.desc())
+        .limit(limit)
+    )  # fmt: skip
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def held_hostings(connection: Connection) -> set[int]:
+    """Ids of the hostings whose mail is held now (a short list: most hostings send)."""
+    sending = [state.value for state in HostingState if not holds_mail(state)]
+    return set(connection.execute(select(hostings.c.id).where(hostings.c.state.not_in(sending))).scalars())
+
+
+def purge_batch(connection: Connection, name: str, started_at: float, now: float, limit: int = 5000) -> int:
+    """Purge up to `limit` of the hosting's waiting or held recipients that arrived before the purge
+    began (mail that came in during the purge stays held); free bodies nobody needs any more.
+
+    Small batches, each its own transaction, so a million held recipients never stall the store.
+    """
+    hosting_id = connection.execute(select(hostings.c.id).where(hostings.c.name == name)).scalar_one()
+    doomed = (
+        select(recipients.c.id)
+        .where(
+            recipients.c.hosting_id == hosting_id,
+            recipients.c.status.in_([*_WAITING, RecipientStatus.HELD.value]),
+            recipients.c.queued_at <= started_at,
+        )
+        .limit(limit)
+    )
+    ids = list(connection.execute(doomed).scalars())
+    if not ids:
+        return 0
+    connection.execute(
+        update(recipients)
+        .where(recipients.c.id.in_(ids))
+        .values(status=RecipientStatus.PURGED.value, held_at=None, updated_at=now, last_text="purged by request")
+    )
+    free_bodies(connection, ids)
+    return len(ids)

@@ -1,0 +1,97 @@
+"""State changes in the store: their effect on the hosting's mail, and their history."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, select
+
+from scriptmail.control.states import Action, Actor, TransitionNotAllowed
+from scriptmail.model import HostingState, Origin, Submission
+from scriptmail.store import hostings as hosting_store
+from scriptmail.store import queue
+from scriptmail.store.engine import for_writing
+from scriptmail.store.hosting_control import change_state, held_hostings, history, purge_batch
+from scriptmail.store.schema import recipients
+
+
+def _submit(engine: Engine, address: str, now: float) -> None:
+    with for_writing(engine).begin() as connection:
+        hosting = hosting_store.find_hosting(connection, name="site.test")
+        queue.insert_submission(
+            connection, Submission(hosting.id, "w@site.test", (address,), b"Subject: s\r\n\r\nb\r\n", Origin.SMTP, "c"), now
+        )
+
+
+def _change(engine: Engine, action: Action, now: float, actor: Actor = Actor.CUSTOMER):
+    with for_writing(engine).begin() as connection:
+        return change_state(connection, "site.test", action, actor, now, reason=f"{action} at {now}")
+
+
+def _statuses(engine: Engine) -> dict[str, str]:
+    with engine.connect() as connection:
+        return dict(connection.execute(select(recipients.c.address, recipients.c.status)).all())
+
+
+@pytest.fixture
+def site(engine: Engine) -> Engine:
+    with for_writing(engine).begin() as connection:
+        hosting_store.add_hosting(connection, "site.test", "owner@site.test")
+    return engine
+
+
+def test_block_holds_waiting_mail_and_mail_that_arrives_later(site: Engine) -> None:
+    _submit(site, "before@x.test", 100.0)
+    change = _change(site, Action.BLOCK, 110.0)
+    assert (change.before, change.after, change.held) == (HostingState.ACTIVE, HostingState.BLOCKED, 1)
+    _submit(site, "during@x.test", 120.0)
+    assert _statuses(site) == {"before@x.test": "held", "during@x.test": "held"}
+    with site.connect() as connection:
+        assert queue.claim_due(connection, "n", 10, 60, 200.0) == []
+        assert len(held_hostings(connection)) == 1
+
+
+def test_unblock_puts_held_mail_back_due_at_once(site: Engine) -> None:
+    _change(site, Action.BLOCK, 100.0)
+    _submit(site, "a@x.test", 110.0)
+    assert _change(site, Action.UNBLOCK, 120.0).released == 1
+    with for_writing(site).begin() as connection:
+        (due,) = queue.claim_due(connection, "n", 10, 60, 120.0)
+    assert due.address == "a@x.test"
+
+
+def test_purge_spares_mail_that_arrived_after_it_began(site: Engine) -> None:
+    for number in range(7):
+        _submit(site, f"old{number}@x.test", 100.0)
+    _change(site, Action.BLOCK, 110.0)
+    _change(site, Action.PURGE, 120.0)
+    _submit(site, "new@x.test", 130.0)
+    with for_writing(site).begin() as connection:
+        assert purge_batch(connection, "site.test", started_at=120.0, now=131.0, limit=5) == 5
+    with for_writing(site).begin() as connection:
+        assert purge_batch(connection, "site.test", started_at=120.0, now=132.0, limit=5) == 2
+        assert purge_batch(connection, "site.test", started_at=120.0, now=133.0, limit=5) == 0
+    _change(site, Action.PURGE_DONE, 134.0, actor=Actor.SYSTEM)
+    statuses = _statuses(site)
+    assert statuses.pop("new@x.test") == "queued"  # held while purging, released when it ended
+    assert set(statuses.values()) == {"purged"}
+
+
+def test_a_refused_change_leaves_state_mail_and_history_alone(site: Engine) -> None:
+    _submit(site, "a@x.test", 100.0)
+    with pytest.raises(TransitionNotAllowed, match="block sending first"):
+        _change(site, Action.PURGE, 110.0)
+    with site.connect() as connection:
+        assert history(connection, "site.test") == []
+        assert hosting_store.find_hosting(connection, name="site.test").state is HostingState.ACTIVE
+    assert _statuses(site) == {"a@x.test": "queued"}
+
+
+def test_history_is_newest_first_with_actor_and_reason(site: Engine) -> None:
+    _change(site, Action.BLOCK, 100.0)
+    _change(site, Action.UNBLOCK, 200.0, actor=Actor.OPERATOR)
+    with site.connect() as connection:
+        rows = history(connection, "site.test")
+    assert [(r["at"], r["actor"], r["from_state"], r["to_state"], r["reason"]) for r in rows] == [
+        (200.0, "operator", "blocked", "active", "unblock at 200.0"),
+        (100.0, "customer", "active", "blocked", "block at 100.0"),
+    ]
