@@ -56,12 +56,14 @@ def make_gateway(database_url: str, tmp_path: Path, sink: Sink, shop: Engine):
     started: list[RunningGateway] = []
     engine = shop
 
-    def start(parts: tuple[str, ...] = PARTS, intake: dict | None = None, **delivery: object) -> RunningGateway:
+    def start(parts: tuple[str, ...] = PARTS, intake: dict | None = None, control: dict | None = None, **delivery: object) -> RunningGateway:
         delivery.setdefault("backoff_min", 1)
         delivery.setdefault("backoff_max", 2)
         settings = node_settings(database_url, tmp_path, routes={"sink.test": f"127.0.0.1:{sink.port}"}, **delivery)
         if intake:
             settings.intake = settings.intake.model_copy(update=intake)
+        if control:
+            settings.control = settings.control.model_copy(update=control)
         running = RunningGateway(settings, parts).start()
         running.engine = engine
         started.append(running)

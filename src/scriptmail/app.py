@@ -23,6 +23,7 @@ from scriptmail.intake.tls import ensure_self_signed, server_context
 from scriptmail.store import log as store_log
 from scriptmail.store import nodes, queue
 from scriptmail.store.engine import open_engine
+from scriptmail.store.hosting_control import expire_held
 from scriptmail.store.migrate import upgrade
 from scriptmail.store.writer import Writer
 
@@ -79,6 +80,7 @@ class Gateway:
             raise
         try:
             self._tasks.append(asyncio.create_task(self._keep_registration(), name="node"))
+            self._tasks.append(asyncio.create_task(self._expire_held_mail(), name="hold-expiry"))
             await self._start()
             if on_ready is not None:
                 on_ready(self)
@@ -175,6 +177,23 @@ class Gateway:
                     await self.writer.submit(lambda c: queue.renew_leases(c, self.settings.node, lease, time.time()))
             except Exception as error:  # noqa: BLE001 - the store may be briefly away; try again later
                 log.warning("cannot renew this node's registration or leases: %s", error)
+
+    async def _expire_held_mail(self) -> None:
+        """Held mail is kept `control.hold_seconds` (72 h), then expires. Every node may sweep:
+        each batch only touches rows still held, so two sweeps never expire a row twice."""
+        control = self.settings.control
+        while True:
+            try:
+                while True:
+                    now = time.time()
+                    count = await self.writer.submit(lambda c, now=now: expire_held(c, now - control.hold_seconds, now))
+                    if count:
+                        log.info("%d held recipient(s) expired after %g h", count, control.hold_seconds / 3600)
+                    if count < 5000:
+                        break
+            except Exception as error:  # noqa: BLE001 - try again at the next sweep
+                log.warning("cannot expire held mail: %s", error)
+            await asyncio.sleep(control.sweep_interval)
 
     async def _shutdown(self) -> None:
         # Stop taking mail first, then give submissions already reading their data time to be

@@ -148,6 +148,11 @@ class DeliverySettings(_Section):
         return value
 
 
+class ControlSettings(_Section):
+    hold_seconds: int = Field(72 * 3600, ge=60)  # held mail expires this long after it was held
+    sweep_interval: float = Field(60.0, gt=0)  # how often expired held mail is looked for
+
+
 class WebSettings(_Section):
     listen: str = "127.0.0.1:8025"
 
@@ -174,6 +179,7 @@ class Settings(BaseSettings):
     processes: int = Field(1, ge=1, le=64)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    control: ControlSettings = Field(default_factory=ControlSettings)
     web: WebSettings = Field(default_factory=WebSettings)
 
     @field_validator("database_url")

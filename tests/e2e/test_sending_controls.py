@@ -97,3 +97,16 @@ def test_block_takes_effect_under_load(make_gateway, sink: Sink) -> None:
     late = [message for message in sink.messages if message.at > blocked_at + 0.2]
     assert late == []
     assert "held" in statuses(gateway)
+
+
+def test_the_gateway_expires_mail_held_too_long(make_gateway, sink: Sink) -> None:
+    gateway = make_gateway(control={"sweep_interval": 0.2})
+    cli(gateway, "hosting", "block", HOSTING)
+    submit(gateway.smtp_port, b"Subject: stuck\r\n\r\nx\r\n", ["late@sink.test"])
+    with gateway.engine.begin() as connection:  # as if it had been held 73 hours ago
+        connection.exec_driver_sql("UPDATE recipients SET held_at = held_at - 73 * 3600")
+    (expired,) = wait_status(gateway.engine, "expired", 1)
+    assert expired["last_text"].startswith("held for 72 h")
+    cli(gateway, "hosting", "unblock", HOSTING)
+    time.sleep(1)
+    assert sink.messages == []  # expired mail is not sent when the hosting sends again

@@ -10,8 +10,8 @@ from scriptmail.model import HostingState, Origin, Submission
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store import queue
 from scriptmail.store.engine import for_writing
-from scriptmail.store.hosting_control import change_state, held_hostings, history, purge_batch
-from scriptmail.store.schema import recipients
+from scriptmail.store.hosting_control import change_state, expire_held, held_hostings, history, purge_batch
+from scriptmail.store.schema import bodies, recipients
 
 
 def _submit(engine: Engine, address: str, now: float) -> None:
@@ -95,3 +95,19 @@ def test_history_is_newest_first_with_actor_and_reason(site: Engine) -> None:
         (200.0, "operator", "blocked", "active", "unblock at 200.0"),
         (100.0, "customer", "active", "blocked", "block at 100.0"),
     ]
+
+
+def test_held_mail_expires_72_hours_after_it_was_held(site: Engine) -> None:
+    _change(site, Action.BLOCK, 1000.0)
+    _submit(site, "waiting@x.test", 1000.0)
+    hold = 72 * 3600
+    with for_writing(site).begin() as connection:
+        assert expire_held(connection, held_before=1000.0 + hold - 1 - hold, now=1000.0 + hold - 1) == 0
+    assert _statuses(site) == {"waiting@x.test": "held"}
+    with for_writing(site).begin() as connection:
+        assert expire_held(connection, held_before=1000.0 + hold + 1 - hold, now=1000.0 + hold + 1) == 1
+    assert _statuses(site) == {"waiting@x.test": "expired"}
+    with site.connect() as connection:
+        assert connection.execute(select(bodies)).all() == []
+        (text,) = connection.execute(select(recipients.c.last_text)).scalars()
+    assert text.startswith("held for 72 h")

@@ -126,3 +126,28 @@ def purge_batch(connection: Connection, name: str, started_at: float, now: float
     )
     free_bodies(connection, ids)
     return len(ids)
+
+
+def expire_held(connection: Connection, held_before: float, now: float, limit: int = 5000) -> int:
+    """Held recipients held since before `held_before` expire (final, bodies freed, kept in the log)."""
+    ids = list(
+        connection.execute(
+            select(recipients.c.id)
+            .where(recipients.c.status == RecipientStatus.HELD.value, recipients.c.held_at < held_before)
+            .limit(limit)
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    hours = (now - held_before) / 3600
+    connection.execute(
+        update(recipients)
+        .where(recipients.c.id.in_(ids), recipients.c.status == RecipientStatus.HELD.value)
+        .values(
+            status=RecipientStatus.EXPIRED.value,
+            updated_at=now,
+            last_text=f"held for {hours:g} h while sending was blocked, and not released",
+        )
+    )
+    free_bodies(connection, ids)
+    return len(ids)
