@@ -382,15 +382,16 @@ def queue(
     ctx: typer.Context,
     hosting: Annotated[str | None, typer.Option(help="Only this hosting.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    held: Annotated[bool, typer.Option("--held", help="Only mail held because its hosting does not send.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Recipients not yet delivered, like mailq."""
     with _store(ctx) as connection:
-        rows = store_log.queued(connection, hosting=hosting, limit=limit)
+        rows = store_log.queued(connection, hosting=hosting, limit=limit, held_only=held)
     if as_json:
         _print_json(rows)
         return
-    out.print(_recipient_table(rows, f"{len(rows)} recipient(s) in the queue"))
+    out.print(_recipient_table(rows, f"{len(rows)} recipient(s) {'held' if held else 'in the queue'}"))
 
 
 @app.command("log")

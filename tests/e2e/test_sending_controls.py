@@ -36,6 +36,8 @@ def test_block_holds_new_mail_and_unblock_delivers_it_exactly_once(gateway: Runn
     time.sleep(1.5)
     assert sink.messages == []
     assert statuses(gateway) == ["held"] * 50
+    held = json.loads(cli(gateway, "queue", "--held", "--json").stdout)
+    assert len(held) == 50 and {row["status"] for row in held} == {"held"}
 
     assert "50 recipient(s) back in the queue" in cli(gateway, "hosting", "unblock", HOSTING).stdout
     sink.wait_for(50)

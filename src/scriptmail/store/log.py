@@ -49,9 +49,11 @@ def queued(
     hosting: str | None = None,
     hosting_id: int | None = None,
     limit: int = 1000,
+    held_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """Recipients not yet final, oldest first (what `mailq` shows)."""
-    query = _base(hosting, hosting_id).where(recipients.c.status.not_in(_FINAL)).order_by(recipients.c.id).limit(limit)
+    """Recipients not yet final, oldest first (what `mailq` shows); or only the held ones."""
+    wanted = recipients.c.status == RecipientStatus.HELD.value if held_only else recipients.c.status.not_in(_FINAL)
+    query = _base(hosting, hosting_id).where(wanted).order_by(recipients.c.id).limit(limit)
     return [dict(row._mapping) for row in connection.execute(query)]
 
 
