@@ -23,12 +23,13 @@ pytestmark = pytest.mark.slow
 def test_a_second_process_cannot_take_a_live_node_name(shop: Engine, database_url: str, tmp_path: Path, sink: Sink) -> None:
     config = write_config(tmp_path / "scriptmail.toml", database_url, sink.port, 0)
     first = Daemon(config, "mx1", parts="delivery").start()
+    second = Daemon(config, "mx1", parts="delivery")
     try:
-        second = Daemon(config, "mx1", parts="delivery")
         with pytest.raises(RuntimeError, match="in use by pid"):
             second.start()
         assert second.process.returncode == 71
     finally:
+        second.stop()  # only does something if it wrongly started
         first.stop()
     Daemon(config, "mx1", parts="delivery").start().stop()  # free again once the first has stopped
 
