@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -82,7 +82,7 @@ def _store(ctx: typer.Context, write: bool = False) -> Iterator[Connection]:
         engine.dispose()
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[red]{message}[/red]", highlight=False)
     raise typer.Exit(code)
 
@@ -280,7 +280,6 @@ def _apply(ctx: typer.Context, name: str, action: Action, reason: str, target: H
             return change_state(connection, name, action, Actor.OPERATOR, time.time(), reason=reason, target=target)
         except (TransitionNotAllowed, hosting_store.HostingError) as refused:
             _fail(f"{name}: {refused}")
-    raise AssertionError("unreachable")
 
 
 def _settle(change: Change) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from scriptmail.store.engine import for_writing
 
@@ -154,9 +155,9 @@ class Writer:
 
     @staticmethod
     def _fail(future: concurrent.futures.Future, error: Exception) -> None:
-        from sqlalchemy.exc import DBAPIError, OperationalError
-
-        if isinstance(error, (OperationalError, DBAPIError)) and not isinstance(error.orig, _IntegrityErrors):
+        # SQLAlchemy wraps every driver's errors: a constraint violation is the operation's own
+        # fault; any other database error means the store cannot take writes now.
+        if isinstance(error, DBAPIError) and not isinstance(error, IntegrityError):
             future.set_exception(StoreUnavailable(str(error.orig or error).splitlines()[0]))
         else:
             future.set_exception(error)
@@ -164,14 +165,3 @@ class Writer:
 
 def _one_by_one(connection: Connection, operations: list[Operation]) -> list[Any]:
     return [operation(connection) for operation in operations]
-
-
-def _integrity_errors() -> tuple[type[BaseException], ...]:
-    import sqlite3
-
-    import psycopg
-
-    return (sqlite3.IntegrityError, psycopg.IntegrityError)
-
-
-_IntegrityErrors = _integrity_errors()
