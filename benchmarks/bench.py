@@ -772,7 +772,7 @@ def bench_scriptmail(
         url = database.create() if database else f"sqlite:///{workdir / 'bench.db'}"
         port = free_port()
         config = write_config(workdir, url, port, sink.port)
-        for command in (["db", "upgrade"], ["hosting", "add", HOSTING, "--owner", "ops@bench.test"]):
+        for command in (["db", "upgrade"], ["hosting", "add", HOSTING, "--owner", "ops@bench.test", "--plan", "unlimited"]):
             done = subprocess.run(
                 [exe, "--config", str(config), *command],
                 capture_output=True, text=True, timeout=args.timeout, cwd=workdir,

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from scriptmail.app import PARTS
+from scriptmail.config import PlanSettings
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.engine import open_engine
 from scriptmail.store.migrate import upgrade
 from tests.support.gateway import HOSTING, PASSWORD, RunningGateway, node_settings
+from tests.support.rspamd import Rspamd, rspamd_binary
 from tests.support.sink import Sink
 from tests.support.stores import store_url
 
@@ -44,9 +47,15 @@ def sink() -> Iterator[Sink]:
 
 @pytest.fixture
 def shop(engine: Engine) -> Engine:
-    """The store with one hosting, shop.example: SMTP password PASSWORD, the test runner's uid."""
+    """The store with one hosting, shop.example: SMTP password PASSWORD, the test runner's uid.
+
+    Its plan is `unlimited` (no quota, no automatic blocks) so that tests of other things are not
+    throttled or blocked by the policy; the policy's own tests choose a plan.
+    """
     with engine.begin() as connection:
-        hosting_store.add_hosting(connection, HOSTING, "owner@shop.example", smtp_password=PASSWORD, uid=os.getuid())
+        hosting_store.add_hosting(
+            connection, HOSTING, "owner@sink.test", smtp_password=PASSWORD, uid=os.getuid(), plan="unlimited"
+        )
     return engine
 
 
@@ -56,7 +65,14 @@ def make_gateway(database_url: str, tmp_path: Path, sink: Sink, shop: Engine):
     started: list[RunningGateway] = []
     engine = shop
 
-    def start(parts: tuple[str, ...] = PARTS, intake: dict | None = None, control: dict | None = None, **delivery: object) -> RunningGateway:
+    def start(
+        parts: tuple[str, ...] = PARTS,
+        intake: dict | None = None,
+        control: dict | None = None,
+        plans: dict[str, PlanSettings] | None = None,
+        clock: Callable[[], float] = time.time,
+        **delivery: object,
+    ) -> RunningGateway:
         delivery.setdefault("backoff_min", 1)
         delivery.setdefault("backoff_max", 2)
         settings = node_settings(database_url, tmp_path, routes={"sink.test": f"127.0.0.1:{sink.port}"}, **delivery)
@@ -64,7 +80,9 @@ def make_gateway(database_url: str, tmp_path: Path, sink: Sink, shop: Engine):
             settings.intake = settings.intake.model_copy(update=intake)
         if control:
             settings.control = settings.control.model_copy(update=control)
-        running = RunningGateway(settings, parts).start()
+        if plans:
+            settings.plans = {**settings.plans, **plans}
+        running = RunningGateway(settings, parts, clock).start()
         running.engine = engine
         started.append(running)
         return running
@@ -77,3 +95,16 @@ def make_gateway(database_url: str, tmp_path: Path, sink: Sink, shop: Engine):
 @pytest.fixture
 def gateway(make_gateway) -> RunningGateway:
     return make_gateway()
+
+
+@pytest.fixture(scope="session")
+def rspamd(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rspamd]:
+    """One real rspamd for the session (skips when it is not installed); its hyperscan cache is
+    kept in pytest's cache between runs, since compiling it takes most of rspamd's start."""
+    binary = rspamd_binary()
+    pytest_cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    cache = pytest_cache.mkdir("rspamd-hyperscan") if pytest_cache is not None else None
+    running = Rspamd(tmp_path_factory.mktemp("rspamd"), binary, hyperscan_cache=cache)
+    running.start()
+    yield running
+    running.stop()

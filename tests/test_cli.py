@@ -39,11 +39,12 @@ def test_hosting_lifecycle(run) -> None:
     (hosting,) = json.loads(run("hosting", "list", "--json").stdout)
     assert hosting | {"id": 0} == {
         "id": 0, "name": "shop.example", "owner_email": "owner@shop.example", "uid": 1500,
-        "plan": "default", "state": "active", "has_smtp_password": True,
+        "plan": "default", "state": "active", "has_smtp_password": True, "report_to": None, "language": "en",
     }
     run("hosting", "set", "shop.example", "--plan", "pro", "--no-uid", "--smtp-password", "")
     shown = json.loads(run("hosting", "show", "shop.example", "--json").stdout)
     assert (shown["plan"], shown["uid"], shown["has_smtp_password"], shown["recipients"]) == ("pro", None, False, {})
+    assert shown["sending"] == {"last_hour": 0, "hourly": 100, "today": 0, "max_per_day": 0}
     assert "shop.example" in run("hosting", "list").stdout
 
 
@@ -55,7 +56,10 @@ def test_refusals_are_clear_and_non_zero(run) -> None:
     assert "invalid e-mail" in run("hosting", "add", "x.example", "--owner", "not-an-address", expect=1).stderr
     assert "invalid hosting name" in run("hosting", "add", "Bad Name", "--owner", "o@x.test", expect=1).stderr
     assert "no hosting named" in run("hosting", "show", "ghost.example", expect=1).stderr
-    assert "no hosting named" in run("hosting", "set", "ghost.example", "--plan", "x", expect=1).stderr
+    assert "no hosting named" in run("hosting", "set", "ghost.example", "--plan", "pro", expect=1).stderr
+    assert "no plan named 'gold'" in run("hosting", "set", "shop.example", "--plan", "gold", expect=1).stderr
+    assert "invalid e-mail" in run("hosting", "set", "shop.example", "--report-to", "a@@b", expect=1).stderr
+    assert "choose one of es, en, fr" in run("hosting", "set", "shop.example", "--language", "de", expect=1).stderr
 
 
 def test_queue_and_log_are_empty_lists_for_scripts(run) -> None:

@@ -10,26 +10,29 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import uvloop
 
 from scriptmail.config import Settings, parse_host_port
+from scriptmail.control.quota import QuotaGate
 from scriptmail.delivery.agent import DeliveryAgent
 from scriptmail.delivery.routing import Router
 from scriptmail.delivery.smtp_client import ClientSettings, SmtpClient
 from scriptmail.intake.accept import Acceptor
+from scriptmail.intake.scanner import RspamdScanner
 from scriptmail.intake.smtp_server import SubmissionHandler, TrustedNetworks, make_server_factory
 from scriptmail.intake.tls import ensure_self_signed, server_context
+from scriptmail.scheduler.jobs import Scheduler
 from scriptmail.store import log as store_log
 from scriptmail.store import nodes, queue
 from scriptmail.store.engine import open_engine
-from scriptmail.store.hosting_control import expire_held
 from scriptmail.store.migrate import upgrade
 from scriptmail.store.writer import Writer
 
 log = logging.getLogger(__name__)
 
-PARTS = ("smtp", "sendmail", "delivery", "maildrop")
+PARTS = ("smtp", "sendmail", "delivery", "maildrop", "scheduler")
 _ALIASES = {"intake": ("smtp", "sendmail")}  # the whole intake: SMTP submission and the sendmail socket
 
 
@@ -41,7 +44,9 @@ def parse_parts(text: str) -> tuple[str, ...]:
             continue
         for part in _ALIASES.get(name, (name,)):
             if part not in PARTS:
-                raise ValueError(f"unknown part {name!r}; choose from intake ({' + '.join(_ALIASES['intake'])}), {', '.join(PARTS[2:])}")
+                raise ValueError(
+                    f"unknown part {name!r}; choose from intake ({' + '.join(_ALIASES['intake'])}), {', '.join(PARTS[2:])}"
+                )
             if part not in chosen:
                 chosen.append(part)
     if not chosen:
@@ -55,9 +60,11 @@ class Gateway:
 
     settings: Settings
     parts: tuple[str, ...] = PARTS
+    clock: Callable[[], float] = time.time  # tests move time forward (quota windows, retention)
     smtp_port: int | None = field(default=None, init=False)
     agent: DeliveryAgent | None = field(default=None, init=False)
     acceptor: Acceptor | None = field(default=None, init=False)
+    scheduler: Scheduler | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.engine = open_engine(self.settings.database_url)
@@ -65,6 +72,7 @@ class Gateway:
         self._stop = asyncio.Event()
         self._servers: list[Any] = []
         self._tasks: list[asyncio.Task] = []
+        self._closers: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
     def stop(self) -> None:
         self._stop.set()
@@ -80,7 +88,6 @@ class Gateway:
             raise
         try:
             self._tasks.append(asyncio.create_task(self._keep_registration(), name="node"))
-            self._tasks.append(asyncio.create_task(self._expire_held_mail(), name="hold-expiry"))
             await self._start()
             if on_ready is not None:
                 on_ready(self)
@@ -105,7 +112,10 @@ class Gateway:
                     max_idle=settings.delivery.per_destination,
                 ),
             )
-            self.agent = DeliveryAgent(self.engine, self.writer, settings.delivery, client, router, owner=settings.node)
+            gate = QuotaGate(settings.plans, settings.control.default_plan, ZoneInfo(settings.timezone))
+            self.agent = DeliveryAgent(
+                self.engine, self.writer, settings.delivery, client, router, owner=settings.node, gate=gate, clock=self.clock
+            )
             self._tasks.append(asyncio.create_task(self.agent.run(), name="delivery"))
         acceptor = self.acceptor = Acceptor(
             self.engine,
@@ -114,11 +124,16 @@ class Gateway:
             max_size=settings.intake.max_message_size,
             max_recipients=settings.intake.max_recipients,
             on_accepted=self.agent.wake if self.agent else None,
+            scanner=self._scanner(),
         )
         if "smtp" in self.parts:
             await self._start_smtp(acceptor)
         if "sendmail" in self.parts:
             await self._start_socket(acceptor)
+        if "scheduler" in self.parts:
+            self.scheduler = Scheduler(self.engine, self.writer, settings, clock=self.clock)
+            for job in self.scheduler.tasks():
+                self._tasks.append(asyncio.create_task(job(), name=job.__name__))
         if "maildrop" in self.parts:
             from scriptmail.intake.maildrop import MaildropPickup
 
@@ -132,6 +147,14 @@ class Gateway:
             )
             pickup.ensure_layout()
             self._tasks.append(asyncio.create_task(pickup.run(), name="maildrop"))
+
+    def _scanner(self) -> RspamdScanner | None:
+        control = self.settings.control
+        if not control.rspamd_url:
+            return None
+        scanner = RspamdScanner(control.rspamd_url, control.rspamd_timeout, control.rspamd_password)
+        self._closers.append(scanner.close)
+        return scanner
 
     async def _start_smtp(self, acceptor: Acceptor) -> None:
         intake = self.settings.intake
@@ -178,23 +201,6 @@ class Gateway:
             except Exception as error:  # noqa: BLE001 - the store may be briefly away; try again later
                 log.warning("cannot renew this node's registration or leases: %s", error)
 
-    async def _expire_held_mail(self) -> None:
-        """Held mail is kept `control.hold_seconds` (72 h), then expires. Every node may sweep:
-        each batch only touches rows still held, so two sweeps never expire a row twice."""
-        control = self.settings.control
-        while True:
-            try:
-                while True:
-                    now = time.time()
-                    count = await self.writer.submit(lambda c, now=now: expire_held(c, now - control.hold_seconds, now))
-                    if count:
-                        log.info("%d held recipient(s) expired after %g h", count, control.hold_seconds / 3600)
-                    if count < 5000:
-                        break
-            except Exception as error:  # noqa: BLE001 - try again at the next sweep
-                log.warning("cannot expire held mail: %s", error)
-            await asyncio.sleep(control.sweep_interval)
-
     async def _shutdown(self) -> None:
         # Stop taking mail first, then give submissions already reading their data time to be
         # committed and answered (a client that loses its 250 sends again: a duplicate, not a loss).
@@ -202,9 +208,14 @@ class Gateway:
             server.close()
         if self.acceptor is not None:
             await self.acceptor.drain(timeout=10)
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for close in self._closers:
+            with contextlib.suppress(Exception):
+                await close()
         with contextlib.suppress(Exception):
             await self.writer.submit(lambda c: nodes.unregister(c, self.settings.node))
         await asyncio.to_thread(self.writer.stop)

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -21,12 +22,17 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from scriptmail.config import ConfigError, Settings, load_settings
+from scriptmail.control.quota import day_start, hour_window_start
 from scriptmail.control.states import Action, Actor, TransitionNotAllowed, holds_mail
 from scriptmail.model import HostingState, RecipientStatus
+from scriptmail.scheduler.jobs import PURGE_POLL
+from scriptmail.scheduler.purge import lease_name as purge_lease
+from scriptmail.scheduler.purge import run_purge
+from scriptmail.store import activity, leases
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store import log as store_log
 from scriptmail.store.engine import for_writing, open_engine
-from scriptmail.store.hosting_control import STATE_REFRESH, Change, change_state, history, purge_batch
+from scriptmail.store.hosting_control import STATE_REFRESH, Change, change_state, history
 from scriptmail.store.migrate import upgrade
 from scriptmail.store.nodes import NodeInUse
 
@@ -204,10 +210,11 @@ def hosting_add(
     name: str,
     owner: Annotated[str, typer.Option(help="Owner's contact e-mail address.")],
     uid: Annotated[int | None, typer.Option(help="Unix uid whose sendmail calls belong to this hosting.")] = None,
-    plan: Annotated[str, typer.Option(help="Plan name.")] = "default",
+    plan: Annotated[str | None, typer.Option(help="Plan name (default: control.default_plan).")] = None,
     smtp_password: Annotated[str | None, typer.Option(help="Password for SMTP AUTH (login = hosting name).")] = None,
 ) -> None:
     """Create a hosting."""
+    plan = _check_plan(ctx, plan or _settings(ctx).control.default_plan)
     with _store(ctx, write=True) as connection:
         try:
             hosting = hosting_store.add_hosting(connection, name, owner, uid=uid, plan=plan, smtp_password=smtp_password)
@@ -238,7 +245,15 @@ def hosting_show(ctx: typer.Context, name: str, as_json: JsonOption = False) -> 
         if hosting is None:
             _fail(f"no hosting named {name!r}")
         counts = store_log.status_counts(connection, hosting.id)
-    value = _hosting_dict(hosting) | {"recipients": counts}
+        settings = _settings(ctx)
+        plan, now, zone = settings.plan(hosting.plan), time.time(), ZoneInfo(settings.timezone)
+        room = activity.quota_room(connection, hosting.id, plan, now, zone)
+        sent_hour = activity.totals_since(connection, hosting.id, hour_window_start(now))["dispatched"]
+        sent_today = activity.totals_since(connection, hosting.id, int(day_start(now, zone) // 60))["dispatched"]
+    quota = {"last_hour": sent_hour, "hourly": plan.hourly, "today": sent_today, "max_per_day": plan.max_per_day}
+    if room.count == 0:
+        quota["waiting_until"] = _when(room.until)
+    value = _hosting_dict(hosting) | {"recipients": counts, "sending": quota}
     if as_json:
         _print_json(value)
         return
@@ -255,18 +270,32 @@ def hosting_set(
     owner: Annotated[str | None, typer.Option(help="New owner contact address.")] = None,
     uid: Annotated[int | None, typer.Option(help="New Unix uid.")] = None,
     no_uid: Annotated[bool, typer.Option("--no-uid", help="Remove the Unix uid.")] = False,
-    plan: Annotated[str | None, typer.Option(help="New plan.")] = None,
+    plan: Annotated[str | None, typer.Option(help="New plan (one of the configured plans).")] = None,
     smtp_password: Annotated[str | None, typer.Option(help="New SMTP password ('' removes SMTP AUTH).")] = None,
+    report_to: Annotated[
+        str | None, typer.Option("--report-to", help="Where error reports go ('' sends them to the owner).")
+    ] = None,
+    language: Annotated[str | None, typer.Option(help="Language of reports and notices: es, en or fr.")] = None,
 ) -> None:
     """Change a hosting."""
+    if plan is not None:
+        _check_plan(ctx, plan)
     with _store(ctx, write=True) as connection:
         try:
             hosting = hosting_store.update_hosting(
-                connection, name, owner_email=owner, uid=uid, clear_uid=no_uid, plan=plan, smtp_password=smtp_password
-            )
+                connection, name, owner_email=owner, uid=uid, clear_uid=no_uid, plan=plan, smtp_password=smtp_password,
+                report_to=report_to, language=language,
+            )  # fmt: skip
         except hosting_store.HostingError as error:
             _fail(str(error))
     out.print(f"hosting {hosting.name} updated")
+
+
+def _check_plan(ctx: typer.Context, plan: str) -> str:
+    plans = _settings(ctx).plans
+    if plan not in plans:
+        _fail(f"no plan named {plan!r}; configured plans: {', '.join(sorted(plans))}")
+    return plan
 
 
 # --- sending controls --------------------------------------------------------------------
@@ -304,24 +333,52 @@ def hosting_unblock(ctx: typer.Context, name: str, reason: ReasonOption = "unblo
 
 
 @hosting_app.command("purge")
-def hosting_purge(ctx: typer.Context, name: str, reason: ReasonOption = "purged by the operator") -> None:
+def hosting_purge(
+    ctx: typer.Context,
+    name: str,
+    reason: ReasonOption = "purged by the operator",
+    wait: Annotated[bool, typer.Option(help="Wait until the purge has finished (else a running daemon does it).")] = True,
+) -> None:
     """Delete every held or waiting recipient of a blocked hosting, then let it send again."""
     started = time.time()
     change = _apply(ctx, name, Action.PURGE, reason)
-    purged = 0
+    if not wait:
+        out.print(f"{name}: {change.before} -> purging; the scheduler of a running scriptmail finishes the purge")
+        return
     engine = open_engine(_settings(ctx).database_url, pool_size=1)
-    try:
-        while True:
-            with for_writing(engine).begin() as connection:
-                count = purge_batch(connection, name, started, time.time())
-            purged += count
-            if not count:
-                break
+
+    def run(operation):
         with for_writing(engine).begin() as connection:
-            done = change_state(connection, name, Action.PURGE_DONE, Actor.SYSTEM, time.time(), reason=f"{purged} recipient(s) purged")
+            return operation(connection)
+
+    try:
+        # A running scheduler takes the purge within a second; its writer interleaves the
+        # batches with intake. With no scriptmail running, this command purges by itself.
+        deadline = time.monotonic() + PURGE_POLL * 2.5
+        while time.monotonic() < deadline and not _purge_taken(engine, name):
+            time.sleep(0.1)
+        owner = f"cli:{os.uname().nodename}:{os.getpid()}"
+        result = None if _purge_taken(engine, name) else run_purge(run, name, owner)
+        while result is None:
+            with engine.connect() as connection:
+                hosting = hosting_store.find_hosting(connection, name=name)
+                done_by = history(connection, name, limit=1)
+            if hosting is None or hosting.state is not HostingState.PURGING:
+                what = done_by[0]["reason"] if done_by else "purged"
+                out.print(f"{name}: {change.before} -> purging -> {hosting.state if hosting else '?'}; {what} in {time.time() - started:.2f} s (by the scheduler)")
+                return
+            time.sleep(0.2)
+            if not _purge_taken(engine, name):  # the scheduler stopped half-way: finish here
+                result = run_purge(run, name, owner)
     finally:
         engine.dispose()
+    purged, done = result
     out.print(f"{name}: {change.before} -> purging -> {done.after}; {purged} recipient(s) purged in {time.time() - started:.2f} s")
+
+
+def _purge_taken(engine, name: str) -> bool:
+    with engine.connect() as connection:
+        return leases.holder(connection, purge_lease(name), time.time()) is not None
 
 
 @hosting_app.command("state")
@@ -385,8 +442,10 @@ def queue(
     as_json: JsonOption = False,
 ) -> None:
     """Recipients not yet delivered, like mailq."""
+    settings = _settings(ctx)
     with _store(ctx) as connection:
         rows = store_log.queued(connection, hosting=hosting, limit=limit, held_only=held)
+        rows = store_log.explain_waits(connection, rows, settings.plan, time.time(), ZoneInfo(settings.timezone))
     if as_json:
         _print_json(rows)
         return

@@ -13,6 +13,7 @@ import re
 import socket
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -24,6 +25,7 @@ from pydantic_settings import (
 
 CONFIG_ENV = "SCRIPTMAIL_CONFIG"
 
+_PLAN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
@@ -151,6 +153,47 @@ class DeliverySettings(_Section):
 class ControlSettings(_Section):
     hold_seconds: int = Field(72 * 3600, ge=60)  # held mail expires this long after it was held
     sweep_interval: float = Field(60.0, gt=0)  # how often expired held mail is looked for
+    default_plan: str = "default"  # the plan of a hosting created without one
+    policy_interval: float = Field(10.0, gt=0)  # how often the automatic blocks are evaluated
+    notify_from: str = ""  # sender of the platform's own mail; default postmaster@<hostname>
+    rspamd_url: str = ""  # optional external scanner (rspamd's normal worker), e.g. http://127.0.0.1:11333
+    rspamd_timeout: float = Field(5.0, gt=0)
+    rspamd_password: str = ""
+
+    @field_validator("rspamd_url")
+    @classmethod
+    def _rspamd(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class PlanSettings(_Section):
+    """What a hosting on this plan may send, and when the policy engine blocks it by itself."""
+
+    hourly: int = Field(200, ge=0)  # recipients first sent per rolling 3600 s; 0 = no quota
+    max_per_day: int = Field(0, ge=0)  # recipients first sent per calendar day; 0 = no limit
+    policies: bool = True  # automatic spam and bounce blocks
+    bounce_window: int = Field(50, ge=20)  # the last N attempted recipients...
+    bounce_ratio: float = Field(0.2, gt=0, le=1)  # ...of which more than this share bounced (doubled when forced)
+    spam_min_messages: int = Field(20, ge=1)  # content: at least this many messages in the last hour...
+    spam_share: float = Field(0.5, gt=0, le=1)  # ...of which more than this share scored high
+    volume_factor: float = Field(10.0, gt=1)  # volume: last hour above factor x the 7-day hourly median...
+    volume_floor: int = Field(500, ge=1)  # ...and above this many messages
+    unknown_user_limit: int = Field(20, ge=1)  # this many "no such user" bounces...
+    unknown_user_window: int = Field(600, ge=60)  # ...within this many seconds
+
+
+def _builtin_plans() -> dict[str, PlanSettings]:
+    """The reference product's hourly tiers, plus `unlimited` for the platform's own mail and benchmarks."""
+    return {
+        "starter": PlanSettings(hourly=10),
+        "personal": PlanSettings(hourly=20),
+        "pro": PlanSettings(hourly=100),
+        "default": PlanSettings(hourly=200),
+        "performance": PlanSettings(hourly=2000),
+        "unlimited": PlanSettings(hourly=0, max_per_day=0, policies=False),
+    }
 
 
 class WebSettings(_Section):
@@ -177,10 +220,12 @@ class Settings(BaseSettings):
     hostname: str = Field(default_factory=socket.getfqdn)
     node: str = Field(default_factory=socket.gethostname)
     processes: int = Field(1, ge=1, le=64)
+    timezone: str = "UTC"  # where a "day" starts: sent today, max per day, the daily report
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    plans: dict[str, PlanSettings] = Field(default_factory=dict)  # merged over the built-in plans
 
     @field_validator("database_url")
     @classmethod
@@ -188,6 +233,35 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite:///", "postgresql+psycopg://")):
             raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name (e.g. Europe/Madrid)") from None
+        return value
+
+    @field_validator("plans")
+    @classmethod
+    def _plans(cls, value: dict[str, PlanSettings]) -> dict[str, PlanSettings]:
+        for name in value:
+            if not _PLAN_RE.match(name):
+                raise ValueError(f"plan name {name!r}: use letters, digits, '-' and '_' (at most 64)")
+        return {**_builtin_plans(), **value}
+
+    @model_validator(mode="after")
+    def _default_plan(self) -> Settings:
+        if self.control.default_plan not in self.plans:
+            raise ValueError(f"control.default_plan: no plan named {self.control.default_plan!r}")
+        if not self.control.notify_from:
+            self.control.notify_from = f"postmaster@{self.hostname}"
+        return self
+
+    def plan(self, name: str) -> PlanSettings:
+        """A hosting's plan; one removed from the configuration falls back to the default plan."""
+        return self.plans.get(name) or self.plans[self.control.default_plan]
 
     @classmethod
     def settings_customise_sources(

@@ -69,6 +69,8 @@ class Submission:
     script: str = ""
     cwd: str = ""
     command: str = ""
+    score: float = 0.0  # content score: how much the message looks like spam
+    score_reasons: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,12 @@ class Hosting:
     plan: str
     state: HostingState
     has_smtp_password: bool = False
+    report_to: str | None = None  # where error reports go; None: the owner
+    language: str = "en"
+
+    @property
+    def report_recipient(self) -> str:
+        return self.report_to or self.owner_email
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +116,4 @@ class AttemptResult:
     started_at: float
     duration: float
     next_attempt_at: float | None = None
+    hosting_id: int = 0  # for the per-hosting counters (activity)

@@ -18,7 +18,11 @@ from tests.support.sink import Behaviour, Sink
 
 def cli(gateway: RunningGateway, *args: str, expect: int = 0) -> subprocess.CompletedProcess:
     config = Path(gateway.settings.intake.socket).parent / "cli.toml"
-    config.write_text(f'database_url = "{gateway.settings.database_url}"\n')
+    lines = [f'database_url = "{gateway.settings.database_url}"']
+    for name, plan in gateway.settings.plans.items():  # the CLI must know the gateway's plans
+        lines.append(f"[plans.{name}]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in plan.model_dump().items())
+    config.write_text("\n".join(lines) + "\n")
     result = subprocess.run([SCRIPTMAIL, "--config", str(config), *args], capture_output=True, text=True, timeout=120)
     assert result.returncode == expect, (result.stdout, result.stderr)
     return result

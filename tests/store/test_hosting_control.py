@@ -66,10 +66,10 @@ def test_purge_spares_mail_that_arrived_after_it_began(site: Engine) -> None:
     _change(site, Action.PURGE, 120.0)
     _submit(site, "new@x.test", 130.0)
     with for_writing(site).begin() as connection:
-        assert purge_batch(connection, "site.test", started_at=120.0, now=131.0, limit=5) == 5
+        assert purge_batch(connection, "site.test", now=131.0, limit=5) == 5
     with for_writing(site).begin() as connection:
-        assert purge_batch(connection, "site.test", started_at=120.0, now=132.0, limit=5) == 2
-        assert purge_batch(connection, "site.test", started_at=120.0, now=133.0, limit=5) == 0
+        assert purge_batch(connection, "site.test", now=132.0, limit=5) == 2
+        assert purge_batch(connection, "site.test", now=133.0, limit=5) == 0
     _change(site, Action.PURGE_DONE, 134.0, actor=Actor.SYSTEM)
     statuses = _statuses(site)
     assert statuses.pop("new@x.test") == "queued"  # held while purging, released when it ended

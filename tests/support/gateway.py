@@ -6,6 +6,7 @@ import asyncio
 import smtplib
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from scriptmail.app import PARTS, Gateway, run_async
@@ -33,9 +34,9 @@ def node_settings(database_url: str, directory: Path, routes: dict[str, str] | N
 
 
 class RunningGateway:
-    def __init__(self, settings: Settings, parts: tuple[str, ...] = PARTS) -> None:
+    def __init__(self, settings: Settings, parts: tuple[str, ...] = PARTS, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
-        self.gateway = Gateway(settings, parts)
+        self.gateway = Gateway(settings, parts, clock)
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._error: BaseException | None = None

@@ -12,11 +12,12 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from sqlalchemy import Engine
 
 from scriptmail.config import DeliverySettings
+from scriptmail.control.quota import QuotaGate
 from scriptmail.delivery.retry import Schedule, status_for_reply
 from scriptmail.delivery.routing import RouteError, Router
 from scriptmail.delivery.smtp_client import Outcome, SmtpClient, Transaction
@@ -47,6 +48,7 @@ def result_for(outcome: Outcome, schedule: Schedule, now: float) -> AttemptResul
         started_at=outcome.started_at,
         duration=outcome.duration,
         next_attempt_at=next_at,
+        hosting_id=outcome.recipient.hosting_id,
     )
 
 
@@ -75,6 +77,8 @@ class DeliveryAgent:
         client: SmtpClient,
         router: Router,
         owner: str,
+        gate: QuotaGate | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._engine = engine
         self._writer = writer
@@ -82,6 +86,8 @@ class DeliveryAgent:
         self._client = client
         self._router = router
         self._owner = owner
+        self._gate = gate
+        self._clock = clock
         self._schedule = Schedule(settings.backoff_min, settings.backoff_max, settings.lifetime)
         self._wakeup = asyncio.Event()
         self._connections = asyncio.Semaphore(settings.concurrency)
@@ -100,7 +106,7 @@ class DeliveryAgent:
         self._held = await asyncio.to_thread(self._read_held)
         watcher = asyncio.create_task(self._watch_states())
         self._tasks.add(watcher)
-        released = await self._writer.submit(lambda c: queue.release_leases(c, self._owner, time.time()))
+        released = await self._writer.submit(lambda c: queue.release_leases(c, self._owner, self._clock()))
         if released:
             log.info("re-queued %d recipients left in delivery by the previous run", released)
         try:
@@ -109,12 +115,15 @@ class DeliveryAgent:
                 limit = min(self._settings.batch_size, self._max_in_flight - self._in_flight)
                 try:
                     due = await self._writer.submit(
-                        lambda c, limit=limit: queue.claim_due(c, self._owner, limit, self._settings.lease_seconds, time.time())
+                        lambda c, limit=limit: queue.claim_due(
+                            c, self._owner, limit, self._settings.lease_seconds, self._clock(), self._gate
+                        )
                     )
                 except Exception as error:  # noqa: BLE001 - a store outage pauses delivery, never ends it
                     log.warning("cannot claim recipients (%s); trying again in %g s", error, self._settings.poll_interval)
                     await asyncio.sleep(self._settings.poll_interval)
                     continue
+                self._log_waits()
                 if not due:
                     self._wakeup.clear()
                     try:
@@ -135,6 +144,16 @@ class DeliveryAgent:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._client.close_idle()
+
+    def _log_waits(self) -> None:
+        if self._gate is None or not self._gate.waits:
+            return
+        for hosting_id, count, until, reason in self._gate.waits:
+            log.info(
+                "hosting %d: %s; %s recipient(s) wait until %s", hosting_id, reason,
+                count if count else "further", time.strftime("%H:%M:%S UTC", time.gmtime(until)),
+            )  # fmt: skip
+        self._gate.waits.clear()
 
     @property
     def _max_in_flight(self) -> int:
@@ -168,7 +187,7 @@ class DeliveryAgent:
             return queue.load_bodies(connection, message_ids)
 
     async def _deliver_domain(self, domain: str, transactions: list[Transaction]) -> None:
-        started = time.time()
+        started = self._clock()
         try:
             hops = await self._router.hops(domain)
         except RouteError as error:
@@ -210,7 +229,7 @@ class DeliveryAgent:
     async def _hold(self, due: list[DueRecipient]) -> None:
         """Claimed before their hosting stopped sending, not yet sent: held like the rest."""
         ids = [r.id for r in due]
-        held = await self._writer.submit(lambda c: queue.withhold(c, self._owner, ids, time.time()))
+        held = await self._writer.submit(lambda c: queue.withhold(c, self._owner, ids, self._clock()))
         log.info("%d recipient(s) held before sending: their hosting stopped sending", held)
         if held < len(ids):
             # Unblocked meanwhile: reread the states now rather than re-claim with a stale set.
@@ -232,15 +251,15 @@ class DeliveryAgent:
 
     async def _give_up(self, due: list[DueRecipient], reason: str) -> None:
         """No later attempt could succeed: the recipient expires at once, with the reason."""
-        now = time.time()
+        now = self._clock()
         results = [
-            AttemptResult(r.id, RecipientStatus.EXPIRED, None, reason, "", now, 0.0) for r in due
+            AttemptResult(r.id, RecipientStatus.EXPIRED, None, reason, "", now, 0.0, hosting_id=r.hosting_id) for r in due
         ]
         log.error("%d recipient(s) given up: %s", len(due), reason)
         await self._writer.submit_bulk(queue.record_results_bulk, (self._owner, results, now))
 
     async def _record(self, outcomes: list[Outcome]) -> None:
-        now = time.time()
+        now = self._clock()
         results = [result_for(outcome, self._schedule, now) for outcome in outcomes]
         if log.isEnabledFor(logging.INFO):
             for outcome, result in zip(outcomes, results):

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine
 
+from scriptmail.control.content import HIGH_SCORE, score_message
 from scriptmail.intake.checks import Refused, check_address, check_size
 from scriptmail.intake.headers import MAX_HOPS, complete, decoded, split_headers, trace
+from scriptmail.intake.scanner import RspamdScanner
 from scriptmail.model import Hosting, Origin, Submission
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.queue import insert_submissions
@@ -25,6 +28,19 @@ from scriptmail.store.writer import StoreUnavailable, Writer
 log = logging.getLogger(__name__)
 
 _CACHE_SECONDS = 5.0
+_SCORE_INLINE = 256 * 1024  # larger messages are scored in a thread, off the event loop
+
+
+def _ip_of(client: str) -> str:
+    """The address part of an SMTP client's "[ip]:port" or "ip" description; "" for local callers."""
+    text = client.strip()
+    if text.startswith("["):
+        return text[1:].partition("]")[0]
+    host = text.rpartition(":")[0] if text.count(":") == 1 else text
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +63,7 @@ class Acceptor:
         max_size: int,
         max_recipients: int = 100,
         on_accepted: Callable[[], None] | None = None,
+        scanner: RspamdScanner | None = None,
     ) -> None:
         self._engine = engine
         self._writer = writer
@@ -54,6 +71,7 @@ class Acceptor:
         self._max_size = max_size
         self._max_recipients = max_recipients
         self._on_accepted = on_accepted
+        self._scanner = scanner
         self._cache: dict[tuple[str, object], tuple[float, Hosting | None]] = {}
         self._in_progress = 0
         self._idle = asyncio.Event()
@@ -111,7 +129,7 @@ class Acceptor:
     ) -> int:
         """Commit the message; return its queue id. Raises Refused or StoreUnavailable."""
         check_size(len(data), self._max_size)
-        submission = self.prepare(hosting, envelope_from, recipients, data, provenance)
+        submission = await self._scored(self.prepare(hosting, envelope_from, recipients, data, provenance), hosting, provenance)
         now = time.time()
         self._in_progress += 1
         self._idle.clear()
@@ -129,6 +147,30 @@ class Acceptor:
             provenance.origin.value, provenance.client,
         )  # fmt: skip
         return queue_id
+
+    async def _scored(self, submission: Submission, hosting: Hosting, provenance: Provenance) -> Submission:
+        """Give the message its content score (built in, plus rspamd's verdict when configured).
+
+        The score never refuses mail: it feeds the policy engine, which blocks the hosting when
+        many of its messages score high. A scanner that is down is skipped.
+        """
+        data = submission.data
+        if len(data) > _SCORE_INLINE:
+            content = await asyncio.to_thread(score_message, data)
+        else:
+            content = score_message(data)
+        points, reasons = content.points, list(content.reasons)
+        if self._scanner is not None:
+            result = await self._scanner.scan(
+                data, sender=submission.envelope_from, recipients=submission.recipients, client_ip=_ip_of(provenance.client),
+                user=hosting.name,
+            )  # fmt: skip
+            if result is not None and result.is_spam:
+                points = max(points, HIGH_SCORE)
+                reasons.append(f"rspamd {result.action} ({result.score:g}/{result.required_score:g}: {', '.join(result.symbols[:5])})")
+        if not points and not reasons:
+            return submission
+        return replace(submission, score=points, score_reasons="; ".join(reasons))
 
     def prepare(
         self,

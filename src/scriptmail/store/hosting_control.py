@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
-from scriptmail.control.states import Action, Actor, Context, decide, holds_mail
+from scriptmail.control.states import Action, Actor, Context, TransitionNotAllowed, decide, holds_mail
 from scriptmail.model import HostingState, RecipientStatus
-from scriptmail.store.hostings import HostingError
-from scriptmail.store.queue import free_bodies
+from scriptmail.store.hostings import SYSTEM_HOSTING, HostingError
+from scriptmail.store.queue import free_bodies, free_message_bodies
 from scriptmail.store.schema import hosting_events, hostings, recipients
 
 _WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value)
@@ -52,8 +52,17 @@ def change_state(
     if row is None:
         raise HostingError(f"no hosting named {name!r}")
     before = HostingState(row.state)
-    after = decide(before, action, actor, target=target, context=context or Context())
-    connection.execute(update(hostings).where(hostings.c.id == row.id).values(state=after.value))
+    if name == SYSTEM_HOSTING:
+        raise TransitionNotAllowed(before, action, "the platform's own mail (notices, reports) is never blocked")
+    if context is None:
+        context = Context(repeat_spam=repeated_spam(connection, row.id, now))
+    after = decide(before, action, actor, target=target, context=context)
+    values: dict = {"state": after.value}
+    if action is Action.PURGE:
+        values["purge_started_at"] = now
+    elif before is HostingState.PURGING:
+        values["purge_started_at"] = None
+    connection.execute(update(hostings).where(hostings.c.id == row.id).values(**values))
     connection.execute(
         insert(hosting_events).values(
             hosting_id=row.id,
@@ -81,6 +90,23 @@ def change_state(
     return Change(name, before, after, held, released)
 
 
+REPEAT_SPAM_SECONDS = 7 * 24 * 3600
+
+
+def repeated_spam(connection: Connection, hosting_id: int, now: float) -> bool:
+    """Two automatic spam blocks within 7 days: only an operator may lift the second (DESIGN.md §3)."""
+    count = connection.execute(
+        select(func.count())
+        .select_from(hosting_events)
+        .where(
+            hosting_events.c.hosting_id == hosting_id,
+            hosting_events.c.action == Action.DETECT_SPAM.value,
+            hosting_events.c.at >= now - REPEAT_SPAM_SECONDS,
+        )
+    ).scalar_one()
+    return count >= 2
+
+
 def history(connection: Connection, name: str, limit: int = 100) -> list[dict]:
     """The latest state changes of a hosting, newest first."""
     query = (
@@ -100,32 +126,45 @@ def held_hostings(connection: Connection) -> set[int]:
     return set(connection.execute(select(hostings.c.id).where(hostings.c.state.not_in(sending))).scalars())
 
 
-def purge_batch(connection: Connection, name: str, started_at: float, now: float, limit: int = 5000) -> int:
+def purging_hostings(connection: Connection) -> list[str]:
+    return list(connection.execute(select(hostings.c.name).where(hostings.c.state == HostingState.PURGING.value)).scalars())
+
+
+def purge_batch(connection: Connection, name: str, now: float, limit: int = 5000) -> int:
     """Purge up to `limit` of the hosting's waiting or held recipients that arrived before the purge
     began (mail that came in during the purge stays held); free bodies nobody needs any more.
 
     Small batches, each its own transaction, so a million held recipients never stall the store.
+    Returns 0 once nothing is left, or when the hosting is no longer purging.
     """
-    hosting_id = connection.execute(select(hostings.c.id).where(hostings.c.name == name)).scalar_one()
+    row = connection.execute(
+        select(hostings.c.id, hostings.c.state, hostings.c.purge_started_at).where(hostings.c.name == name)
+    ).first()
+    if row is None or row.state != HostingState.PURGING.value or row.purge_started_at is None:
+        return 0
     doomed = (
         select(recipients.c.id)
         .where(
-            recipients.c.hosting_id == hosting_id,
+            recipients.c.hosting_id == row.id,
             recipients.c.status.in_([*_WAITING, RecipientStatus.HELD.value]),
-            recipients.c.queued_at <= started_at,
+            recipients.c.queued_at <= row.purge_started_at,
         )
         .limit(limit)
     )
-    ids = list(connection.execute(doomed).scalars())
-    if not ids:
-        return 0
-    connection.execute(
-        update(recipients)
-        .where(recipients.c.id.in_(ids))
-        .values(status=RecipientStatus.PURGED.value, held_at=None, updated_at=now, last_text="purged by request")
+    if connection.dialect.name == "postgresql":
+        doomed = doomed.with_for_update(skip_locked=True)
+    # One statement with the selection inside: no list of thousands of ids goes back and forth.
+    purged = list(
+        connection.execute(
+            update(recipients)
+            .where(recipients.c.id.in_(doomed.scalar_subquery()))
+            .values(status=RecipientStatus.PURGED.value, held_at=None, updated_at=now, last_text="purged by request")
+            .returning(recipients.c.message_id)
+        ).scalars()
     )
-    free_bodies(connection, ids)
-    return len(ids)
+    if purged:
+        free_message_bodies(connection, set(purged))
+    return len(purged)
 
 
 def expire_held(connection: Connection, held_before: float, now: float, limit: int = 5000) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from scriptmail.model import Hosting, HostingState
@@ -23,6 +24,34 @@ _EMAIL_RE = re.compile(r"^[^@\s<>\"(),:;\\\[\]]{1,64}@[a-z0-9]([a-z0-9-]*[a-z0-9
 
 class HostingError(ValueError):
     """A hosting cannot be created or changed as asked; the message says why."""
+
+
+LANGUAGES = ("es", "en", "fr")
+
+# The platform's own mail (notifications, reports) is queued under this hosting: always active,
+# never held, on the unlimited plan. The name cannot be given to a customer's hosting.
+SYSTEM_HOSTING = "_system"
+
+
+def system_hosting_id(connection: Connection, owner_email: str) -> int:
+    """The id of the system hosting, created on first use."""
+    query = select(hostings.c.id).where(hostings.c.name == SYSTEM_HOSTING)
+    found = connection.execute(query).scalar()
+    if found is not None:
+        return found
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    connection.execute(  # two nodes may create it at once: the second insert does nothing
+        dialect.insert(hostings)
+        .values(
+            name=SYSTEM_HOSTING,
+            owner_email=owner_email,
+            plan="unlimited",
+            state=HostingState.ACTIVE.value,
+            created_at=time.time(),
+        )
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    return connection.execute(query).scalar_one()
 
 
 def hash_password(password: str) -> str:
@@ -66,6 +95,8 @@ def _row_to_hosting(row: Any) -> Hosting:
         plan=row.plan,
         state=HostingState(row.state),
         has_smtp_password=bool(row.smtp_password_hash),
+        report_to=row.report_to,
+        language=row.language,
     )
 
 
@@ -130,8 +161,17 @@ def update_hosting(
     clear_uid: bool = False,
     plan: str | None = None,
     smtp_password: str | None = None,
+    report_to: str | None = None,
+    language: str | None = None,
 ) -> Hosting:
+    """Change what is given; `report_to=""` sends reports to the owner again."""
     values: dict[str, Any] = {}
+    if report_to is not None:
+        values["report_to"] = check_email(report_to) if report_to else None
+    if language is not None:
+        if language not in LANGUAGES:
+            raise HostingError(f"language {language!r}: choose one of {', '.join(LANGUAGES)}")
+        values["language"] = language
     if owner_email is not None:
         values["owner_email"] = check_email(owner_email)
     if clear_uid:

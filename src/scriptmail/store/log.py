@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, select
 
+from scriptmail.config import PlanSettings
+from scriptmail.control.quota import describe_wait
 from scriptmail.model import FINAL_STATUSES, RecipientStatus
+from scriptmail.store import activity
 from scriptmail.store.schema import hostings, messages, recipients
 
 _FINAL = [status.value for status in FINAL_STATUSES]
@@ -89,3 +94,23 @@ def status_counts(connection: Connection, hosting_id: int | None = None) -> dict
     if hosting_id is not None:
         query = query.where(recipients.c.hosting_id == hosting_id)
     return {status: count for status, count in connection.execute(query)}
+
+
+def explain_waits(
+    connection: Connection, rows: list[dict[str, Any]], plan_of: Callable[[str], PlanSettings], now: float, zone: ZoneInfo
+) -> list[dict[str, Any]]:
+    """Say why queued mail that was never tried waits, when its hosting has used up its quota."""
+    waiting = [row for row in rows if row["status"] == RecipientStatus.QUEUED.value and not row["attempts"] and not row["last_text"]]
+    names = {row["hosting"] for row in waiting}
+    if not names:
+        return rows
+    found = connection.execute(select(hostings.c.id, hostings.c.name, hostings.c.plan).where(hostings.c.name.in_(names))).all()
+    reasons = {}
+    for hosting_id, name, plan in found:
+        room = activity.quota_room(connection, hosting_id, plan_of(plan), now, zone)
+        if room.count == 0 and room.until is not None:
+            reasons[name] = describe_wait(room.reason, room.until)
+    for row in waiting:
+        if row["hosting"] in reasons:
+            row["last_text"] = reasons[row["hosting"]]
+    return rows

@@ -7,10 +7,15 @@ lease left by a crashed worker simply becomes due again and is claimed like any 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Connection, and_, bindparam, delete, exists, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, select, update
 
+from scriptmail.control import quota
+from scriptmail.control.content import HIGH_SCORE
+from scriptmail.control.policy import is_unknown_user
+from scriptmail.control.quota import QuotaGate
 from scriptmail.control.states import holds_mail
 from scriptmail.model import (
     FINAL_STATUSES,
@@ -20,6 +25,7 @@ from scriptmail.model import (
     RecipientStatus,
     Submission,
 )
+from scriptmail.store import activity
 from scriptmail.store.schema import attempts, bodies, hostings, messages, recipients
 
 _CLAIMABLE = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value, RecipientStatus.SENDING.value)
@@ -57,6 +63,8 @@ def insert_submissions(connection: Connection, items: list[tuple[Submission, flo
                     "script": submission.script,
                     "cwd": submission.cwd,
                     "command": submission.command,
+                    "score": submission.score,
+                    "score_reasons": submission.score_reasons[:2000],
                 }
                 for submission, now in items
             ],
@@ -94,6 +102,13 @@ def insert_submissions(connection: Connection, items: list[tuple[Submission, flo
         )
         .values(status=RecipientStatus.HELD.value, held_at=items[0][1])
     )
+    activity.bump(
+        connection,
+        (
+            (submission.hosting_id, now, {"accepted": 1, "flagged": int(submission.score >= HIGH_SCORE)})
+            for submission, now in items
+        ),
+    )
     return message_ids
 
 
@@ -102,14 +117,19 @@ def insert_submission(connection: Connection, submission: Submission, now: float
     return insert_submissions(connection, [(submission, now)])[0]
 
 
-def claim_due(connection: Connection, owner: str, limit: int, lease_seconds: float, now: float) -> list[DueRecipient]:
-    """Lease up to `limit` due recipients to `owner`; concurrent claimers never get the same row."""
-    due = (
-        select(recipients.c.id)
-        .where(recipients.c.status.in_(_CLAIMABLE), recipients.c.next_attempt_at <= now)
-        .order_by(recipients.c.next_attempt_at)
-        .limit(limit)
-    )
+def claim_due(
+    connection: Connection, owner: str, limit: int, lease_seconds: float, now: float, gate: QuotaGate | None = None
+) -> list[DueRecipient]:
+    """Lease up to `limit` due recipients to `owner`; concurrent claimers never get the same row.
+
+    With a quota gate, hostings out of room are not claimed, and first attempts beyond a
+    hosting's room go back to the queue until room returns (they wait; nothing is refused).
+    """
+    conditions = [recipients.c.status.in_(_CLAIMABLE), recipients.c.next_attempt_at <= now]
+    excluded = gate.excluded(now) if gate is not None else set()
+    if excluded:
+        conditions.append(recipients.c.hosting_id.not_in(excluded))
+    due = select(recipients.c.id).where(*conditions).order_by(recipients.c.next_attempt_at).limit(limit)
     if connection.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     rows = connection.execute(
@@ -134,6 +154,16 @@ def claim_due(connection: Connection, owner: str, limit: int, lease_seconds: flo
     ).all()
     if not rows:
         return []
+    rows.sort(key=lambda row: row.id)
+    if gate is not None:
+        rows = _within_quota(connection, gate, rows, now)
+    firsts: dict[int, int] = defaultdict(int)
+    for row in rows:
+        if row.attempts == 0:
+            firsts[row.hosting_id] += 1
+    activity.bump(connection, ((hosting_id, now, {"dispatched": count}) for hosting_id, count in firsts.items()))
+    if not rows:
+        return []
     senders = dict(
         connection.execute(
             select(messages.c.id, messages.c.envelope_from).where(
@@ -152,8 +182,63 @@ def claim_due(connection: Connection, owner: str, limit: int, lease_seconds: flo
             attempts=row.attempts,
             first_queued_at=row.queued_at,
         )
-        for row in sorted(rows, key=lambda row: row.id)
+        for row in rows
     ]
+
+
+_QUOTA_LOCK = 0x5C71  # advisory-lock namespace: one claimer at a time counts a hosting's quota
+
+
+def _within_quota(connection: Connection, gate: QuotaGate, rows: list, now: float) -> list:
+    """Keep the first attempts each hosting has room for; put the rest back to wait for room."""
+    firsts: dict[int, list] = defaultdict(list)
+    for row in rows:
+        if row.attempts == 0:
+            firsts[row.hosting_id].append(row)
+    if not firsts:
+        return rows
+    plan_names = dict(connection.execute(select(hostings.c.id, hostings.c.plan).where(hostings.c.id.in_(list(firsts)))).all())
+    limited = {
+        hosting_id: plan
+        for hosting_id in firsts
+        if (plan := gate.plan(plan_names.get(hosting_id, ""))).hourly or plan.max_per_day
+    }
+    if not limited:
+        return rows
+    if connection.dialect.name == "postgresql":
+        for hosting_id in sorted(limited):  # one order for every claimer: no deadlock
+            connection.execute(select(func.pg_advisory_xact_lock(_QUOTA_LOCK, hosting_id)))
+    since = min(quota.earliest_minute(plan, now, gate.zone) for plan in limited.values())
+    counts = activity.dispatched_since(connection, limited, since)
+    waiting: list[tuple[list[int], float, str]] = []
+    for hosting_id, plan in limited.items():
+        used = counts.get(hosting_id, [])
+        room = quota.room(plan, used, now, gate.zone)
+        mine = firsts[hosting_id]
+        if room.count is None or len(mine) < room.count:
+            continue
+        kept = mine[: room.count]
+        after = quota.room(plan, [*used, (activity.minute_of(now), len(kept))], now, gate.zone)
+        until = after.until or now + 60
+        gate.exhaust(hosting_id, until)
+        gate.waits.append((hosting_id, len(mine) - len(kept), until, after.reason))
+        if len(kept) < len(mine):
+            waiting.append(([row.id for row in mine[len(kept):]], until, after.reason))
+    doomed: set[int] = set()
+    for ids, until, reason in waiting:
+        doomed.update(ids)
+        connection.execute(
+            update(recipients)
+            .where(recipients.c.id.in_(ids), recipients.c.lease_owner.is_not(None))
+            .values(
+                status=RecipientStatus.QUEUED.value,
+                lease_owner=None,
+                lease_until=None,
+                next_attempt_at=until,
+                last_text=quota.describe_wait(reason, until),
+            )
+        )
+    return [row for row in rows if row.id not in doomed]
 
 
 def load_bodies(connection: Connection, message_ids: Iterable[int]) -> dict[int, bytes]:
@@ -216,16 +301,31 @@ def record_results(connection: Connection, owner: str, results: Sequence[Attempt
         ],
     )
     free_bodies(connection, [result.recipient_id for result in results])
+    activity.bump(connection, (_outcome_counts(result, now) for result in results if result.hosting_id))
     return updated
+
+
+def _outcome_counts(result: AttemptResult, now: float) -> tuple[int, float, dict[str, int]]:
+    if result.status is RecipientStatus.SENT:
+        return result.hosting_id, now, {"sent": 1}
+    if result.status is RecipientStatus.BOUNCED:
+        return result.hosting_id, now, {"bounced": 1, "unknown_user": int(is_unknown_user(result.code, result.text))}
+    return result.hosting_id, now, {}
 
 
 def free_bodies(connection: Connection, recipient_ids: Sequence[int]) -> None:
     """Delete the bodies of these recipients' messages once every recipient of a message is final."""
     message_ids = select(recipients.c.message_id).where(recipients.c.id.in_(list(recipient_ids)))
-    still_needed = exists().where(
-        and_(recipients.c.message_id == bodies.c.message_id, recipients.c.status.not_in(_FINAL))
-    )
-    connection.execute(delete(bodies).where(bodies.c.message_id.in_(message_ids.scalar_subquery()), ~still_needed))
+    connection.execute(delete(bodies).where(bodies.c.message_id.in_(message_ids.scalar_subquery()), ~_still_needed()))
+
+
+def free_message_bodies(connection: Connection, message_ids: set[int]) -> None:
+    """free_bodies, given the messages rather than their recipients."""
+    connection.execute(delete(bodies).where(bodies.c.message_id.in_(list(message_ids)), ~_still_needed()))
+
+
+def _still_needed():
+    return exists().where(and_(recipients.c.message_id == bodies.c.message_id, recipients.c.status.not_in(_FINAL)))
 
 
 def record_results_bulk(connection: Connection, items: list[tuple[str, Sequence[AttemptResult], float]]) -> list[int]:

@@ -50,6 +50,7 @@ hostings = Table(
     Column("report_to", String(320), nullable=True),
     Column("language", String(8), nullable=False, server_default="en"),
     Column("created_at", Float, nullable=False),
+    Column("purge_started_at", Float, nullable=True),  # mail queued before this is what the purge deletes
     CheckConstraint(_one_of("state", HostingState), name="state"),
 )
 
@@ -68,6 +69,8 @@ messages = Table(
     Column("script", Text, nullable=False, server_default=""),
     Column("cwd", Text, nullable=False, server_default=""),
     Column("command", Text, nullable=False, server_default=""),
+    Column("score", Float, nullable=False, server_default="0"),  # content score (control.content, rspamd)
+    Column("score_reasons", Text, nullable=False, server_default=""),
     CheckConstraint(_one_of("origin", Origin), name="origin"),
     Index("ix_messages_hosting_received", "hosting_id", "received_at"),
 )
@@ -143,4 +146,30 @@ attempts = Table(
     Column("text", Text, nullable=False, server_default=""),
     Column("duration", Float, nullable=False),
     Index("ix_attempts_recipient", "recipient_id"),
+)
+
+# Per hosting and minute, what happened: the hourly quota, the automatic blocks and the volume
+# charts read these small rows instead of scanning the log. Pruned after a while by the scheduler.
+activity = Table(
+    "activity",
+    metadata,
+    Column("hosting_id", Id, ForeignKey("hostings.id"), primary_key=True),
+    Column("minute", Integer, primary_key=True),  # UTC seconds // 60
+    Column("accepted", Integer, nullable=False, server_default="0"),  # messages committed by intake
+    Column("flagged", Integer, nullable=False, server_default="0"),  # ...of which scored as spam
+    Column("dispatched", Integer, nullable=False, server_default="0"),  # recipients sent for the first time
+    Column("sent", Integer, nullable=False, server_default="0"),
+    Column("bounced", Integer, nullable=False, server_default="0"),  # hard bounces (5xx)
+    Column("unknown_user", Integer, nullable=False, server_default="0"),  # ...of which "no such user"
+    Index("ix_activity_minute", "minute"),
+)
+
+# Jobs that must run on one node at a time (a purge, the policy sweep...): whoever holds the
+# row's unexpired lease runs it; a crashed holder's lease runs out and another node takes over.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("until", Float, nullable=False),
 )

@@ -1,0 +1,126 @@
+"""The scheduler part of a node: periodic jobs, each run by one node at a time where that matters.
+
+- purges: any node takes a purging hosting's lease and runs it (scheduler.purge);
+- the policy sweep: under the `policy` lease, every `control.policy_interval` seconds;
+- held-mail expiry: every node may sweep, each batch only touches rows still held;
+- counter pruning: under the `prune` lease, hourly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from scriptmail.config import Settings
+from scriptmail.scheduler.policy_sweep import apply_detection, find_detections
+from scriptmail.scheduler.purge import run_purge
+from scriptmail.store import activity, leases
+from scriptmail.store.hosting_control import expire_held, purging_hostings
+from scriptmail.store.writer import Writer
+
+log = logging.getLogger(__name__)
+
+PURGE_POLL = 1.0  # how soon a purge started elsewhere (web, API, CLI) is picked up
+ACTIVITY_DAYS = 8  # per-minute counters kept: the 7-day volume baseline and a day more
+PRUNE_INTERVAL = 3600.0
+
+
+class Scheduler:
+    def __init__(self, engine: Engine, writer: Writer, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._settings = settings
+        self._clock = clock
+        self._owner = f"{settings.node}:scheduler"
+        self._purges: dict[str, asyncio.Task] = {}
+        self._stopping = threading.Event()
+
+    def tasks(self) -> list[Callable[[], Any]]:
+        return [self._purge_loop, self._policy_loop, self._expiry_loop, self._prune_loop]
+
+    def _run_sync(self, operation: Callable[[Connection], Any]) -> Any:
+        """Run one write operation through the writer from a worker thread, and wait for it."""
+        return self._writer.submit_nowait(operation).result()
+
+    async def _every(self, seconds: float, job: Callable[[], Any], name: str) -> None:
+        while True:
+            try:
+                await job()
+            except Exception as error:  # noqa: BLE001 - the store may be away; the next round retries
+                log.warning("%s failed: %s", name, error)
+            await asyncio.sleep(seconds)
+
+    async def _purge_loop(self) -> None:
+        await self._every(PURGE_POLL, self.start_purges, "looking for purges")
+
+    async def start_purges(self) -> None:
+        names = await asyncio.to_thread(self._read, purging_hostings)
+        for name in names:
+            if name not in self._purges:
+                task = asyncio.create_task(
+                    asyncio.to_thread(run_purge, self._run_sync, name, self._owner, self._clock, self._stopping.is_set)
+                )
+                self._purges[name] = task
+                task.add_done_callback(lambda _, name=name: self._purges.pop(name, None))
+
+    async def _policy_loop(self) -> None:
+        await self._every(self._settings.control.policy_interval, self.sweep_policies, "policy sweep")
+
+    async def sweep_policies(self) -> list:
+        """One round of the policy engine; returns the blocks it made."""
+        now = self._clock()
+        interval = self._settings.control.policy_interval
+        if not await self._writer.submit(lambda c: leases.acquire(c, "policy", self._owner, 3 * interval, now)):
+            return []
+        detections = await asyncio.to_thread(find_detections, self._engine, self._settings, now)
+        blocks = []
+        for hosting_id, detection in detections:
+            block = await self._writer.submit(
+                lambda c, h=hosting_id, d=detection: apply_detection(c, self._settings, h, d, self._clock())
+            )
+            if block is not None:
+                log.warning("%s: blocked automatically (%s): %s", block.hosting, block.state, block.reason)
+                blocks.append(block)
+        return blocks
+
+    async def _expiry_loop(self) -> None:
+        await self._every(self._settings.control.sweep_interval, self.expire_held_mail, "held-mail expiry")
+
+    async def expire_held_mail(self) -> None:
+        """Held mail is kept `control.hold_seconds` (72 h), then expires."""
+        hold = self._settings.control.hold_seconds
+        while True:
+            now = self._clock()
+            count = await self._writer.submit(lambda c, now=now: expire_held(c, now - hold, now))
+            if count:
+                log.info("%d held recipient(s) expired after %g h", count, hold / 3600)
+            if count < 5000:
+                break
+
+    async def _prune_loop(self) -> None:
+        await self._every(PRUNE_INTERVAL, self.prune_counters, "counter pruning")
+
+    async def prune_counters(self) -> None:
+        now = self._clock()
+        if not await self._writer.submit(lambda c: leases.acquire(c, "prune", self._owner, PRUNE_INTERVAL, now)):
+            return
+        before = activity.minute_of(now - ACTIVITY_DAYS * 86400)
+        while await self._writer.submit(lambda c: activity.prune(c, before)):
+            pass
+
+    def _read(self, query: Callable[[Connection], Any]) -> Any:
+        with self._engine.connect() as connection:
+            return query(connection)
+
+    async def stop(self) -> None:
+        """Let running purges finish their batch and hand back their leases: the next run resumes."""
+        self._stopping.set()
+        running = list(self._purges.values())
+        if running:
+            await asyncio.wait(running, timeout=30)
