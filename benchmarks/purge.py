@@ -126,7 +126,11 @@ def run(args: argparse.Namespace) -> dict:
             [exe, "--config", str(config), "serve", "--no-demo"], cwd=workdir,
             stdout=(workdir / "scriptmail.log").open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
-        wait_for_banner(port, 30, server)
+        def alive() -> None:
+            if server.poll() is not None:
+                raise BenchError(f"scriptmail exited: {(workdir / 'scriptmail.log').read_text()[-1000:]}")
+
+        wait_for_banner(port, 30, alive)
         stop = threading.Event()
         senders = [Sender(port, number, stop) for number in range(args.sessions)]
         for sender in senders:
@@ -163,6 +167,9 @@ def run(args: argparse.Namespace) -> dict:
     finally:
         if server is not None:
             stop_process(server, "scriptmail")
+            for line in (workdir / "scriptmail.log").read_text(errors="replace").splitlines():
+                if "purge" in line or "WARNING" in line or "ERROR" in line:
+                    log(f"scriptmail: {line[-300:]}")
         sink.stop()
         if database is not None:
             database.drop()

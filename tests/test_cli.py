@@ -130,6 +130,7 @@ def test_first_serve_creates_a_demo_hosting_and_says_how_to_use_it(tmp_path: Pat
         process.send_signal(signal.SIGTERM)
         process.wait(20)
     assert "A demo hosting demo was created" in output
+    assert "parts smtp, sendmail, delivery, maildrop, scheduler" in output  # every part by default
     assert "scriptmail-sendmail -t -i" in output and "swaks --server 127.0.0.1:" in output
     assert "127.0.0.1:0" not in output  # the real port is printed
     assert process.returncode == 0

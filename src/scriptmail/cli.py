@@ -108,8 +108,9 @@ def _print_json(value: Any) -> None:
 def serve(
     ctx: typer.Context,
     parts: Annotated[
-        str, typer.Option(help="Comma-separated parts to run: intake (= smtp + sendmail), smtp, sendmail, delivery, maildrop.")
-    ] = "intake,delivery,maildrop",
+        str,
+        typer.Option(help="Comma-separated parts to run: intake (= smtp + sendmail), smtp, sendmail, delivery, maildrop, scheduler."),
+    ] = "intake,delivery,maildrop,scheduler",
     processes: Annotated[
         int | None, typer.Option(min=1, max=64, help="Processes to run on this machine (default: config key `processes`, 1).")
     ] = None,

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-# Parts that belong to one process per machine (a socket path, a maildrop directory).
-SINGLE_OWNER = ("sendmail", "maildrop")
+# Parts that belong to one process per machine (a socket path, a maildrop directory), and the
+# scheduler, whose jobs take leases anyway: one copy running them is enough.
+SINGLE_OWNER = ("sendmail", "maildrop", "scheduler")
 RESTART_DELAY = 1.0
 STOP_GRACE = 30.0
 

@@ -26,7 +26,7 @@ Run = Callable[[Callable[[Connection], Any]], Any]  # runs an operation in its o
 LEASE_SECONDS = 60.0
 # About 50 ms of work per batch on SQLite, whose single writer intake shares. PostgreSQL locks
 # rows, not the database: other hostings' commits go on during a batch, so batches can be larger.
-BATCH = {"sqlite": 2000, "postgresql": 10000}
+BATCH = {"sqlite": 2000, "postgresql": 4000}
 
 
 def lease_name(hosting: str) -> str:
