@@ -70,6 +70,7 @@ def make_gateway(database_url: str, tmp_path: Path, sink: Sink, shop: Engine):
         intake: dict | None = None,
         control: dict | None = None,
         plans: dict[str, PlanSettings] | None = None,
+        bounces: dict | None = None,
         clock: Callable[[], float] = time.time,
         **delivery: object,
     ) -> RunningGateway:
@@ -82,6 +83,8 @@ def make_gateway(database_url: str, tmp_path: Path, sink: Sink, shop: Engine):
             settings.control = settings.control.model_copy(update=control)
         if plans:
             settings.plans = {**settings.plans, **plans}
+        if bounces:
+            settings.bounces = settings.bounces.model_copy(update=bounces)
         running = RunningGateway(settings, parts, clock).start()
         running.engine = engine
         started.append(running)

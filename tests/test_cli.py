@@ -130,9 +130,48 @@ def test_first_serve_creates_a_demo_hosting_and_says_how_to_use_it(tmp_path: Pat
         process.send_signal(signal.SIGTERM)
         process.wait(20)
     assert "A demo hosting demo was created" in output
-    assert "parts smtp, sendmail, delivery, maildrop, scheduler" in output  # every part by default
+    assert "parts smtp, sendmail, delivery, maildrop, scheduler, bounces" in output  # every part by default
     assert "scriptmail-sendmail -t -i" in output and "swaks --server 127.0.0.1:" in output
     assert "127.0.0.1:0" not in output  # the real port is printed
     assert process.returncode == 0
     hosting = json.loads(subprocess.run([SCRIPTMAIL, "--config", str(config), "hosting", "show", "demo", "--json"], capture_output=True, text=True).stdout)
     assert hosting["uid"] == os.getuid() and hosting["has_smtp_password"]
+
+
+def test_log_filters_and_one_recipient_in_full(run, database_url: str) -> None:
+    run("hosting", "add", "shop.example", "--owner", "owner@shop.example")
+    engine = open_engine(database_url)
+    with for_writing(engine).begin() as connection:
+        hosting = hostings.find_hosting(connection, name="shop.example")
+        for number, (subject, script) in enumerate([("Order 100% paid", "1000:checkout.php"), ("Password reset", "1000:forgot.php")]):
+            store_queue.insert_submission(
+                connection,
+                Submission(hosting.id, f"web{number}@shop.example", (f"r{number}@x.test",), b"Subject: s\r\n\r\nx\r\n",
+                           Origin.SENDMAIL, "uid:1", subject=subject, script=script),
+                time.time() - number * 86400,
+            )  # fmt: skip
+        claimed = store_queue.claim_due(connection, "n", 10, 60, time.time())
+        store_queue.record_results(
+            connection, "n",
+            [AttemptResult(r.id, RecipientStatus.BOUNCED, 550, "5.1.1 no such user", "mx.x.test", time.time(), 0.2) for r in claimed],
+            time.time(),
+        )  # fmt: skip
+    engine.dispose()
+
+    def recipients_of(*args: str) -> list[str]:
+        return [row["recipient"] for row in json.loads(run("log", "--json", *args).stdout)]
+
+    assert recipients_of("--script", "forgot") == ["r1@x.test"]
+    assert recipients_of("--subject", "100%") == ["r0@x.test"]  # % is a character, not a wildcard
+    assert recipients_of("--subject", "_") == []
+    assert recipients_of("--sender", "WEB0") == ["r0@x.test"]
+    assert recipients_of("--recipient", "r1@") == ["r1@x.test"]
+    assert recipients_of("--since", time.strftime("%Y-%m-%dT%H:%M", time.gmtime(time.time() - 3600))) == ["r0@x.test"]
+    assert "r1@x.test" in recipients_of("--until", time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400)))
+    assert "--since 'last week'" in run("log", "--since", "last week", expect=1).stderr
+    (row,) = json.loads(run("log", "--json", "--script", "checkout").stdout)
+    shown = json.loads(run("log", "show", str(row["id"]), "--json").stdout)
+    assert shown["script"] == "1000:checkout.php" and shown["client"] == "uid:1"
+    assert [(a["code"], a["mx_host"]) for a in shown["attempts"]] == [(550, "mx.x.test")]
+    assert "no recipient with id 999999" in run("log", "show", "999999", expect=1).stderr
+    assert "r0@x.test" in run("log", "show", str(row["id"])).stdout

@@ -14,6 +14,9 @@ from zoneinfo import ZoneInfo
 
 import uvloop
 
+from scriptmail.bounces import verp
+from scriptmail.bounces.listener import BounceHandler, make_bounce_factory
+from scriptmail.bounces.reports import parse_report
 from scriptmail.config import Settings, parse_host_port
 from scriptmail.control.quota import QuotaGate
 from scriptmail.delivery.agent import DeliveryAgent
@@ -23,16 +26,20 @@ from scriptmail.intake.accept import Acceptor
 from scriptmail.intake.scanner import RspamdScanner
 from scriptmail.intake.smtp_server import SubmissionHandler, TrustedNetworks, make_server_factory
 from scriptmail.intake.tls import ensure_self_signed, server_context
+from scriptmail.model import DueRecipient
 from scriptmail.scheduler.jobs import Scheduler
+from scriptmail.store import activity, nodes, queue
 from scriptmail.store import log as store_log
-from scriptmail.store import nodes, queue
+from scriptmail.store.bounce_reports import apply_report
 from scriptmail.store.engine import open_engine
 from scriptmail.store.migrate import upgrade
+from scriptmail.store.secrets import shared_secret
+from scriptmail.store.system_mail import queue_system_mail
 from scriptmail.store.writer import Writer
 
 log = logging.getLogger(__name__)
 
-PARTS = ("smtp", "sendmail", "delivery", "maildrop", "scheduler")
+PARTS = ("smtp", "sendmail", "delivery", "maildrop", "scheduler", "bounces")
 _ALIASES = {"intake": ("smtp", "sendmail")}  # the whole intake: SMTP submission and the sendmail socket
 
 
@@ -62,11 +69,13 @@ class Gateway:
     parts: tuple[str, ...] = PARTS
     clock: Callable[[], float] = time.time  # tests move time forward (quota windows, retention)
     smtp_port: int | None = field(default=None, init=False)
+    bounce_port: int | None = field(default=None, init=False)
     agent: DeliveryAgent | None = field(default=None, init=False)
     acceptor: Acceptor | None = field(default=None, init=False)
     scheduler: Scheduler | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        activity.set_zone(ZoneInfo(self.settings.timezone))
         self.engine = open_engine(self.settings.database_url)
         self.writer = Writer(self.engine)
         self._stop = asyncio.Event()
@@ -97,6 +106,11 @@ class Gateway:
 
     async def _start(self) -> None:
         settings = self.settings
+        secret = b""
+        if settings.bounces.domain:
+            secret = await self.writer.submit(lambda c: shared_secret(c, "verp", verp.new_secret))
+        if "bounces" in self.parts and settings.bounces.listen:
+            await self._start_bounces(secret)
         if "delivery" in self.parts:
             router = Router(settings.delivery)
             client = SmtpClient(
@@ -114,8 +128,9 @@ class Gateway:
             )
             gate = QuotaGate(settings.plans, settings.control.default_plan, ZoneInfo(settings.timezone))
             self.agent = DeliveryAgent(
-                self.engine, self.writer, settings.delivery, client, router, owner=settings.node, gate=gate, clock=self.clock
-            )
+                self.engine, self.writer, settings.delivery, client, router, owner=settings.node, gate=gate, clock=self.clock,
+                sender_for=self._verp_sender(secret),
+            )  # fmt: skip
             self._tasks.append(asyncio.create_task(self.agent.run(), name="delivery"))
         acceptor = self.acceptor = Acceptor(
             self.engine,
@@ -147,6 +162,40 @@ class Gateway:
             )
             pickup.ensure_layout()
             self._tasks.append(asyncio.create_task(pickup.run(), name="maildrop"))
+
+    def _verp_sender(self, secret: bytes) -> Callable[[DueRecipient], str | None] | None:
+        """Each recipient's own envelope sender on the bounce domain; the null sender stays null."""
+        domain = self.settings.bounces.domain
+        if not domain:
+            return None
+        return lambda recipient: verp.encode(recipient.id, secret, domain) if recipient.envelope_from else None
+
+    async def _start_bounces(self, secret: bytes) -> None:
+        settings = self.settings
+        if not settings.bounces.domain:
+            raise ValueError("bounces.listen needs bounces.domain (the domain of the VERP addresses)")
+
+        async def record(recipient_id: int, data: bytes, client: str) -> str:
+            report = await asyncio.to_thread(parse_report, data) if len(data) > 256 * 1024 else parse_report(data)
+
+            def apply(connection):
+                applied = apply_report(connection, recipient_id, report, data, client, self.clock())
+                if settings.bounces.forward and applied.outcome == "bounced" and applied.original_sender:
+                    queue_system_mail(
+                        connection, settings.control.notify_from, applied.original_sender, data,
+                        "bounce forwarded", self.clock(), "bounce forward", envelope_from="",
+                    )  # fmt: skip
+                return applied.outcome
+
+            return await self.writer.submit(apply)
+
+        handler = BounceHandler(settings.bounces.domain, secret, record)
+        host, port = parse_host_port(settings.bounces.listen, listening=True)
+        factory = make_bounce_factory(handler, self.settings.hostname, settings.bounces.max_size)
+        server = await asyncio.get_running_loop().create_server(factory, host, port, reuse_port=True)
+        self.bounce_port = server.sockets[0].getsockname()[1]
+        self._servers.append(server)
+        log.info("bounce reports for %s on %s:%d", settings.bounces.domain, host, self.bounce_port)
 
     def _scanner(self) -> RspamdScanner | None:
         control = self.settings.control

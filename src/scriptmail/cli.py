@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import logging
 import os
@@ -11,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -25,10 +28,12 @@ from scriptmail.config import ConfigError, Settings, load_settings
 from scriptmail.control.quota import day_start, hour_window_start
 from scriptmail.control.states import Action, Actor, TransitionNotAllowed, holds_mail
 from scriptmail.model import HostingState, RecipientStatus
+from scriptmail.reports.daily import render as render_report
+from scriptmail.scheduler import daily_reports
 from scriptmail.scheduler.jobs import PURGE_POLL
 from scriptmail.scheduler.purge import lease_name as purge_lease
 from scriptmail.scheduler.purge import run_purge
-from scriptmail.store import activity, leases
+from scriptmail.store import activity, leases, stats
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store import log as store_log
 from scriptmail.store.engine import for_writing, open_engine
@@ -45,8 +50,10 @@ app = typer.Typer(
 )
 hosting_app = typer.Typer(help="Manage hostings (the accounts whose scripts send mail).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+report_app = typer.Typer(help="The daily error report of a hosting.", no_args_is_help=True)
 app.add_typer(hosting_app, name="hosting")
 app.add_typer(db_app, name="db")
+app.add_typer(report_app, name="report")
 
 # Piped output is not cut at 80 columns: an operator greps it, and commands must stay copyable.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
@@ -67,6 +74,7 @@ def _main(ctx: typer.Context, config: ConfigOption = None) -> None:
     except ConfigError as error:
         err.print(f"[red]{error}[/red]", highlight=False)
         raise typer.Exit(EX_CONFIG) from None
+    activity.set_zone(ZoneInfo(ctx.obj.timezone))
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -109,8 +117,11 @@ def serve(
     ctx: typer.Context,
     parts: Annotated[
         str,
-        typer.Option(help="Comma-separated parts to run: intake (= smtp + sendmail), smtp, sendmail, delivery, maildrop, scheduler."),
-    ] = "intake,delivery,maildrop,scheduler",
+        typer.Option(
+            help="Comma-separated parts to run: intake (= smtp + sendmail), smtp, sendmail, delivery, maildrop, scheduler, "
+            "bounces (the report listener, when bounces.listen is set)."
+        ),
+    ] = "intake,delivery,maildrop,scheduler,bounces",
     processes: Annotated[
         int | None, typer.Option(min=1, max=64, help="Processes to run on this machine (default: config key `processes`, 1).")
     ] = None,
@@ -453,21 +464,168 @@ def queue(
     out.print(_recipient_table(rows, f"{len(rows)} recipient(s) {'held' if held else 'in the queue'}"))
 
 
-@app.command("log")
+@app.command("stats")
+def stats_(
+    ctx: typer.Context,
+    name: str,
+    bounces: Annotated[int, typer.Option(min=1, max=stats.MAX_BOUNCES, help="Bounces to list, newest first.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """A hosting's counters (the reference's sent, sentToday, maxPerDay, bounce), volumes, bounces, scripts."""
+    settings = _settings(ctx)
+    now, zone = time.time(), ZoneInfo(settings.timezone)
+    with _store(ctx) as connection:
+        hosting = hosting_store.find_hosting(connection, name=name)
+        if hosting is None:
+            _fail(f"no hosting named {name!r}")
+        value = {
+            "hosting": hosting.name,
+            "state": hosting.state.value,
+            "plan": hosting.plan,
+            **stats.counters(connection, hosting.id, settings.plan(hosting.plan), now),
+            "statuses": stats.status_counts(connection, hosting.id),
+            "days": stats.daily_volumes(connection, hosting.id, now),
+            "hours": stats.hourly_volumes(connection, hosting.id, now, zone),
+            "bounces": stats.bounces(connection, hosting.id, limit=bounces),
+            "scripts": stats.scripts(connection, hosting.id),
+        }
+    if as_json:
+        _print_json(value)
+        return
+    per_day = f"{value['sentToday']} / {value['maxPerDay']}" if value["maxPerDay"] else str(value["sentToday"])
+    out.print(f"{name} ({value['state']}, plan {value['plan']}): sent {value['sent']}, today {per_day}, in error {value['bounce']}")
+    out.print("recipients: " + ", ".join(f"{k} {v}" for k, v in value["statuses"].items() if v))
+    days = Table("day", "accepted", "sent", "bounced", "expired", title="last 7 days")
+    for day in value["days"][-7:]:
+        days.add_row(day["date"], *(str(day[key]) for key in ("accepted", "sent", "bounced", "expired")))
+    out.print(days)
+    errors = Table("when", "recipient", "status", "reply", title=f"latest {len(value['bounces'])} in error")
+    for row in value["bounces"]:
+        errors.add_row(_when(row["date"]), row["to"], row["status"], f"{row['code'] or ''} {row['message']}"[:120])
+    out.print(errors)
+    scripts = Table("script", "messages", "recipients", "last", title="originating scripts")
+    for row in value["scripts"]:
+        scripts.add_row(row["script"] or "(none)", str(row["messages"]), str(row["recipients"]), _when(row["last_at"]))
+    out.print(scripts)
+
+
+log_app = typer.Typer(help="The message log: one row per recipient.")
+app.add_typer(log_app, name="log")
+
+
+def _moment(ctx: typer.Context, text: str | None, option: str) -> float | None:
+    """YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] in the platform's time zone, as UTC seconds."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"{option} {text!r}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM")
+    return (moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(_settings(ctx).timezone))).timestamp()
+
+
+@log_app.callback(invoke_without_command=True)
 def log_(
     ctx: typer.Context,
     hosting: Annotated[str | None, typer.Option(help="Only this hosting.")] = None,
     status: Annotated[RecipientStatus | None, typer.Option(help="Only this status.")] = None,
+    recipient: Annotated[str | None, typer.Option(help="Recipient address contains this (case-insensitive).")] = None,
+    sender: Annotated[str | None, typer.Option(help="Envelope sender contains this.")] = None,
+    subject: Annotated[str | None, typer.Option(help="Subject contains this.")] = None,
+    script: Annotated[str | None, typer.Option(help="Originating script, directory or command contains this.")] = None,
+    since: Annotated[str | None, typer.Option(help="Received at or after: YYYY-MM-DD[THH:MM].")] = None,
+    until: Annotated[str | None, typer.Option(help="Received before: YYYY-MM-DD[THH:MM].")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """The latest recipients with their status and last reply."""
+    """The latest recipients with their status and last reply; `log show ID` for one in full."""
+    if ctx.invoked_subcommand is not None:
+        return
+    filters = store_log.Filters(
+        hosting=hosting, status=status, recipient=recipient, sender=sender, subject=subject, script=script,
+        since=_moment(ctx, since, "--since"), until=_moment(ctx, until, "--until"),
+    )  # fmt: skip
     with _store(ctx) as connection:
-        rows = store_log.recent(connection, hosting=hosting, status=status, limit=limit)
+        rows = store_log.recent(connection, filters, limit=limit)
     if as_json:
         _print_json(rows)
         return
     out.print(_recipient_table(rows, f"latest {len(rows)} recipient(s)"))
+
+
+@log_app.command("show")
+def log_show(ctx: typer.Context, recipient_id: Annotated[int, typer.Argument(metavar="ID", help="The recipient's id (first column of `log`).")], as_json: JsonOption = False) -> None:
+    """One recipient in full: its message, every delivery attempt, and reports that came back."""
+    with _store(ctx) as connection:
+        found = store_log.detail(connection, recipient_id)
+    if found is None:
+        _fail(f"no recipient with id {recipient_id}")
+    if as_json:
+        _print_json(found)
+        return
+    table = Table(show_header=False, title=f"recipient {recipient_id}")
+    for key, value in found.items():
+        if key not in ("attempts", "reports"):
+            table.add_row(key, _when(value) if key.endswith("_at") and value else str(value))
+    out.print(table)
+    attempts_table = Table("when", "node", "server", "code", "reply", "seconds", title="attempts")
+    for attempt in found["attempts"]:
+        attempts_table.add_row(
+            _when(attempt["at"]), attempt["node"], attempt["mx_host"], str(attempt["code"] or ""), attempt["text"][:120], f"{attempt['duration']:.2f}"
+        )
+    out.print(attempts_table)
+    if found["reports"]:
+        reports_table = Table("when", "kind", "from", "summary", title="reports that came back")
+        for report in found["reports"]:
+            reports_table.add_row(_when(report["received_at"]), report["kind"], report["client"], report["summary"][:120])
+        out.print(reports_table)
+
+
+DateOption = Annotated[str | None, typer.Option("--date", help="The day reported on, YYYY-MM-DD (default: yesterday).")]
+
+
+def _report_day(ctx: typer.Context, text: str | None) -> date:
+    if text is None:
+        return datetime.now(ZoneInfo(_settings(ctx).timezone)).date() - timedelta(days=1)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        _fail(f"--date {text!r}: use YYYY-MM-DD")
+
+
+@report_app.command("preview")
+def report_preview(ctx: typer.Context, name: str, day: DateOption = None, raw: Annotated[bool, typer.Option(help="Print the whole message.")] = False) -> None:
+    """Print the report a hosting gets (or would get) for a day, without sending it."""
+    settings = _settings(ctx)
+    when = _report_day(ctx, day)
+    with _store(ctx) as connection:
+        hosting = hosting_store.find_hosting(connection, name=name)
+        if hosting is None:
+            _fail(f"no hosting named {name!r}")
+        report, recipient = daily_reports.build(connection, settings, hosting.id, when)
+    subject, data = render_report(report, settings.control.notify_from, recipient, settings.hostname, time.time())
+    if raw:
+        sys.stdout.buffer.write(data)
+        return
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    out.print(f"To: {recipient}\nSubject: {subject}\n", highlight=False, markup=False)
+    out.print(message.get_body(("plain",)).get_content(), highlight=False, markup=False)
+
+
+@report_app.command("send")
+def report_send(ctx: typer.Context, name: str, day: DateOption = None) -> None:
+    """Queue a hosting's report for a day now, even if it went out already."""
+    settings = _settings(ctx)
+    when = _report_day(ctx, day)
+    with _store(ctx, write=True) as connection:
+        hosting = hosting_store.find_hosting(connection, name=name)
+        if hosting is None:
+            _fail(f"no hosting named {name!r}")
+        queue_id = daily_reports.send(connection, settings, hosting.id, when, time.time(), force=True)
+    if queue_id is None:
+        out.print(f"{name}: no failures on {when}; nothing to send")
+        return
+    out.print(f"{name}: report for {when} queued as {queue_id} to {hosting.report_recipient}")
 
 
 @db_app.command("upgrade")

@@ -154,6 +154,7 @@ class ControlSettings(_Section):
     hold_seconds: int = Field(72 * 3600, ge=60)  # held mail expires this long after it was held
     sweep_interval: float = Field(60.0, gt=0)  # how often expired held mail is looked for
     default_plan: str = "default"  # the plan of a hosting created without one
+    log_days: int = Field(90, ge=1)  # finished recipients stay in the log this many days
     policy_interval: float = Field(10.0, gt=0)  # how often the automatic blocks are evaluated
     notify_from: str = ""  # sender of the platform's own mail; default postmaster@<hostname>
     rspamd_url: str = ""  # optional external scanner (rspamd's normal worker), e.g. http://127.0.0.1:11333
@@ -182,6 +183,8 @@ class PlanSettings(_Section):
     volume_floor: int = Field(500, ge=1)  # ...and above this many messages
     unknown_user_limit: int = Field(20, ge=1)  # this many "no such user" bounces...
     unknown_user_window: int = Field(600, ge=60)  # ...within this many seconds
+    complaint_limit: int = Field(5, ge=1)  # this many spam complaints (feedback reports)...
+    complaint_window: int = Field(86400, ge=60)  # ...within this many seconds
 
 
 def _builtin_plans() -> dict[str, PlanSettings]:
@@ -194,6 +197,47 @@ def _builtin_plans() -> dict[str, PlanSettings]:
         "performance": PlanSettings(hourly=2000),
         "unlimited": PlanSettings(hourly=0, max_per_day=0, policies=False),
     }
+
+
+class BouncesSettings(_Section):
+    """VERP envelope senders and the listener for what comes back to them (DSN, ARF)."""
+
+    domain: str = ""  # the platform's bounce domain; empty: envelope senders are left as they are
+    listen: str = ""  # e.g. 0.0.0.0:25 on the bounce domain's MX; empty: no listener
+    forward: bool = False  # also pass each bounce on to the message's original sender
+    max_size: int = Field(2 * 1024 * 1024, ge=1024)  # larger reports are refused (552)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        name = value.strip().lower().rstrip(".")
+        if name and not _HOSTNAME_RE.match(name):
+            raise ValueError(f"{value!r} is not a domain name")
+        return name
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if value:
+            parse_host_port(value, listening=True)
+        return value
+
+
+class ReportsSettings(_Section):
+    """The daily error report mailed to each hosting whose mail failed the day before."""
+
+    enabled: bool = True
+    hour: int = Field(6, ge=0, le=23)  # local hour (config key `timezone`) at which reports go out
+    max_rows: int = Field(200, ge=1, le=5000)  # failures listed; beyond, a total and the link
+    area_url: str = ""  # link to a hosting's log in the customer area; "{hosting}" is replaced
+    catch_up_days: int = Field(7, ge=1, le=90)  # days missed while down that are still sent (late)
+
+    @field_validator("area_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
 
 
 class WebSettings(_Section):
@@ -225,6 +269,8 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    bounces: BouncesSettings = Field(default_factory=BouncesSettings)
+    reports: ReportsSettings = Field(default_factory=ReportsSettings)
     plans: dict[str, PlanSettings] = Field(default_factory=dict)  # merged over the built-in plans
 
     @field_validator("database_url")

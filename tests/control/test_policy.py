@@ -54,6 +54,13 @@ def test_many_unknown_recipients_are_spam() -> None:
     assert found is not None and found.action is Action.DETECT_SPAM and "do not exist" in found.reason
 
 
+def test_spam_complaints_are_spam() -> None:
+    assert evaluate(PLAN, ACTIVE, Signals(complaints_recent=4)) is None
+    found = evaluate(PLAN, ACTIVE, Signals(complaints_recent=5))
+    assert found is not None and found.action is Action.DETECT_SPAM
+    assert found.reason == "5 recipients reported these messages as spam in the last 24 hour(s)"
+
+
 def test_a_high_bounce_ratio_over_the_last_n_is_bounce() -> None:
     found = evaluate(PLAN, ACTIVE, Signals(outcomes=[(3, 2)] * 10))  # 20 of the last 50
     assert found is not None and found.action is Action.DETECT_BOUNCE

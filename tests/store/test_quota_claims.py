@@ -136,7 +136,9 @@ def test_the_counters_follow_intake_claims_and_outcomes(engine: Engine) -> None:
         )  # fmt: skip
     with engine.connect() as connection:
         totals = activity.totals_since(connection, site, 0)
-    assert totals == {"accepted": 5, "flagged": 2, "dispatched": 5, "sent": 2, "bounced": 2, "unknown_user": 1}
+    assert totals == {
+        "accepted": 5, "flagged": 2, "dispatched": 5, "sent": 2, "bounced": 2, "unknown_user": 1, "expired": 0, "complaints": 0
+    }  # fmt: skip
 
 
 def test_a_lease_has_one_holder_until_it_runs_out(engine: Engine) -> None:

@@ -64,6 +64,11 @@ class RunningGateway:
             raise RuntimeError(f"gateway did not start: {self._error!r}")
         return self
 
+    def call(self, coroutine, timeout: float = 60.0):
+        """Run a coroutine on the gateway's event loop (e.g. one scheduler round) and return its result."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
     def stop(self) -> None:
         if self._loop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self.gateway.stop)

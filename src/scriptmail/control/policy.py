@@ -36,6 +36,7 @@ class Signals:
     hourly_baseline: list[int] | None = None  # messages per hour over the 7 days before (168 values)
     outcomes: list[tuple[int, int]] | None = None  # (sent, bounced) per minute, newest first
     unknown_recent: int = 0  # "no such user" bounces within the plan's window
+    complaints_recent: int = 0  # spam complaints (ARF) within the plan's window
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,12 @@ def evaluate(plan: PlanSettings, state: HostingState, signals: Signals) -> Detec
             Action.DETECT_SPAM,
             f"{signals.unknown_recent} messages to addresses that do not exist in the last "
             f"{plan.unknown_user_window // 60} minutes (a harvested address list?)",
+        )
+    if signals.complaints_recent >= plan.complaint_limit:
+        return Detection(
+            Action.DETECT_SPAM,
+            f"{signals.complaints_recent} recipients reported these messages as spam in the last "
+            f"{plan.complaint_window // 3600 or 1} hour(s)",
         )
     sent = bounced = 0
     for minute_sent, minute_bounced in signals.outcomes or []:

@@ -52,18 +52,25 @@ def result_for(outcome: Outcome, schedule: Schedule, now: float) -> AttemptResul
     )
 
 
-def transactions_of(due: Sequence[DueRecipient], bodies: dict[int, bytes]) -> tuple[list[Transaction], list[DueRecipient]]:
-    """One transaction per message and destination domain; recipients whose body is gone are returned apart."""
-    grouped: dict[int, list[DueRecipient]] = defaultdict(list)
+SenderFor = Callable[[DueRecipient], str | None]
+
+
+def transactions_of(
+    due: Sequence[DueRecipient], bodies: dict[int, bytes], sender_for: SenderFor | None = None
+) -> tuple[list[Transaction], list[DueRecipient]]:
+    """One transaction per message and destination domain; recipients whose body is gone are
+    returned apart. With VERP (`sender_for`), each recipient has its own envelope sender, so its
+    own transaction."""
+    grouped: dict[tuple[int, str], list[DueRecipient]] = defaultdict(list)
     orphans = []
     for recipient in due:
-        if recipient.message_id in bodies:
-            grouped[recipient.message_id].append(recipient)
-        else:
+        if recipient.message_id not in bodies:
             orphans.append(recipient)
+            continue
+        sender = sender_for(recipient) if sender_for is not None else None
+        grouped[(recipient.message_id, recipient.envelope_from if sender is None else sender)].append(recipient)
     transactions = [
-        Transaction(message_id, members[0].envelope_from, tuple(members), bodies[message_id])
-        for message_id, members in grouped.items()
+        Transaction(message_id, sender, tuple(members), bodies[message_id]) for (message_id, sender), members in grouped.items()
     ]
     return transactions, orphans
 
@@ -79,6 +86,7 @@ class DeliveryAgent:
         owner: str,
         gate: QuotaGate | None = None,
         clock: Callable[[], float] = time.time,
+        sender_for: SenderFor | None = None,
     ) -> None:
         self._engine = engine
         self._writer = writer
@@ -87,6 +95,7 @@ class DeliveryAgent:
         self._router = router
         self._owner = owner
         self._gate = gate
+        self._sender_for = sender_for  # VERP: the envelope sender of each recipient
         self._clock = clock
         self._schedule = Schedule(settings.backoff_min, settings.backoff_max, settings.lifetime)
         self._wakeup = asyncio.Event()
@@ -169,7 +178,7 @@ class DeliveryAgent:
     async def _dispatch(self, due: list[DueRecipient]) -> None:
         try:
             bodies = await asyncio.to_thread(self._load_bodies, {r.message_id for r in due})
-            transactions, orphans = transactions_of(due, bodies)
+            transactions, orphans = transactions_of(due, bodies, self._sender_for)
             if orphans:
                 await self._give_up(orphans, "message body missing from the store")
             by_domain: dict[str, list[Transaction]] = defaultdict(list)

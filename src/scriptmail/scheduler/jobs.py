@@ -3,7 +3,8 @@
 - purges: any node takes a purging hosting's lease and runs it (scheduler.purge);
 - the policy sweep: under the `policy` lease, every `control.policy_interval` seconds;
 - held-mail expiry: every node may sweep, each batch only touches rows still held;
-- counter pruning: under the `prune` lease, hourly.
+- pruning (old counters, and the log beyond `control.log_days`): under the `prune` lease, hourly;
+- daily error reports: every minute, those due and not yet sent (exactly once by their key).
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine
 
 from scriptmail.config import Settings
+from scriptmail.reports.schedule import days_due
+from scriptmail.scheduler import daily_reports
 from scriptmail.scheduler.policy_sweep import apply_detection, find_detections
 from scriptmail.scheduler.purge import run_purge
-from scriptmail.store import activity, leases
+from scriptmail.store import activity, leases, report_data, retention
 from scriptmail.store.hosting_control import expire_held, purging_hostings
 from scriptmail.store.writer import Writer
 
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 PURGE_POLL = 1.0  # how soon a purge started elsewhere (web, API, CLI) is picked up
 ACTIVITY_DAYS = 8  # per-minute counters kept: the 7-day volume baseline and a day more
 PRUNE_INTERVAL = 3600.0
+REPORT_INTERVAL = 60.0  # reports go out within a minute of their hour
 
 
 class Scheduler:
@@ -42,7 +47,7 @@ class Scheduler:
         self._stopping = threading.Event()
 
     def tasks(self) -> list[Callable[[], Any]]:
-        return [self._purge_loop, self._policy_loop, self._expiry_loop, self._prune_loop]
+        return [self._purge_loop, self._policy_loop, self._expiry_loop, self._prune_loop, self._report_loop]
 
     def _run_sync(self, operation: Callable[[Connection], Any]) -> Any:
         """Run one write operation through the writer from a worker thread, and wait for it."""
@@ -113,6 +118,35 @@ class Scheduler:
         before = activity.minute_of(now - ACTIVITY_DAYS * 86400)
         while await self._writer.submit(lambda c: activity.prune(c, before)):
             pass
+        # The log itself: finished recipients older than control.log_days, a batch per commit.
+        keep = self._settings.control.log_days * 86400
+        pruned = 0
+        while count := await self._writer.submit(lambda c: retention.prune_log(c, now - keep)):
+            pruned += count
+        await self._writer.submit(lambda c: retention.prune_days(c, activity.day_of(now - keep)))
+        if pruned:
+            log.info("%d recipient(s) older than %d days removed from the log", pruned, self._settings.control.log_days)
+
+    async def _report_loop(self) -> None:
+        await self._every(REPORT_INTERVAL, self.send_due_reports, "daily reports")
+
+    async def send_due_reports(self) -> list[int]:
+        """Queue every daily report that is due and not sent yet (by any node); their queue ids."""
+        reports = self._settings.reports
+        if not reports.enabled:
+            return []
+        now = self._clock()
+        days = days_due(now, reports.hour, ZoneInfo(self._settings.timezone), reports.catch_up_days)
+        pending = await asyncio.to_thread(self._read, lambda c: report_data.due(c, days))
+        sent = []
+        for hosting_id, day in pending:
+            queue_id = await self._writer.submit(
+                lambda c, h=hosting_id, d=day: daily_reports.send(c, self._settings, h, d, self._clock())
+            )
+            if queue_id is not None:
+                log.info("daily report of hosting %d for %s queued as %d", hosting_id, day, queue_id)
+                sent.append(queue_id)
+        return sent
 
     def _read(self, query: Callable[[Connection], Any]) -> Any:
         with self._engine.connect() as connection:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, case, delete, func, select
+from sqlalchemy import Connection, Table, case, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from scriptmail.config import PlanSettings
@@ -15,9 +16,23 @@ from scriptmail.control.content import HIGH_SCORE
 from scriptmail.control.policy import Signals, needs_baseline
 from scriptmail.control.quota import Room, earliest_minute, room
 from scriptmail.control.states import SENDING_STATES
-from scriptmail.store.schema import activity, hosting_events, messages
+from scriptmail.store.schema import activity, activity_daily, hosting_events, hosting_totals, messages, script_counts
 
-COUNTERS = ("accepted", "flagged", "dispatched", "sent", "bounced", "unknown_user")
+COUNTERS = ("accepted", "flagged", "dispatched", "sent", "bounced", "unknown_user", "expired", "complaints")
+TOTALS = ("sent", "bounced", "expired", "purged", "complaints")
+
+# The platform's time zone decides which day a count belongs to (config key `timezone`); set
+# once at start by the process (Gateway, CLI).
+_zone: list[ZoneInfo] = [ZoneInfo("UTC")]
+
+
+def set_zone(zone: ZoneInfo) -> None:
+    _zone[0] = zone
+
+
+def day_of(at: float) -> int:
+    """The local day (date ordinal) of a time, in the platform's time zone."""
+    return datetime.fromtimestamp(at, _zone[0]).date().toordinal()
 
 
 def minute_of(now: float) -> int:
@@ -25,27 +40,75 @@ def minute_of(now: float) -> int:
 
 
 def bump(connection: Connection, increments: Iterable[tuple[int, float, Mapping[str, int]]]) -> None:
-    """Add counts: each item is (hosting id, time, {counter: n}); items of one minute are summed first."""
-    totals: dict[tuple[int, int], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
+    """Add counts: each item is (hosting id, time, {counter: n}). They land per minute (activity),
+    per day (activity_daily) and since creation (hosting_totals, for the counters it keeps)."""
+    minutes: dict[tuple[int, int], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
+    days: dict[tuple[int, int], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
+    totals: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(TOTALS, 0))
     for hosting_id, at, counts in increments:
-        row = totals[(hosting_id, minute_of(at))]
+        minute, day, total = minutes[(hosting_id, minute_of(at))], days[(hosting_id, day_of(at))], totals[hosting_id]
         for name, count in counts.items():
-            row[name] += count
-    rows = [
-        {"hosting_id": hosting_id, "minute": minute, **counts}
-        for (hosting_id, minute), counts in sorted(totals.items())  # one lock order for every writer
+            if name in minute:
+                minute[name] += count
+                day[name] += count
+            if name in total:
+                total[name] += count
+    _upsert(connection, activity, ("hosting_id", "minute"), COUNTERS, minutes)
+    _upsert(connection, activity_daily, ("hosting_id", "day"), COUNTERS, days)
+    _upsert(connection, hosting_totals, ("hosting_id",), TOTALS, {(h,): counts for h, counts in totals.items()})
+
+
+def adjust_totals(connection: Connection, hosting_id: int, counts: Mapping[str, int]) -> None:
+    """Move counts between totals only (a sent recipient that bounces later: sent -1, bounced +1)."""
+    _upsert(connection, hosting_totals, ("hosting_id",), TOTALS, {(hosting_id,): {**dict.fromkeys(TOTALS, 0), **counts}})
+
+
+def _upsert(connection: Connection, table: Table, keys: tuple[str, ...], columns: tuple[str, ...], rows: Mapping[tuple, Mapping[str, int]]) -> None:
+    values = [
+        {**dict(zip(keys, key)), **counts}
+        for key, counts in sorted(rows.items())  # one lock order for every writer
         if any(counts.values())
     ]
+    if not values:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c[key] for key in keys],
+            set_={name: table.c[name] + statement.excluded[name] for name in columns},
+        ),
+        values,
+    )
+
+
+def count_scripts(connection: Connection, items: Iterable[tuple[int, str, int, float]]) -> None:
+    """Messages and recipients per originating script: items are (hosting id, script, recipients, time)."""
+    rows: dict[tuple[int, str], list] = {}
+    for hosting_id, script, recipients, at in items:
+        row = rows.setdefault((hosting_id, script[:500]), [0, 0, 0.0])
+        row[0] += 1
+        row[1] += recipients
+        row[2] = max(row[2], at)
     if not rows:
         return
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(activity)
+    statement = dialect.insert(script_counts)
     connection.execute(
         statement.on_conflict_do_update(
-            index_elements=[activity.c.hosting_id, activity.c.minute],
-            set_={name: activity.c[name] + statement.excluded[name] for name in COUNTERS},
+            index_elements=[script_counts.c.hosting_id, script_counts.c.script],
+            set_={
+                "messages": script_counts.c.messages + statement.excluded.messages,
+                "recipients": script_counts.c.recipients + statement.excluded.recipients,
+                "last_at": func.max(script_counts.c.last_at, statement.excluded.last_at)
+                if connection.dialect.name == "sqlite"
+                else func.greatest(script_counts.c.last_at, statement.excluded.last_at),
+            },
         ),
-        rows,
+        [
+            {"hosting_id": h, "script": script, "messages": m, "recipients": r, "last_at": at}
+            for (h, script), (m, r, at) in sorted(rows.items())
+        ],
     )
 
 
@@ -119,6 +182,7 @@ def signals(connection: Connection, hosting_id: int, plan: PlanSettings, now: fl
     ).one()
     first_minute = minute_of(released_at) + 1 if released_at else 0
     recent = totals_since(connection, hosting_id, max(minute - plan.unknown_user_window // 60 + 1, first_minute))
+    complaints = totals_since(connection, hosting_id, max(minute - plan.complaint_window // 60 + 1, first_minute))["complaints"]
     partial = Signals(accepted_hour=accepted, flagged_hour=flagged)
     baseline = None
     if needs_baseline(plan, partial):
@@ -141,6 +205,7 @@ def signals(connection: Connection, hosting_id: int, plan: PlanSettings, now: fl
         hourly_baseline=baseline,
         outcomes=[(row.sent, row.bounced) for row in outcomes],
         unknown_recent=recent["unknown_user"],
+        complaints_recent=complaints,
     )
 
 

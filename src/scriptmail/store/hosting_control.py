@@ -14,6 +14,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from scriptmail.control.states import Action, Actor, Context, TransitionNotAllowed, decide, holds_mail
 from scriptmail.model import HostingState, RecipientStatus
+from scriptmail.store import activity
 from scriptmail.store.hostings import SYSTEM_HOSTING, HostingError
 from scriptmail.store.queue import free_bodies, free_message_bodies
 from scriptmail.store.schema import hosting_events, hostings, recipients
@@ -164,22 +165,22 @@ def purge_batch(connection: Connection, name: str, now: float, limit: int = 5000
     )
     if purged:
         free_message_bodies(connection, set(purged))
+        activity.bump(connection, [(row.id, now, {"purged": len(purged)})])
     return len(purged)
 
 
 def expire_held(connection: Connection, held_before: float, now: float, limit: int = 5000) -> int:
     """Held recipients held since before `held_before` expire (final, bodies freed, kept in the log)."""
-    ids = list(
-        connection.execute(
-            select(recipients.c.id)
-            .where(recipients.c.status == RecipientStatus.HELD.value, recipients.c.held_at < held_before)
-            .limit(limit)
-        ).scalars()
-    )
-    if not ids:
+    rows = connection.execute(
+        select(recipients.c.id, recipients.c.hosting_id)
+        .where(recipients.c.status == RecipientStatus.HELD.value, recipients.c.held_at < held_before)
+        .limit(limit)
+    ).all()
+    if not rows:
         return 0
+    ids = [row.id for row in rows]
     hours = (now - held_before) / 3600
-    connection.execute(
+    expired = list(connection.execute(
         update(recipients)
         .where(recipients.c.id.in_(ids), recipients.c.status == RecipientStatus.HELD.value)
         .values(
@@ -187,6 +188,8 @@ def expire_held(connection: Connection, held_before: float, now: float, limit: i
             updated_at=now,
             last_text=f"held for {hours:g} h while sending was blocked, and not released",
         )
-    )
+        .returning(recipients.c.hosting_id)
+    ).scalars())
+    activity.bump(connection, ((hosting_id, now, {"expired": 1}) for hosting_id in expired))
     free_bodies(connection, ids)
     return len(ids)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from scriptmail.config import PlanSettings
 from scriptmail.control.quota import describe_wait
 from scriptmail.model import FINAL_STATUSES, RecipientStatus
 from scriptmail.store import activity
-from scriptmail.store.schema import hostings, messages, recipients
+from scriptmail.store.schema import attempts, hostings, inbound_reports, messages, recipients
 
 _FINAL = [status.value for status in FINAL_STATUSES]
 
@@ -74,18 +75,76 @@ def queued_messages(connection: Connection, hosting_id: int, limit: int = 1000) 
     return list(grouped.values())
 
 
-def recent(
-    connection: Connection,
-    hosting: str | None = None,
-    status: RecipientStatus | None = None,
-    limit: int = 50,
-) -> list[dict[str, Any]]:
-    """The latest recipients, newest first, whatever their status."""
-    query = _base(hosting)
-    if status is not None:
-        query = query.where(recipients.c.status == status.value)
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What `log` narrows the log to; text filters match anywhere, case-insensitively."""
+
+    hosting: str | None = None
+    status: RecipientStatus | None = None
+    recipient: str | None = None
+    sender: str | None = None
+    subject: str | None = None
+    script: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+
+def _contains(column: Any, text: str) -> Any:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{escaped}%", escape="\\")
+
+
+def recent(connection: Connection, filters: Filters | None = None, limit: int = 50, *, hosting: str | None = None,
+           status: RecipientStatus | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """The latest recipients matching the filters, newest first, whatever their status."""
+    filters = filters or Filters(hosting=hosting, status=status)
+    query = _base(filters.hosting)
+    if filters.status is not None:
+        query = query.where(recipients.c.status == filters.status.value)
+    if filters.recipient:
+        query = query.where(_contains(recipients.c.address, filters.recipient))
+    if filters.sender:
+        query = query.where(_contains(messages.c.envelope_from, filters.sender))
+    if filters.subject:
+        query = query.where(_contains(messages.c.subject, filters.subject))
+    if filters.script:
+        query = query.where(
+            or_(_contains(messages.c.script, filters.script), _contains(messages.c.cwd, filters.script),
+                _contains(messages.c.command, filters.script))
+        )  # fmt: skip
+    if filters.since is not None:
+        query = query.where(messages.c.received_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(messages.c.received_at < filters.until)
     query = query.order_by(recipients.c.id.desc()).limit(limit)
     return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def detail(connection: Connection, recipient_id: int) -> dict[str, Any] | None:
+    """One recipient with its message's provenance, every attempt, and the reports that came back."""
+    columns = (*_COLUMNS, messages.c.message_id.label("message_id_header"), messages.c.client, messages.c.cwd,
+               messages.c.command, messages.c.score, messages.c.score_reasons, recipients.c.queued_at)  # fmt: skip
+    row = connection.execute(_base().with_only_columns(*columns).where(recipients.c.id == recipient_id)).first()
+    if row is None:
+        return None
+    found = dict(row._mapping)
+    found["attempts"] = [
+        dict(attempt._mapping)
+        for attempt in connection.execute(
+            select(attempts.c.at, attempts.c.node, attempts.c.mx_host, attempts.c.code, attempts.c.text, attempts.c.duration)
+            .where(attempts.c.recipient_id == recipient_id)
+            .order_by(attempts.c.id)
+        )
+    ]
+    found["reports"] = [
+        dict(report._mapping)
+        for report in connection.execute(
+            select(inbound_reports.c.received_at, inbound_reports.c.kind, inbound_reports.c.client, inbound_reports.c.summary)
+            .where(inbound_reports.c.recipient_id == recipient_id)
+            .order_by(inbound_reports.c.id)
+        )
+    ]
+    return found
 
 
 def status_counts(connection: Connection, hosting_id: int | None = None) -> dict[str, int]:

@@ -109,6 +109,10 @@ def insert_submissions(connection: Connection, items: list[tuple[Submission, flo
             for submission, now in items
         ),
     )
+    activity.count_scripts(
+        connection,
+        ((submission.hosting_id, submission.script or submission.cwd, len(submission.recipients), now) for submission, now in items),
+    )
     return message_ids
 
 
@@ -310,6 +314,8 @@ def _outcome_counts(result: AttemptResult, now: float) -> tuple[int, float, dict
         return result.hosting_id, now, {"sent": 1}
     if result.status is RecipientStatus.BOUNCED:
         return result.hosting_id, now, {"bounced": 1, "unknown_user": int(is_unknown_user(result.code, result.text))}
+    if result.status is RecipientStatus.EXPIRED:
+        return result.hosting_id, now, {"expired": 1}
     return result.hosting_id, now, {}
 
 

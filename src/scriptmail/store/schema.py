@@ -103,7 +103,8 @@ recipients = Table(
     Column("updated_at", Float, nullable=False),
     CheckConstraint(_one_of("status", RecipientStatus), name="status"),
     Index("ix_recipients_status_due", "status", "next_attempt_at"),
-    Index("ix_recipients_hosting_status", "hosting_id", "status"),
+    # A hosting's recipients of one status, newest change first: its bounces, its queue.
+    Index("ix_recipients_hosting_status_updated", "hosting_id", "status", "updated_at"),
     Index("ix_recipients_message", "message_id"),
 )
 
@@ -161,7 +162,83 @@ activity = Table(
     Column("sent", Integer, nullable=False, server_default="0"),
     Column("bounced", Integer, nullable=False, server_default="0"),  # hard bounces (5xx)
     Column("unknown_user", Integer, nullable=False, server_default="0"),  # ...of which "no such user"
+    Column("expired", Integer, nullable=False, server_default="0"),  # given up, or held too long
+    Column("complaints", Integer, nullable=False, server_default="0"),  # feedback reports (ARF)
     Index("ix_activity_minute", "minute"),
+)
+
+# The same counters per hosting and day (the platform's time zone), kept as long as the log:
+# the 30-day chart and the daily report read these.
+activity_daily = Table(
+    "activity_daily",
+    metadata,
+    Column("hosting_id", Id, ForeignKey("hostings.id"), primary_key=True),
+    Column("day", Integer, primary_key=True),  # date.toordinal() of the local day
+    Column("accepted", Integer, nullable=False, server_default="0"),
+    Column("flagged", Integer, nullable=False, server_default="0"),
+    Column("dispatched", Integer, nullable=False, server_default="0"),
+    Column("sent", Integer, nullable=False, server_default="0"),
+    Column("bounced", Integer, nullable=False, server_default="0"),
+    Column("unknown_user", Integer, nullable=False, server_default="0"),
+    Column("expired", Integer, nullable=False, server_default="0"),
+    Column("complaints", Integer, nullable=False, server_default="0"),
+)
+
+# Since each hosting was created: what the reference API calls `sent` and `bounce`.
+hosting_totals = Table(
+    "hosting_totals",
+    metadata,
+    Column("hosting_id", Id, ForeignKey("hostings.id"), primary_key=True),
+    Column("sent", BigInteger, nullable=False, server_default="0"),
+    Column("bounced", BigInteger, nullable=False, server_default="0"),
+    Column("expired", BigInteger, nullable=False, server_default="0"),
+    Column("purged", BigInteger, nullable=False, server_default="0"),
+    Column("complaints", BigInteger, nullable=False, server_default="0"),
+)
+
+# Messages per originating script and hosting: "which script sends what".
+script_counts = Table(
+    "script_counts",
+    metadata,
+    Column("hosting_id", Id, ForeignKey("hostings.id"), primary_key=True),
+    Column("script", String(500), primary_key=True),  # "" for mail without one
+    Column("messages", BigInteger, nullable=False, server_default="0"),
+    Column("recipients", BigInteger, nullable=False, server_default="0"),
+    Column("last_at", Float, nullable=False, server_default="0"),
+)
+
+# Keys shared by every node (the VERP secret), created on first use.
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)
+
+# Every report that came back to a VERP address (DSN, ARF, text bounce), parsed or not.
+inbound_reports = Table(
+    "inbound_reports",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("recipient_id", Id, ForeignKey("recipients.id"), nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("kind", String(16), nullable=False),  # dsn, arf, plain, auto-reply, unparsed
+    Column("client", String(255), nullable=False, server_default=""),
+    Column("summary", Text, nullable=False, server_default=""),
+    Column("data", LargeBinary, nullable=False),  # the report as received (capped)
+    Index("ix_inbound_reports_recipient", "recipient_id"),
+)
+
+# One row per hosting and day whose error report went out: the key makes it exactly once.
+report_runs = Table(
+    "report_runs",
+    metadata,
+    Column("hosting_id", Id, ForeignKey("hostings.id"), primary_key=True),
+    Column("day", Integer, primary_key=True),  # date.toordinal() of the reported day
+    Column("sent_at", Float, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("message_id", Id, nullable=True),  # the report's own queue id; none when nothing failed
+    Column("late", Integer, nullable=False, server_default="0"),
 )
 
 # Jobs that must run on one node at a time (a purge, the policy sweep...): whoever holds the
