@@ -175,3 +175,35 @@ def test_log_filters_and_one_recipient_in_full(run, database_url: str) -> None:
     assert [(a["code"], a["mx_host"]) for a in shown["attempts"]] == [(550, "mx.x.test")]
     assert "no recipient with id 999999" in run("log", "show", "999999", expect=1).stderr
     assert "r0@x.test" in run("log", "show", str(row["id"])).stdout
+
+
+def test_stats_has_the_reference_counters_and_refuses_bad_input(run, database_url: str) -> None:
+    run("hosting", "add", "shop.example", "--owner", "owner@shop.example", "--plan", "pro")
+    engine = open_engine(database_url)
+    with for_writing(engine).begin() as connection:
+        hosting = hostings.find_hosting(connection, name="shop.example")
+        store_queue.insert_submission(
+            connection,
+            Submission(hosting.id, "web@shop.example", tuple(f"r{n}@x.test" for n in range(3)), b"Subject: s\r\n\r\nx\r\n",
+                       Origin.SENDMAIL, "uid:1", subject="hello", script="1000:contact.php"),
+            time.time(),
+        )  # fmt: skip
+        claimed = store_queue.claim_due(connection, "n", 10, 60, time.time())
+        outcomes = [(RecipientStatus.SENT, 250), (RecipientStatus.SENT, 250), (RecipientStatus.BOUNCED, 550)]
+        store_queue.record_results(
+            connection, "n",
+            [AttemptResult(r.id, s, c, "reply", "mx", time.time(), 0.1, None, hosting.id) for r, (s, c) in zip(claimed, outcomes)],
+            time.time(),
+        )  # fmt: skip
+    engine.dispose()
+    shown = json.loads(run("stats", "shop.example", "--json").stdout)
+    assert {key: shown[key] for key in ("sent", "sentToday", "maxPerDay", "bounce")} == {"sent": 2, "sentToday": 2, "maxPerDay": 0, "bounce": 1}
+    assert shown["statuses"]["sent"] == 2 and shown["statuses"]["bounced"] == 1
+    assert [(row["to"], row["code"], row["subject"]) for row in shown["bounces"]] == [("r2@x.test", 550, "hello")]
+    assert shown["scripts"][0]["script"] == "1000:contact.php" and shown["scripts"][0]["recipients"] == 3
+    assert len(shown["days"]) == 30 and shown["days"][-1]["sent"] == 2 and len(shown["hours"]) == 48
+    assert json.loads(run("stats", "shop.example", "--json", "--offset", "1").stdout)["bounces"] == []
+    assert "r2@x.test" in run("stats", "shop.example").stdout
+    assert "no hosting named" in run("stats", "ghost.example", expect=1).stderr
+    run("stats", "shop.example", "--bounces", "101", expect=2)
+    run("stats", "shop.example", "--offset", "-1", expect=2)

@@ -469,6 +469,7 @@ def stats_(
     ctx: typer.Context,
     name: str,
     bounces: Annotated[int, typer.Option(min=1, max=stats.MAX_BOUNCES, help="Bounces to list, newest first.")] = 20,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many of the newest bounces (pagination).")] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """A hosting's counters (the reference's sent, sentToday, maxPerDay, bounce), volumes, bounces, scripts."""
@@ -486,7 +487,7 @@ def stats_(
             "statuses": stats.status_counts(connection, hosting.id),
             "days": stats.daily_volumes(connection, hosting.id, now),
             "hours": stats.hourly_volumes(connection, hosting.id, now, zone),
-            "bounces": stats.bounces(connection, hosting.id, limit=bounces),
+            "bounces": stats.bounces(connection, hosting.id, limit=bounces, offset=offset),
             "scripts": stats.scripts(connection, hosting.id),
         }
     if as_json:
