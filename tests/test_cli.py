@@ -115,7 +115,7 @@ def test_first_serve_creates_a_demo_hosting_and_says_how_to_use_it(tmp_path: Pat
     config = tmp_path / "scriptmail.toml"
     config.write_text(
         f'database_url = "sqlite:///{tmp_path / "demo.db"}"\n[intake]\nlisten = "127.0.0.1:0"\n'
-        f'socket = "{tmp_path / "intake.sock"}"\nmaildrop = "{tmp_path / "maildrop"}"\n'
+        f'socket = "{tmp_path / "intake.sock"}"\nmaildrop = "{tmp_path / "maildrop"}"\n[web]\nlisten = "127.0.0.1:0"\n'
     )
     process = subprocess.Popen([SCRIPTMAIL, "--config", str(config), "serve"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     output = ""
@@ -130,7 +130,7 @@ def test_first_serve_creates_a_demo_hosting_and_says_how_to_use_it(tmp_path: Pat
         process.send_signal(signal.SIGTERM)
         process.wait(20)
     assert "A demo hosting demo was created" in output
-    assert "parts smtp, sendmail, delivery, maildrop, scheduler, bounces" in output  # every part by default
+    assert "parts smtp, sendmail, delivery, maildrop, scheduler, bounces, web" in output  # every part by default
     assert "scriptmail-sendmail -t -i" in output and "swaks --server 127.0.0.1:" in output
     assert "127.0.0.1:0" not in output  # the real port is printed
     assert process.returncode == 0

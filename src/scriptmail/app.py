@@ -39,7 +39,7 @@ from scriptmail.store.writer import Writer
 
 log = logging.getLogger(__name__)
 
-PARTS = ("smtp", "sendmail", "delivery", "maildrop", "scheduler", "bounces")
+PARTS = ("smtp", "sendmail", "delivery", "maildrop", "scheduler", "bounces", "web")
 _ALIASES = {"intake": ("smtp", "sendmail")}  # the whole intake: SMTP submission and the sendmail socket
 
 
@@ -70,6 +70,7 @@ class Gateway:
     clock: Callable[[], float] = time.time  # tests move time forward (quota windows, retention)
     smtp_port: int | None = field(default=None, init=False)
     bounce_port: int | None = field(default=None, init=False)
+    web_port: int | None = field(default=None, init=False)
     agent: DeliveryAgent | None = field(default=None, init=False)
     acceptor: Acceptor | None = field(default=None, init=False)
     scheduler: Scheduler | None = field(default=None, init=False)
@@ -145,6 +146,8 @@ class Gateway:
             await self._start_smtp(acceptor)
         if "sendmail" in self.parts:
             await self._start_socket(acceptor)
+        if "web" in self.parts:
+            await self._start_web()
         if "scheduler" in self.parts:
             self.scheduler = Scheduler(self.engine, self.writer, settings, clock=self.clock)
             for job in self.scheduler.tasks():
@@ -196,6 +199,24 @@ class Gateway:
         self.bounce_port = server.sockets[0].getsockname()[1]
         self._servers.append(server)
         log.info("bounce reports for %s on %s:%d", settings.bounces.domain, host, self.bounce_port)
+
+    async def _start_web(self) -> None:
+        from scriptmail.web.app import create_app, listening_socket, make_server
+        from scriptmail.web.context import WebContext
+
+        host, port = parse_host_port(self.settings.web.listen, listening=True)
+        sock = listening_socket(host, port)
+        self.web_port = sock.getsockname()[1]
+        server = make_server(create_app(WebContext(self.engine, self.writer, self.settings, self.clock)))
+        task = asyncio.create_task(server.serve(sockets=[sock]), name="web")
+
+        async def stop() -> None:
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 10)
+
+        self._closers.insert(0, stop)
+        log.info("web (API, metrics) on http://%s:%d", host, self.web_port)
 
     def _scanner(self) -> RspamdScanner | None:
         control = self.settings.control

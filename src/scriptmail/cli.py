@@ -33,7 +33,7 @@ from scriptmail.scheduler import daily_reports
 from scriptmail.scheduler.jobs import PURGE_POLL
 from scriptmail.scheduler.purge import lease_name as purge_lease
 from scriptmail.scheduler.purge import run_purge
-from scriptmail.store import activity, leases, stats
+from scriptmail.store import accounts, activity, leases, stats
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store import log as store_log
 from scriptmail.store.engine import for_writing, open_engine
@@ -51,9 +51,13 @@ app = typer.Typer(
 hosting_app = typer.Typer(help="Manage hostings (the accounts whose scripts send mail).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 report_app = typer.Typer(help="The daily error report of a hosting.", no_args_is_help=True)
+user_app = typer.Typer(help="People who use the customer and operator areas and the API.", no_args_is_help=True)
+token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
 app.add_typer(hosting_app, name="hosting")
 app.add_typer(db_app, name="db")
 app.add_typer(report_app, name="report")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 
 # Piped output is not cut at 80 columns: an operator greps it, and commands must stay copyable.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
@@ -119,9 +123,9 @@ def serve(
         str,
         typer.Option(
             help="Comma-separated parts to run: intake (= smtp + sendmail), smtp, sendmail, delivery, maildrop, scheduler, "
-            "bounces (the report listener, when bounces.listen is set)."
+            "bounces (the report listener, when bounces.listen is set), web (API and metrics)."
         ),
-    ] = "intake,delivery,maildrop,scheduler,bounces",
+    ] = "intake,delivery,maildrop,scheduler,bounces,web",
     processes: Annotated[
         int | None, typer.Option(min=1, max=64, help="Processes to run on this machine (default: config key `processes`, 1).")
     ] = None,
@@ -150,7 +154,7 @@ def serve(
         if gateway.smtp_port:
             out.print(f"  SMTP submission on {settings.intake.listen.rsplit(':', 1)[0]}:{gateway.smtp_port}, sendmail socket {settings.intake.socket}")
         if demo_login:
-            _print_demo(settings, demo_login, gateway.smtp_port)
+            _print_demo(settings, demo_login, gateway.smtp_port, gateway.web_port)
 
     try:
         run_gateway(settings, chosen, ready)
@@ -161,7 +165,7 @@ def serve(
 
 
 def _supervise(
-    ctx: typer.Context, settings: Settings, parts: tuple[str, ...], copies: int, log_level: str, demo_login: tuple[str, str] | None
+    ctx: typer.Context, settings: Settings, parts: tuple[str, ...], copies: int, log_level: str, demo_login: DemoLogin | None
 ) -> None:
     from scriptmail.config import parse_host_port
     from scriptmail.supervisor import Supervisor
@@ -182,7 +186,10 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _create_demo(ctx: typer.Context) -> tuple[str, str] | None:
+DemoLogin = tuple[str, str, str, str, str]  # hosting, SMTP password, customer e-mail, password, API token
+
+
+def _create_demo(ctx: typer.Context) -> DemoLogin | None:
     with _store(ctx, write=True) as connection:
         if hosting_store.list_hostings(connection):
             return None
@@ -190,11 +197,15 @@ def _create_demo(ctx: typer.Context) -> tuple[str, str] | None:
         hosting_store.add_hosting(
             connection, "demo", "owner@demo.invalid", uid=os.getuid(), plan="default", smtp_password=password
         )
-        return "demo", password
+        customer_password = accounts.new_password()
+        customer = accounts.add_user(connection, "owner@demo.invalid", customer_password)
+        accounts.grant(connection, customer, "demo")
+        _, token = accounts.create_token(connection, customer, "demo")
+        return "demo", password, customer.email, customer_password, token
 
 
-def _print_demo(settings: Settings, login: tuple[str, str], port: int | None) -> None:
-    name, password = login
+def _print_demo(settings: Settings, login: DemoLogin, port: int | None, web_port: int | None = None) -> None:
+    name, password, customer, customer_password, token = login
     host = settings.intake.listen.rsplit(":", 1)[0]
     out.print(
         f"\nA demo hosting [bold]{name}[/bold] was created (uid {os.getuid()}, SMTP login {name} / {password}).\n"
@@ -203,7 +214,10 @@ def _print_demo(settings: Settings, login: tuple[str, str], port: int | None) ->
         f"SCRIPTMAIL_INTAKE__SOCKET={settings.intake.socket} .venv/bin/scriptmail-sendmail -t -i\n"
         "or over SMTP:\n"
         f"  swaks --server {host}:{port} --auth-user {name} --auth-password '{password}' --to someone@example.com\n"
-        "then look at it with `.venv/bin/scriptmail queue` and `.venv/bin/scriptmail log`."
+        "then look at it with `.venv/bin/scriptmail queue` and `.venv/bin/scriptmail log`.\n"
+        f"The demo customer [bold]{customer}[/bold] (password {customer_password}) owns it; its API token:\n"
+        f"  curl -H 'Authorization: Bearer {token}' http://{settings.web.listen.rsplit(':', 1)[0]}:{web_port or settings.web.listen.rsplit(':', 1)[1]}/1.0/hosting/web/{name}/email",
+        highlight=False,
     )
 
 
@@ -627,6 +641,84 @@ def report_send(ctx: typer.Context, name: str, day: DateOption = None) -> None:
         out.print(f"{name}: no failures on {when}; nothing to send")
         return
     out.print(f"{name}: report for {when} queued as {queue_id} to {hosting.report_recipient}")
+
+
+def _password_for(prompt: bool) -> tuple[str, bool]:
+    """A password typed twice (when asked and on a terminal), else a generated one to print once."""
+    if prompt and sys.stdin.isatty():
+        return typer.prompt("Password", hide_input=True, confirmation_prompt=True), False
+    return accounts.new_password(), True
+
+
+@user_app.command("add")
+def user_add(
+    ctx: typer.Context,
+    email: str,
+    operator: Annotated[bool, typer.Option("--operator", help="May see and change every hosting.")] = False,
+    hosting: Annotated[list[str] | None, typer.Option("--hosting", help="A hosting this customer owns (repeatable).")] = None,
+    language: Annotated[str, typer.Option(help="es, en or fr.")] = "en",
+    ask: Annotated[bool, typer.Option("--ask", help="Type the password instead of generating one.")] = False,
+) -> None:
+    """Create a customer (or operator) account; a generated password is printed once."""
+    password, generated = _password_for(ask)
+    with _store(ctx, write=True) as connection:
+        try:
+            user = accounts.add_user(connection, email, password, operator=operator, language=language)
+            for name in hosting or []:
+                accounts.grant(connection, user, name)
+        except accounts.AccountError as error:
+            _fail(str(error))
+    role = "operator" if user.operator else "customer"
+    out.print(f"{role} {user.email} created" + (f"; password (shown once): {password}" if generated else ""), highlight=False)
+
+
+@user_app.command("password")
+def user_password(ctx: typer.Context, email: str, ask: Annotated[bool, typer.Option("--ask", help="Type the new password.")] = False) -> None:
+    """Give a user a new password (generated and printed once, unless --ask)."""
+    password, generated = _password_for(ask)
+    with _store(ctx, write=True) as connection:
+        try:
+            accounts.set_password(connection, email, password)
+        except accounts.AccountError as error:
+            _fail(str(error))
+    out.print(f"password of {email} changed" + (f"; new password (shown once): {password}" if generated else ""), highlight=False)
+
+
+@user_app.command("grant")
+def user_grant(ctx: typer.Context, email: str, hosting: list[str]) -> None:
+    """Let a customer see and control more hostings."""
+    with _store(ctx, write=True) as connection:
+        user = accounts.find_user(connection, email=email)
+        if user is None:
+            _fail(f"no user {email!r}")
+        try:
+            for name in hosting:
+                accounts.grant(connection, user, name)
+        except accounts.AccountError as error:
+            _fail(str(error))
+    out.print(f"{email} now owns {', '.join(hosting)}")
+
+
+@token_app.command("create")
+def token_create(ctx: typer.Context, email: str, label: Annotated[str, typer.Option(help="What the token is for.")] = "") -> None:
+    """Create an API token for a user; it is printed once and never stored."""
+    with _store(ctx, write=True) as connection:
+        user = accounts.find_user(connection, email=email)
+        if user is None:
+            _fail(f"no user {email!r}")
+        token_id, token = accounts.create_token(connection, user, label)
+    out.print(f"token {token_id} for {email} (shown once): {token}", highlight=False)
+
+
+@token_app.command("revoke")
+def token_revoke(ctx: typer.Context, token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Revoke an API token at once."""
+    with _store(ctx, write=True) as connection:
+        try:
+            accounts.revoke_token(connection, token_id)
+        except accounts.AccountError as error:
+            _fail(str(error))
+    out.print(f"token {token_id} revoked")
 
 
 @db_app.command("upgrade")

@@ -31,6 +31,7 @@ def write_config(path: Path, database_url: str, sink_port: int, smtp_port: int, 
         f'socket = "{directory / "intake.sock"}"\n'
         f'maildrop = "{directory / "maildrop"}"\n'
         'trusted_networks = {"127.0.0.0/8" = "shop.example"}\n'
+        '[web]\nlisten = "127.0.0.1:0"\n'
         "[delivery]\n"
         f'routes = {{"sink.test" = "127.0.0.1:{sink_port}"}}\n'
         "backoff_min = 1\nbackoff_max = 2\npoll_interval = 0.1\n" + extra

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scriptmail.app import PARTS, Gateway, run_async
-from scriptmail.config import DeliverySettings, IntakeSettings, Settings
+from scriptmail.config import DeliverySettings, IntakeSettings, Settings, WebSettings
 from scriptmail.store import log as store_log
 
 HOSTING = "shop.example"
@@ -30,6 +30,7 @@ def node_settings(database_url: str, directory: Path, routes: dict[str, str] | N
             maildrop_interval=0.2,
         ),
         delivery=DeliverySettings(routes=routes or {}, poll_interval=0.1, **delivery),
+        web=WebSettings(listen="127.0.0.1:0"),
     )
 
 

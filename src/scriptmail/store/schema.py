@@ -250,3 +250,37 @@ leases = Table(
     Column("owner", String(200), nullable=False),
     Column("until", Float, nullable=False),
 )
+
+# People who log in to the customer or operator area, or use the API.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("operator", Integer, nullable=False, server_default="0"),
+    Column("language", String(8), nullable=False, server_default="en"),
+    Column("created_at", Float, nullable=False),
+)
+
+# Which hostings a customer owns (an operator reaches every hosting without rows here).
+user_hostings = Table(
+    "user_hostings",
+    metadata,
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("hosting_id", Id, ForeignKey("hostings.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_user_hostings_hosting", "hosting_id"),
+)
+
+# API bearer tokens: only a hash is kept; the token itself is shown once, at creation.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("label", String(200), nullable=False, server_default=""),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+)

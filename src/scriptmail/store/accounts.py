@@ -1,0 +1,156 @@
+"""People and their keys: customers who own hostings, operators who reach all of them, and the
+API tokens they create. Passwords are argon2id hashes; tokens are long random strings kept only
+as a SHA-256 hash (a token is not a password: it cannot be guessed, so a slow hash buys nothing)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from scriptmail.store.hostings import LANGUAGES, HostingError, check_email, hash_password, password_matches
+from scriptmail.store.schema import api_tokens, hostings, user_hostings, users
+
+TOKEN_PREFIX = "smk_"  # recognisable in a leaked file or a secret scanner
+
+
+class AccountError(Exception):
+    """A request about accounts that cannot be done; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    email: str
+    operator: bool
+    language: str
+
+
+def _user(row) -> User:
+    return User(row.id, row.email, bool(row.operator), row.language)
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(15)
+
+
+def add_user(connection: Connection, email: str, password: str, operator: bool = False, language: str = "en") -> User:
+    try:
+        check_email(email)
+    except HostingError as error:
+        raise AccountError(str(error)) from None
+    if language not in LANGUAGES:
+        raise AccountError(f"language {language!r}: choose one of {', '.join(LANGUAGES)}")
+    if len(password) < 10:
+        raise AccountError("the password must have at least 10 characters")
+    try:
+        user_id = connection.execute(
+            insert(users).returning(users.c.id),
+            {"email": email.lower(), "password_hash": hash_password(password), "operator": int(operator),
+             "language": language, "created_at": time.time()},
+        ).scalar_one()  # fmt: skip
+    except IntegrityError:
+        raise AccountError(f"a user {email!r} already exists") from None
+    return find_user(connection, user_id=user_id)
+
+
+def find_user(connection: Connection, *, email: str | None = None, user_id: int | None = None) -> User | None:
+    query = select(users).where(users.c.email == email.lower()) if email is not None else select(users).where(users.c.id == user_id)
+    row = connection.execute(query).first()
+    return _user(row) if row else None
+
+
+def check_password(connection: Connection, email: str, password: str) -> User | None:
+    row = connection.execute(select(users).where(users.c.email == email.lower())).first()
+    if row is None:
+        password_matches(None, password)  # the same work whether or not the account exists
+        return None
+    return _user(row) if password_matches(row.password_hash, password) else None
+
+
+def set_password(connection: Connection, email: str, password: str) -> None:
+    if len(password) < 10:
+        raise AccountError("the password must have at least 10 characters")
+    if not connection.execute(update(users).where(users.c.email == email.lower()).values(password_hash=hash_password(password))).rowcount:
+        raise AccountError(f"no user {email!r}")
+
+
+def grant(connection: Connection, user: User, hosting_name: str) -> None:
+    hosting_id = connection.execute(select(hostings.c.id).where(hostings.c.name == hosting_name)).scalar()
+    if hosting_id is None:
+        raise AccountError(f"no hosting named {hosting_name!r}")
+    exists = connection.execute(
+        select(user_hostings.c.user_id).where(user_hostings.c.user_id == user.id, user_hostings.c.hosting_id == hosting_id)
+    ).first()
+    if not exists:
+        connection.execute(insert(user_hostings).values(user_id=user.id, hosting_id=hosting_id))
+
+
+def hosting_names(connection: Connection, user: User) -> list[str]:
+    """The hostings this person may see: their own, or every customer hosting for an operator."""
+    query = select(hostings.c.name).where(hostings.c.name != "_system").order_by(hostings.c.name)
+    if not user.operator:
+        query = query.join(user_hostings, user_hostings.c.hosting_id == hostings.c.id).where(user_hostings.c.user_id == user.id)
+    return list(connection.execute(query).scalars())
+
+
+def may_see(connection: Connection, user: User, hosting_name: str) -> int | None:
+    """The hosting's id if this person may see it, else None (unknown and foreign look the same)."""
+    query = select(hostings.c.id).where(hostings.c.name == hosting_name, hostings.c.name != "_system")
+    if not user.operator:
+        query = query.join(user_hostings, user_hostings.c.hosting_id == hostings.c.id).where(user_hostings.c.user_id == user.id)
+    return connection.execute(query).scalar()
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(connection: Connection, user: User, label: str = "") -> tuple[int, str]:
+    """A new token for `user`: its id and the token itself, which is never stored or shown again."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token_id = connection.execute(
+        insert(api_tokens).returning(api_tokens.c.id),
+        {"user_id": user.id, "label": label[:200], "token_hash": _hash(token), "created_at": time.time()},
+    ).scalar_one()
+    return token_id, token
+
+
+def user_for_token(connection: Connection, token: str) -> User | None:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    row = connection.execute(
+        select(users).join(api_tokens, api_tokens.c.user_id == users.c.id).where(
+            api_tokens.c.token_hash == _hash(token), api_tokens.c.revoked_at.is_(None)
+        )
+    ).first()
+    return _user(row) if row else None
+
+
+def revoke_token(connection: Connection, token_id: int, user: User | None = None) -> None:
+    """Revoke a token (only one of `user`'s, when given)."""
+    query = update(api_tokens).where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+    if user is not None:
+        query = query.where(api_tokens.c.user_id == user.id)
+    if not connection.execute(query.values(revoked_at=time.time())).rowcount:
+        raise AccountError(f"no active token {token_id}")
+
+
+def tokens_of(connection: Connection, user: User) -> list[dict]:
+    return [
+        dict(row._mapping)
+        for row in connection.execute(
+            select(api_tokens.c.id, api_tokens.c.label, api_tokens.c.created_at, api_tokens.c.revoked_at)
+            .where(api_tokens.c.user_id == user.id)
+            .order_by(api_tokens.c.id)
+        )
+    ]
+
+
+def delete_user(connection: Connection, email: str) -> None:
+    if not connection.execute(delete(users).where(users.c.email == email.lower())).rowcount:
+        raise AccountError(f"no user {email!r}")

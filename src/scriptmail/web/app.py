@@ -1,0 +1,73 @@
+"""The FastAPI application of the web part, and serving it on the gateway's event loop."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from scriptmail.web import metrics
+from scriptmail.web.api import router
+from scriptmail.web.context import WebContext
+
+
+def create_app(context: WebContext) -> FastAPI:
+    app = FastAPI(
+        title="scriptmail",
+        summary="Control and track the mail a hosting's scripts send.",
+        version="1.0",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.context = context
+    app.include_router(router)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        # The reference answers errors as {"message": ...}; keep its shape.
+        return JSONResponse({"message": error.detail}, status_code=error.status_code, headers=getattr(error, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_input(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors())
+        return JSONResponse({"message": f"invalid request: {problems}", "errors": _plain(error.errors())}, status_code=422)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        values = await context.read(metrics.snapshot)
+        return Response(metrics.render(values), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def _plain(errors) -> list[dict]:
+    return [{"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]} for item in errors]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn on our event loop: the gateway owns the signals and the shutdown order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+def make_server(app: FastAPI) -> _Server:
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, server_header=False, proxy_headers=False)
+    return _Server(config)

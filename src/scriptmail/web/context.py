@@ -1,0 +1,36 @@
+"""What every web request handler needs: the store, its writer, the settings, the clock."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+from scriptmail.config import Settings
+from scriptmail.store.writer import Writer
+
+T = TypeVar("T")
+
+
+@dataclass
+class WebContext:
+    engine: Engine
+    writer: Writer
+    settings: Settings
+    clock: Callable[[], float] = field(default=time.time)
+
+    async def read(self, query: Callable[[Connection], T]) -> T:
+        """Run a read-only query in a worker thread: the event loop keeps serving."""
+
+        def run() -> T:
+            with self.engine.connect() as connection:
+                return query(connection)
+
+        return await asyncio.to_thread(run)
+
+    async def write(self, operation: Callable[[Connection], Any]) -> Any:
+        return await self.writer.submit(operation)

@@ -1,0 +1,59 @@
+"""Prometheus metrics, read from the store at each scrape, so every node reports the same
+platform-wide figures: mail accepted and its outcomes, the queue by status, hostings by state."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from sqlalchemy import Connection, func, select
+
+from scriptmail.model import HostingState, RecipientStatus
+from scriptmail.store.schema import hosting_totals, hostings, recipients, script_counts
+
+_WAITING = [RecipientStatus.QUEUED, RecipientStatus.DEFERRED, RecipientStatus.SENDING, RecipientStatus.HELD]
+
+
+def snapshot(connection: Connection) -> dict:
+    """Everything a scrape shows, in a few queries on summary rows and the status index."""
+    waiting = dict(
+        connection.execute(
+            select(recipients.c.status, func.count()).where(recipients.c.status.in_([s.value for s in _WAITING])).group_by(recipients.c.status)
+        ).all()
+    )
+    totals = connection.execute(
+        select(*(func.coalesce(func.sum(hosting_totals.c[name]), 0) for name in ("sent", "bounced", "expired", "purged", "complaints")))
+    ).one()
+    accepted = connection.execute(select(func.coalesce(func.sum(script_counts.c.messages), 0), func.coalesce(func.sum(script_counts.c.recipients), 0))).one()
+    states = dict(connection.execute(select(hostings.c.state, func.count()).group_by(hostings.c.state)).all())
+    return {"waiting": waiting, "totals": totals, "accepted": accepted, "states": states}
+
+
+def render(values: dict) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+
+    class _Snapshot:
+        def collect(self):
+            accepted = CounterMetricFamily("scriptmail_accepted_messages", "Messages accepted by intake.")
+            accepted.add_metric([], values["accepted"][0])
+            yield accepted
+            accepted_rcpt = CounterMetricFamily("scriptmail_accepted_recipients", "Recipients accepted by intake.")
+            accepted_rcpt.add_metric([], values["accepted"][1])
+            yield accepted_rcpt
+            outcomes = CounterMetricFamily("scriptmail_recipients_finished", "Recipients by final outcome.", labels=["outcome"])
+            for name, value in zip(("sent", "bounced", "expired", "purged"), values["totals"]):
+                outcomes.add_metric([name], value)
+            yield outcomes
+            complaints = CounterMetricFamily("scriptmail_complaints", "Spam complaints received (feedback reports).")
+            complaints.add_metric([], values["totals"][4])
+            yield complaints
+            queue = GaugeMetricFamily("scriptmail_queue_recipients", "Recipients not yet final, by status.", labels=["status"])
+            for status in _WAITING:
+                queue.add_metric([status.value], values["waiting"].get(status.value, 0))
+            yield queue
+            states = GaugeMetricFamily("scriptmail_hostings", "Hostings by sending state.", labels=["state"])
+            for state in HostingState:
+                states.add_metric([state.value], values["states"].get(state.value, 0))
+            yield states
+
+    registry.register(_Snapshot())
+    return generate_latest(registry)
