@@ -7,19 +7,23 @@ import email
 import email.policy
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
+from scriptmail.model import Origin, Submission
 from scriptmail.reports.schedule import due_at
 from scriptmail.scheduler.jobs import Scheduler
+from scriptmail.store import activity, queue
 from scriptmail.store import hostings as hosting_store
-from scriptmail.store.engine import open_engine
-from scriptmail.store.schema import report_runs
+from scriptmail.store.engine import for_writing, open_engine
+from scriptmail.store.schema import messages, recipients, report_runs
 from scriptmail.store.writer import Writer
 from tests.e2e.test_sending_controls import cli
 from tests.e2e.test_sending_policy import Clock
+from tests.support.daemon import Daemon, free_port, write_config
 from tests.support.gateway import HOSTING, RunningGateway, submit, wait_status
 from tests.support.sink import Behaviour, Sink
 
@@ -152,3 +156,40 @@ def test_two_schedulers_on_one_store_send_each_report_once(make_gateway, sink: S
     assert len(_reports(sink, 2)) == 1
     with gateway.engine.connect() as connection:
         assert hosting_store.find_hosting(connection, name=HOSTING) is not None
+
+
+@pytest.mark.postgres
+def test_two_scheduler_processes_on_postgresql_send_a_report_once(shop, database_url: str, tmp_path) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("several processes share a store on PostgreSQL")
+    yesterday_noon = datetime.combine(_today().date() - timedelta(days=1), datetime.min.time(), timezone.utc).timestamp() + 12 * 3600
+    with for_writing(shop).begin() as connection:
+        hosting = hosting_store.find_hosting(connection, name=HOSTING)
+        queue.insert_submission(
+            connection, Submission(hosting.id, "web@shop.example", ("gone@x.test",), b"Subject: s\r\n\r\nx\r\n", Origin.SMTP, "c"),
+            yesterday_noon,
+        )  # fmt: skip
+        connection.execute(
+            recipients.update().values(status="bounced", last_code=550, last_text="5.1.1 gone", updated_at=yesterday_noon)
+        )
+        activity.bump(connection, [(hosting.id, yesterday_noon, {"bounced": 1})])
+    config = write_config(tmp_path / "scriptmail.toml", database_url, free_port(), free_port(), extra="[reports]\nhour = 0\n")
+    daemons = [Daemon(config, node, parts="scheduler").start(wait=False) for node in ("node-a", "node-b")]
+    try:
+        for daemon in daemons:
+            daemon.wait_ready()
+        deadline = time.monotonic() + 30
+        while True:
+            with shop.connect() as connection:
+                runs = connection.execute(select(report_runs)).all()
+            if runs or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        time.sleep(2)  # both schedulers have had their first round
+    finally:
+        for daemon in daemons:
+            daemon.stop()
+    with shop.connect() as connection:
+        runs = connection.execute(select(report_runs)).all()
+        reports = connection.execute(select(messages).where(messages.c.script == "scriptmail daily report")).all()
+    assert len(runs) == 1 and len(reports) == 1

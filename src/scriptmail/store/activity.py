@@ -16,9 +16,17 @@ from scriptmail.control.content import HIGH_SCORE
 from scriptmail.control.policy import Signals, needs_baseline
 from scriptmail.control.quota import Room, earliest_minute, room
 from scriptmail.control.states import SENDING_STATES
-from scriptmail.store.schema import activity, activity_daily, hosting_events, hosting_totals, messages, script_counts
+from scriptmail.store.schema import (
+    COUNTER_NAMES,
+    activity,
+    activity_daily,
+    hosting_events,
+    hosting_totals,
+    messages,
+    script_counts,
+)
 
-COUNTERS = ("accepted", "flagged", "dispatched", "sent", "bounced", "unknown_user", "expired", "complaints")
+COUNTERS = COUNTER_NAMES
 TOTALS = ("sent", "bounced", "expired", "purged", "complaints")
 
 # The platform's time zone decides which day a count belongs to (config key `timezone`); set

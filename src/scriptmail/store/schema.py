@@ -151,19 +151,21 @@ attempts = Table(
 
 # Per hosting and minute, what happened: the hourly quota, the automatic blocks and the volume
 # charts read these small rows instead of scanning the log. Pruned after a while by the scheduler.
+COUNTER_NAMES = ("accepted", "flagged", "dispatched", "sent", "bounced", "unknown_user", "expired", "complaints")
+
+
+def _counters() -> list[Column]:
+    """Messages accepted by intake (and those scored as spam), recipients sent for the first time,
+    sent, bounced (hard), bounced as unknown users, expired (given up or held too long), complaints."""
+    return [Column(name, Integer, nullable=False, server_default="0") for name in COUNTER_NAMES]
+
+
 activity = Table(
     "activity",
     metadata,
     Column("hosting_id", Id, ForeignKey("hostings.id"), primary_key=True),
     Column("minute", Integer, primary_key=True),  # UTC seconds // 60
-    Column("accepted", Integer, nullable=False, server_default="0"),  # messages committed by intake
-    Column("flagged", Integer, nullable=False, server_default="0"),  # ...of which scored as spam
-    Column("dispatched", Integer, nullable=False, server_default="0"),  # recipients sent for the first time
-    Column("sent", Integer, nullable=False, server_default="0"),
-    Column("bounced", Integer, nullable=False, server_default="0"),  # hard bounces (5xx)
-    Column("unknown_user", Integer, nullable=False, server_default="0"),  # ...of which "no such user"
-    Column("expired", Integer, nullable=False, server_default="0"),  # given up, or held too long
-    Column("complaints", Integer, nullable=False, server_default="0"),  # feedback reports (ARF)
+    *_counters(),
     Index("ix_activity_minute", "minute"),
 )
 
@@ -174,14 +176,7 @@ activity_daily = Table(
     metadata,
     Column("hosting_id", Id, ForeignKey("hostings.id"), primary_key=True),
     Column("day", Integer, primary_key=True),  # date.toordinal() of the local day
-    Column("accepted", Integer, nullable=False, server_default="0"),
-    Column("flagged", Integer, nullable=False, server_default="0"),
-    Column("dispatched", Integer, nullable=False, server_default="0"),
-    Column("sent", Integer, nullable=False, server_default="0"),
-    Column("bounced", Integer, nullable=False, server_default="0"),
-    Column("unknown_user", Integer, nullable=False, server_default="0"),
-    Column("expired", Integer, nullable=False, server_default="0"),
-    Column("complaints", Integer, nullable=False, server_default="0"),
+    *_counters(),
 )
 
 # Since each hosting was created: what the reference API calls `sent` and `bounce`.
