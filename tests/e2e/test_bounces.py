@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from scriptmail.config import PlanSettings
 from scriptmail.store import activity, stats
+from scriptmail.store.engine import for_writing
 from scriptmail.store.schema import attempts, hostings, inbound_reports, recipients
 from tests.support.gateway import HOSTING, RunningGateway, submit, wait_status
 from tests.support.sink import Sink
@@ -148,7 +149,7 @@ def test_complaints_block_the_hosting_as_spam(make_gateway, sink: Sink) -> None:
         control={"policy_interval": 0.3},
         plans={"touchy": PlanSettings(complaint_limit=2)},
     )
-    with gateway.engine.begin() as connection:
+    with for_writing(gateway.engine).begin() as connection:
         connection.execute(update(hostings).where(hostings.c.name == HOSTING).values(plan="touchy"))
     submit(gateway.smtp_port, b"Subject: newsletter\r\n\r\nhello\r\n", ["a@sink.test", "b@sink.test"])
     for message in sink.wait_for(2):

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from scriptmail.config import PlanSettings
 from scriptmail.model import HostingState
 from scriptmail.store import hostings as hosting_store
+from scriptmail.store.engine import for_writing
 from scriptmail.store.schema import hosting_events, hostings, messages, recipients
 from tests.e2e.test_sending_controls import cli, statuses
 from tests.support.gateway import HOSTING, RunningGateway, submit, wait_status
@@ -23,7 +24,7 @@ POLITE = b"Subject: Your order #%d has shipped\r\n\r\nThank you for your order.\
 
 
 def _plan(gateway: RunningGateway, plan: str) -> None:
-    with gateway.engine.begin() as connection:
+    with for_writing(gateway.engine).begin() as connection:
         connection.execute(update(hostings).where(hostings.c.name == HOSTING).values(plan=plan))
 
 
@@ -155,7 +156,7 @@ def test_a_second_spam_block_within_a_week_needs_an_operator(make_gateway, sink:
             assert "purging -> active" in cli(gateway, "hosting", "purge", HOSTING).stdout
             time.sleep(1)  # several sweeps: what was sent before the purge does not block it again
             assert _state(gateway) is HostingState.ACTIVE
-    with gateway.engine.begin() as connection:
+    with for_writing(gateway.engine).begin() as connection:
         from scriptmail.control.states import Action, Actor, TransitionNotAllowed
         from scriptmail.store.hosting_control import change_state
 
@@ -180,7 +181,6 @@ def test_a_purge_started_elsewhere_is_run_by_the_scheduler(make_gateway, sink: S
 
 def test_a_purge_left_half_done_by_a_crash_is_finished_at_the_next_start(make_gateway, sink: Sink, shop) -> None:
     from scriptmail.control.states import Action, Actor
-    from scriptmail.store.engine import for_writing
     from scriptmail.store.hosting_control import change_state
 
     with for_writing(shop).begin() as connection:

@@ -109,7 +109,7 @@ def test_without_a_valid_token_nothing_is_answered(api) -> None:
 
 def test_a_revoked_token_stops_working_at_once(gateway: RunningGateway, api) -> None:
     client, tokens = api
-    with gateway.engine.begin() as connection:
+    with for_writing(gateway.engine).begin() as connection:
         user = accounts.find_user(connection, email="a@users.test")
         (token,) = accounts.tokens_of(connection, user)
         accounts.revoke_token(connection, token["id"])

@@ -79,6 +79,12 @@ def set_password(connection: Connection, email: str, password: str) -> None:
         raise AccountError(f"no user {email!r}")
 
 
+def set_language(connection: Connection, user: User, language: str) -> None:
+    if language not in LANGUAGES:
+        raise AccountError(f"language {language!r}: choose one of {', '.join(LANGUAGES)}")
+    connection.execute(update(users).where(users.c.id == user.id).values(language=language))
+
+
 def grant(connection: Connection, user: User, hosting_name: str) -> None:
     hosting_id = connection.execute(select(hostings.c.id).where(hostings.c.name == hosting_name)).scalar()
     if hosting_id is None:

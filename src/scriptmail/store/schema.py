@@ -279,3 +279,24 @@ api_tokens = Table(
     Column("last_used_at", Float, nullable=True),
     Column("revoked_at", Float, nullable=True),
 )
+
+# Customer-area sessions: the cookie holds a random id, the store only its hash.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("seen_at", Float, nullable=False),
+    Column("flash", Text, nullable=False, server_default=""),  # one message for the next page
+)
+
+# Failed logins per account and per address, for growing delays.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(400), primary_key=True),  # "account:<email>" or "ip:<address>"
+    Column("failures", Integer, nullable=False),
+    Column("last_at", Float, nullable=False),
+)

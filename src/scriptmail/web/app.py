@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import socket
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from scriptmail.web import metrics
+from scriptmail.web import area, metrics
 from scriptmail.web.api import router
 from scriptmail.web.context import WebContext
 
@@ -26,9 +29,29 @@ def create_app(context: WebContext) -> FastAPI:
     )
     app.state.context = context
     app.include_router(router)
+    app.include_router(area.router)
+    app.mount("/static", StaticFiles(directory=Path(area.__file__).parent / "static"), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        if not request.url.path.startswith(("/1.0", "/docs", "/openapi.json")):
+            response.headers["Content-Security-Policy"] = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+            response.headers["X-Frame-Options"] = "DENY"
+            response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @app.exception_handler(area.Redirect)
+    async def to_login(request: Request, redirect: area.Redirect) -> Response:
+        return RedirectResponse(redirect.location, status_code=303)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if not request.url.path.startswith("/1.0"):
+            text = html.escape(str(error.detail))
+            page = f"<!doctype html><title>{error.status_code}</title><h1>{error.status_code}</h1><p>{text}</p><p><a href=\"/\">&larr;</a></p>"
+            return HTMLResponse(page, status_code=error.status_code)
         # The reference answers errors as {"message": ...}; keep its shape.
         return JSONResponse({"message": error.detail}, status_code=error.status_code, headers=getattr(error, "headers", None))
 

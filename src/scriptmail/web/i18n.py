@@ -1,0 +1,57 @@
+"""The customer area's languages: gettext catalogues (web/translations/*.po, read at start with
+Babel, no build step) and a Jinja2 environment per language."""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+LANGUAGES = (("es", "Español"), ("en", "English"), ("fr", "Français"))
+CODES = tuple(code for code, _ in LANGUAGES)
+_HERE = Path(__file__).parent
+
+
+@lru_cache(maxsize=None)
+def translations(language: str) -> NullTranslations:
+    path = _HERE / "translations" / language / "LC_MESSAGES" / "messages.po"
+    if language == "en" or not path.exists():
+        return NullTranslations()
+    with path.open("rb") as po:
+        catalog = read_po(po, locale=language)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(fp=buffer)
+
+
+@lru_cache(maxsize=None)
+def environment(language: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(_HERE / "templates"),
+        autoescape=select_autoescape(("html",)),
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def gettext(language: str, message: str, **values: object) -> str:
+    text = translations(language).gettext(message)
+    return text % values if values else text
+
+
+def choose(header: str | None, cookie: str | None) -> str:
+    """The language: a choice made in the area (cookie), else the browser's, else English."""
+    if cookie in CODES:
+        return cookie
+    for part in (header or "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in CODES:
+            return code
+    return "en"

@@ -1,0 +1,195 @@
+"""The customer area over real HTTP: sessions, CSRF, throttling, the "Scripts e-mail" page and
+its actions, languages, and tenant isolation (issue 5). The browser tests come with Playwright."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx2
+import pytest
+
+from scriptmail.store import accounts
+from scriptmail.store import hostings as hosting_store
+from scriptmail.store.engine import for_writing
+from tests.support.gateway import HOSTING, RunningGateway
+
+OTHER = "other.example"
+PASSWORD = "correct horse battery"
+
+
+class Browser:
+    """A minimal browser over httpx2: keeps the cookies itself (they are Secure, and this is
+    plain HTTP on loopback) and sends the page's CSRF token back with forms."""
+
+    def __init__(self, base: str) -> None:
+        self.client = httpx2.Client(base_url=base, timeout=30, follow_redirects=False)
+        self.cookies: dict[str, str] = {}
+        self.origin = base
+
+    def _remember(self, response: httpx2.Response) -> httpx2.Response:
+        for header in response.headers.get_list("set-cookie"):
+            name, _, rest = header.partition("=")
+            value = rest.split(";")[0]
+            if "max-age=0" in header.lower() or 'expires=thu, 01 jan 1970' in header.lower() or value in ('""', ""):
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+        return response
+
+    def _headers(self, extra: dict | None = None) -> dict:
+        cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        return {**({"Cookie": cookie} if cookie else {}), **(extra or {})}
+
+    def get(self, path: str, **kwargs) -> httpx2.Response:
+        return self._remember(self.client.get(path, headers=self._headers(kwargs.pop("headers", None)), **kwargs))
+
+    def post(self, path: str, data: dict, origin: str | None = "self", **kwargs) -> httpx2.Response:
+        extra = {"Origin": self.origin} if origin == "self" else ({"Origin": origin} if origin else {})
+        return self._remember(self.client.post(path, data=data, headers=self._headers(extra), **kwargs))
+
+    @staticmethod
+    def csrf(response: httpx2.Response) -> str:
+        found = re.search(r'name="csrf"\s+value="([^"]*)"', response.text) or re.search(r'value="([^"]*)"\s+name="csrf"', response.text)
+        assert found, "no CSRF token in the page"
+        return found.group(1)
+
+    def login(self, email: str, password: str = PASSWORD) -> httpx2.Response:
+        form = self.get("/login")
+        return self.post("/login", {"email": email, "password": password, "csrf": self.csrf(form)})
+
+
+@pytest.fixture
+def area(gateway: RunningGateway):
+    with for_writing(gateway.engine).begin() as connection:
+        hosting_store.add_hosting(connection, OTHER, "owner@other.example", plan="unlimited")
+        for email, owns, operator in (("a@users.test", HOSTING, False), ("b@users.test", OTHER, False), ("op@users.test", None, True)):
+            user = accounts.add_user(connection, email, PASSWORD, operator=operator)
+            if owns:
+                accounts.grant(connection, user, owns)
+    base = f"http://127.0.0.1:{gateway.gateway.web_port}"
+    yield lambda: Browser(base)
+
+
+def _state(gateway: RunningGateway, name: str = HOSTING) -> str:
+    with gateway.engine.connect() as connection:
+        return hosting_store.find_hosting(connection, name=name).state.value
+
+
+def test_logging_in_sets_a_safe_session_cookie_and_a_new_id_each_time(area) -> None:
+    browser = area()
+    page = browser.get("/login")
+    login_cookie = page.headers["set-cookie"]
+    assert login_cookie.startswith("__Host-scriptmail-login=")
+    answer = browser.login("a@users.test")
+    assert answer.status_code == 303 and answer.headers["location"] == "/hostings"
+    session_cookie = next(h for h in answer.headers.get_list("set-cookie") if h.startswith("__Host-scriptmail-session="))
+    for flag in ("Secure", "HttpOnly", "SameSite=lax", "Path=/"):
+        assert flag.lower() in session_cookie.lower()
+    assert "domain=" not in session_cookie.lower()
+    first = browser.cookies["__Host-scriptmail-session"]
+    assert HOSTING in browser.get("/hostings").text
+    assert browser.get("/login").headers["location"] == "/hostings"  # already logged in
+    browser.post("/logout", {"csrf": browser.csrf(browser.get("/hostings"))})
+    browser.login("a@users.test")
+    assert browser.cookies["__Host-scriptmail-session"] != first
+
+
+def test_wrong_passwords_are_refused_and_then_slowed_down(area) -> None:
+    browser = area()
+    for _ in range(3):
+        assert browser.login("a@users.test", "wrong password").status_code == 401
+    throttled = browser.login("a@users.test", PASSWORD)  # even the right password waits now
+    assert throttled.status_code == 429
+    assert browser.login("nobody@users.test", "whatever").status_code == 429  # the address is throttled too
+
+
+def test_forms_without_the_token_or_from_another_site_are_refused(gateway: RunningGateway, area) -> None:
+    browser = area()
+    browser.login("a@users.test")
+    token = browser.csrf(browser.get(f"/hostings/{HOSTING}"))
+    form = {"action": "BLOCK", "confirm": "yes"}
+    assert browser.post(f"/hostings/{HOSTING}/action", form).status_code == 403
+    assert browser.post(f"/hostings/{HOSTING}/action", form | {"csrf": "forged"}).status_code == 403
+    assert browser.post(f"/hostings/{HOSTING}/action", form | {"csrf": token}, origin="http://evil.test").status_code == 403
+    assert _state(gateway) == "active"
+    fresh = area()
+    fresh.get("/login")
+    assert fresh.post("/login", {"email": "a@users.test", "password": PASSWORD, "csrf": "forged"}).status_code == 403
+
+
+def test_block_purge_and_the_recipient_from_the_page(gateway: RunningGateway, area) -> None:
+    browser = area()
+    browser.login("a@users.test")
+    page = browser.get(f"/hostings/{HOSTING}")
+    assert page.status_code == 200
+    token = browser.csrf(page)
+    # Without the confirmation box nothing happens.
+    assert browser.post(f"/hostings/{HOSTING}/action", {"action": "BLOCK", "csrf": token}).status_code == 303
+    assert _state(gateway) == "active"
+    assert browser.post(f"/hostings/{HOSTING}/action", {"action": "BLOCK", "confirm": "yes", "csrf": token}).status_code == 303
+    assert _state(gateway) == "blocked"
+    assert "Sending is blocked." in browser.get(f"/hostings/{HOSTING}").text
+    browser.post(f"/hostings/{HOSTING}/action", {"action": "PURGE", "confirm": "yes", "csrf": token})
+    purging = browser.get(f"/hostings/{HOSTING}")
+    assert 'http-equiv="refresh"' in purging.text or _state(gateway) == "active"
+    deadline = time.monotonic() + 15
+    while _state(gateway) != "active":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    refused = browser.post(f"/hostings/{HOSTING}/action", {"action": "PURGE", "confirm": "yes", "csrf": token})
+    assert refused.status_code == 303 and "block sending first" in browser.get(f"/hostings/{HOSTING}").text
+    browser.post(f"/hostings/{HOSTING}/report-to", {"email": "not an address", "csrf": token})
+    assert "not a valid e-mail address" in browser.get(f"/hostings/{HOSTING}").text
+    browser.post(f"/hostings/{HOSTING}/report-to", {"email": "errors@shop.example", "csrf": token})
+    assert "errors@shop.example" in browser.get(f"/hostings/{HOSTING}").text
+    with gateway.engine.connect() as connection:
+        assert hosting_store.find_hosting(connection, name=HOSTING).report_to == "errors@shop.example"
+
+
+def test_logging_out_ends_the_session_on_the_server(area) -> None:
+    browser = area()
+    browser.login("a@users.test")
+    stolen = dict(browser.cookies)
+    browser.post("/logout", {"csrf": browser.csrf(browser.get("/hostings"))})
+    thief = area()
+    thief.cookies = stolen
+    answer = thief.get("/hostings")
+    assert answer.status_code == 303 and answer.headers["location"] == "/login"
+
+
+def test_another_customers_hosting_does_not_exist_for_you(gateway: RunningGateway, area) -> None:
+    browser = area()
+    browser.login("b@users.test")
+    token = browser.csrf(browser.get("/hostings"))
+    assert HOSTING not in browser.get("/hostings").text
+    for name in (HOSTING, "ghost.example", "_system"):
+        assert browser.get(f"/hostings/{name}").status_code == 404
+        assert browser.post(f"/hostings/{name}/action", {"action": "BLOCK", "confirm": "yes", "csrf": token}).status_code == 404
+        assert browser.post(f"/hostings/{name}/report-to", {"email": "thief@evil.test", "csrf": token}).status_code == 404
+    assert _state(gateway) == "active"
+    operator = area()
+    operator.login("op@users.test")
+    listing = operator.get("/hostings").text
+    assert HOSTING in listing and OTHER in listing
+
+
+def test_the_language_can_be_chosen(area) -> None:
+    browser = area()
+    browser.login("a@users.test")
+    token = browser.csrf(browser.get("/hostings"))
+    browser.post("/language", {"language": "es", "next": f"/hostings/{HOSTING}", "csrf": token})
+    assert "Bloquear el envío" in browser.get(f"/hostings/{HOSTING}").text
+    browser.post("/language", {"language": "fr", "next": "/hostings", "csrf": token})
+    assert 'lang="fr"' in browser.get(f"/hostings/{HOSTING}").text
+    assert browser.post("/language", {"language": "xx", "csrf": token}).status_code == 400
+
+
+def test_pages_carry_security_headers_and_anonymous_visitors_go_to_login(area) -> None:
+    browser = area()
+    answer = browser.get(f"/hostings/{HOSTING}")
+    assert answer.status_code == 303 and answer.headers["location"] == "/login"
+    page = browser.get("/login")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    assert browser.get("/static/area.css").status_code == 200
