@@ -207,6 +207,8 @@ def _create_demo(ctx: typer.Context) -> DemoLogin | None:
 def _print_demo(settings: Settings, login: DemoLogin, port: int | None, web_port: int | None = None) -> None:
     name, password, customer, customer_password, token = login
     host = settings.intake.listen.rsplit(":", 1)[0]
+    web_host, _, configured_port = settings.web.listen.rpartition(":")
+    web = f"http://{web_host}:{web_port or configured_port}"
     out.print(
         f"\nA demo hosting [bold]{name}[/bold] was created (uid {os.getuid()}, SMTP login {name} / {password}).\n"
         "Send it a test mail with the sendmail command:\n"
@@ -215,8 +217,8 @@ def _print_demo(settings: Settings, login: DemoLogin, port: int | None, web_port
         "or over SMTP:\n"
         f"  swaks --server {host}:{port} --auth-user {name} --auth-password '{password}' --to someone@example.com\n"
         "then look at it with `.venv/bin/scriptmail queue` and `.venv/bin/scriptmail log`.\n"
-        f"The demo customer [bold]{customer}[/bold] (password {customer_password}) owns it; its API token:\n"
-        f"  curl -H 'Authorization: Bearer {token}' http://{settings.web.listen.rsplit(':', 1)[0]}:{web_port or settings.web.listen.rsplit(':', 1)[1]}/1.0/hosting/web/{name}/email",
+        f"The demo customer [bold]{customer}[/bold] (password {customer_password}) owns it: log in at {web}/\n"
+        f"or use its API token:\n  curl -H 'Authorization: Bearer {token}' {web}/1.0/hosting/web/{name}/email",
         highlight=False,
     )
 
