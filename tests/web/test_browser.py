@@ -1,0 +1,100 @@
+"""The customer area in a real browser (Chromium through Playwright): the seed's steps, word for
+word: log in, open the hosting, block, purge and watch it come back, unblock, change the
+recipient, switch language. Screenshots of each page at 360 and 1440 px go to test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from scriptmail.store import accounts
+from scriptmail.store.engine import for_writing
+from tests.support.gateway import HOSTING, RunningGateway
+
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "correct horse battery"
+ARTIFACTS = Path(os.environ.get("SCRIPTMAIL_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts")) / "screenshots"
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture
+def browser(gateway: RunningGateway, database_url: str):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the browser walk runs once, on SQLite")
+    if not shutil.which(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with for_writing(gateway.engine).begin() as connection:
+        user = accounts.add_user(connection, "owner@shop.example", PASSWORD)
+        accounts.grant(connection, user, HOSTING)
+    with playwright.sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def _shoot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for width in (360, 1440):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+        # Nothing may stick out sideways: a phone must not need to scroll the whole page.
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), f"{name} overflows at {width} px"
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+
+def _act(page, action: str) -> None:
+    form = page.locator(f"form:has(input[name=action][value={action}])")
+    form.get_by_role("checkbox").check()
+    form.get_by_role("button").click()
+
+
+def test_the_owner_controls_the_scripts_mail_in_a_browser(gateway: RunningGateway, browser) -> None:
+    base = f"http://localhost:{gateway.gateway.web_port}"
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{base}/login")
+    _shoot(page, "login")
+    page.fill("#login-email", "owner@shop.example")
+    page.fill("#login-password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/hostings")
+    _shoot(page, "hostings")
+    page.get_by_role("link", name=HOSTING).click()
+    page.wait_for_url(f"{base}/hostings/{HOSTING}")
+    _shoot(page, "hosting-active")
+    # Purge is not possible while sending: the button is disabled and says why.
+    purge = page.locator("form:has(input[name=action][value=PURGE])").get_by_role("button")
+    assert purge.is_disabled() and "block" in (purge.get_attribute("title") or "").lower()
+
+    _act(page, "BLOCK")
+    page.get_by_text("Sending is blocked.").wait_for()
+    assert page.locator(".badge").first.inner_text().strip().lower() == "disabled"
+    _shoot(page, "hosting-blocked")
+
+    _act(page, "PURGE")
+    page.get_by_text("The purge has started.").wait_for()
+    # The page refreshes itself while purging, until the hosting sends again.
+    playwright.expect(page.locator(".badge").first).to_have_text(re.compile(r"^\s*enabled\s*$", re.I), timeout=20_000)
+
+    _act(page, "BLOCK")
+    page.get_by_text("Sending is blocked.").wait_for()
+    _act(page, "UNBLOCK")
+    page.get_by_text("Sending is unblocked.").wait_for()
+
+    recipient = page.locator("form.recipient-form input[name=email]")
+    recipient.fill("not an address")
+    page.get_by_role("button", name="Change the recipient").click()
+    assert page.evaluate("document.querySelector('form.recipient-form input[name=email]').validity.valid") is False
+    recipient.fill("errors@shop.example")
+    page.get_by_role("button", name="Change the recipient").click()
+    page.get_by_text("The error report will go to errors@shop.example.").wait_for()
+
+    page.select_option("#language-select", "es")
+    page.locator("form.language-form").get_by_role("button").click()
+    page.get_by_role("button", name=re.compile("Bloquear el envío")).wait_for()
+    _shoot(page, "hosting-es")
+    assert page.locator("html").get_attribute("lang") == "es"
