@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 
 from scriptmail.config import ConfigError, Settings, load_settings
 from scriptmail.control.quota import day_start, hour_window_start
-from scriptmail.control.states import Action, Actor, TransitionNotAllowed, holds_mail
+from scriptmail.control.states import Action, Actor, TransitionNotAllowed
 from scriptmail.model import HostingState, RecipientStatus
 from scriptmail.reports.daily import render as render_report
 from scriptmail.scheduler import daily_reports
@@ -37,7 +37,7 @@ from scriptmail.store import accounts, activity, leases, stats
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store import log as store_log
 from scriptmail.store.engine import for_writing, open_engine
-from scriptmail.store.hosting_control import STATE_REFRESH, Change, change_state, history
+from scriptmail.store.hosting_control import Change, change_state, history
 from scriptmail.store.migrate import upgrade
 from scriptmail.store.nodes import NodeInUse
 
@@ -341,8 +341,7 @@ def _apply(ctx: typer.Context, name: str, action: Action, reason: str, target: H
 
 def _settle(change: Change) -> None:
     """After a change that stops sending, wait until every delivery agent has seen it."""
-    if holds_mail(change.after) and not holds_mail(change.before):
-        time.sleep(STATE_REFRESH + 0.5)
+    time.sleep(change.settle_seconds)
 
 
 @hosting_app.command("block")

@@ -34,6 +34,10 @@ class Action(enum.StrEnum):
     SET = "set"  # an operator forces a state
 
 
+# The reference API's request names (POST .../email/request), also the customer area's forms.
+REQUESTS = {"BLOCK": Action.BLOCK, "PURGE": Action.PURGE, "UNBLOCK": Action.UNBLOCK}
+
+
 class Actor(enum.StrEnum):
     CUSTOMER = "customer"
     OPERATOR = "operator"

@@ -34,6 +34,12 @@ class Change:
     held: int = 0  # recipients held by this change
     released: int = 0  # held recipients put back in the queue
 
+    @property
+    def settle_seconds(self) -> float:
+        """How long whoever asked should wait before saying "done": after a change that stops
+        sending, long enough for every delivery agent to have reread the states."""
+        return STATE_REFRESH + 0.5 if holds_mail(self.after) and not holds_mail(self.before) else 0.0
+
 
 def change_state(
     connection: Connection,

@@ -15,12 +15,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from scriptmail.control.states import Action, Actor, TransitionNotAllowed, holds_mail
+from scriptmail.control.states import REQUESTS, Actor, TransitionNotAllowed
 from scriptmail.model import REFERENCE_STATE, RecipientStatus
 from scriptmail.store import accounts, stats
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store import log as store_log
-from scriptmail.store.hosting_control import STATE_REFRESH, change_state, history
+from scriptmail.store.hosting_control import change_state, history
 from scriptmail.web.context import WebContext
 
 router = APIRouter(prefix="/1.0")
@@ -120,15 +120,14 @@ async def request_action(serviceName: str, body: EmailRequest, user: User, conte
     """Answers the hosting's state after the action (in the reference's names). A purge runs in
     the background: the state is `purging` until it is done, then `ok`."""
     await _hosting_id(context, user, serviceName)
-    action = {"BLOCK": Action.BLOCK, "PURGE": Action.PURGE, "UNBLOCK": Action.UNBLOCK}[body.action]
+    action = REQUESTS[body.action]
     actor = Actor.OPERATOR if user.operator else Actor.CUSTOMER
     reason = f"{body.action.lower()} requested through the API by {user.email}"
     try:
         change = await context.write(lambda c: change_state(c, serviceName, action, actor, context.clock(), reason=reason))
     except TransitionNotAllowed as refused:
         raise HTTPException(409, refused.reason) from None
-    if holds_mail(change.after) and not holds_mail(change.before):
-        await asyncio.sleep(STATE_REFRESH + 0.5)  # once this answers, no new delivery starts
+    await asyncio.sleep(change.settle_seconds)  # once this answers, no new delivery starts
     return REFERENCE_STATE[change.after]
 
 

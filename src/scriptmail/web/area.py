@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from scriptmail.control.states import SENDING_STATES, Action, Actor, Context, TransitionNotAllowed, decide, holds_mail
+from scriptmail.control.states import REQUESTS, SENDING_STATES, Action, Actor, Context, TransitionNotAllowed, decide
 from scriptmail.model import HostingState
 from scriptmail.store import accounts, stats, web_sessions
 from scriptmail.store import hostings as hosting_store
-from scriptmail.store.hosting_control import STATE_REFRESH, change_state, history
+from scriptmail.store.hosting_control import change_state, history, repeated_spam
 from scriptmail.web import i18n, throttle
 from scriptmail.web.context import WebContext
 
@@ -263,8 +263,6 @@ async def hosting_page(request: Request, name: str, limit: int = 20) -> Response
     actor = Actor.OPERATOR if user.operator else Actor.CUSTOMER
 
     def read(connection) -> dict:
-        from scriptmail.store.hosting_control import repeated_spam
-
         hosting = hosting_store.get_hosting(connection, hosting_id)
         counters = stats.counters(connection, hosting_id, context.settings.plan(hosting.plan), context.clock())
         repeat = repeated_spam(connection, hosting_id, context.clock())
@@ -303,7 +301,6 @@ def _when(at: float) -> str:
     return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-_ACTIONS = {"BLOCK": Action.BLOCK, "PURGE": Action.PURGE, "UNBLOCK": Action.UNBLOCK}
 _DONE = {"BLOCK": "Sending is blocked.", "PURGE": "The purge has started.", "UNBLOCK": "Sending is unblocked."}
 
 
@@ -317,7 +314,7 @@ async def hosting_action(
 ) -> Response:
     page = await _posted(request, csrf)
     await _owned(page, name)
-    if action not in _ACTIONS:
+    if action not in REQUESTS:
         raise HTTPException(400, page._("Unknown action."))
     user = page.session.user
     if not confirm:
@@ -327,13 +324,12 @@ async def hosting_action(
         reason = f"{action.lower()} requested in the customer area by {user.email}"
         try:
             change = await page.context.write(
-                lambda c: change_state(c, name, _ACTIONS[action], actor, page.context.clock(), reason=reason)
+                lambda c: change_state(c, name, REQUESTS[action], actor, page.context.clock(), reason=reason)
             )
         except TransitionNotAllowed as refused:
             flash = "error:" + page._(refused.reason)
         else:
-            if holds_mail(change.after) and not holds_mail(change.before):
-                await asyncio.sleep(STATE_REFRESH + 0.5)  # once the page says so, nothing more goes out
+            await asyncio.sleep(change.settle_seconds)  # once the page says so, nothing more goes out
             flash = "ok:" + page._(_DONE[action])
     await page.context.write(lambda c: web_sessions.touch(c, page.session_id, page.context.clock(), flash=flash))
     return _see(f"/hostings/{name}")
