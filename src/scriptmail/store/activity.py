@@ -9,13 +9,13 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Table, case, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from scriptmail.config import PlanSettings
 from scriptmail.control.content import HIGH_SCORE
 from scriptmail.control.policy import Signals, needs_baseline
 from scriptmail.control.quota import Room, earliest_minute, room
 from scriptmail.control.states import SENDING_STATES
+from scriptmail.store.engine import upsert
 from scriptmail.store.schema import (
     COUNTER_NAMES,
     activity,
@@ -61,17 +61,17 @@ def bump(connection: Connection, increments: Iterable[tuple[int, float, Mapping[
                 day[name] += count
             if name in total:
                 total[name] += count
-    _upsert(connection, activity, ("hosting_id", "minute"), COUNTERS, minutes)
-    _upsert(connection, activity_daily, ("hosting_id", "day"), COUNTERS, days)
-    _upsert(connection, hosting_totals, ("hosting_id",), TOTALS, {(h,): counts for h, counts in totals.items()})
+    _add_counts(connection, activity, ("hosting_id", "minute"), COUNTERS, minutes)
+    _add_counts(connection, activity_daily, ("hosting_id", "day"), COUNTERS, days)
+    _add_counts(connection, hosting_totals, ("hosting_id",), TOTALS, {(h,): counts for h, counts in totals.items()})
 
 
 def adjust_totals(connection: Connection, hosting_id: int, counts: Mapping[str, int]) -> None:
     """Move counts between totals only (a sent recipient that bounces later: sent -1, bounced +1)."""
-    _upsert(connection, hosting_totals, ("hosting_id",), TOTALS, {(hosting_id,): {**dict.fromkeys(TOTALS, 0), **counts}})
+    _add_counts(connection, hosting_totals, ("hosting_id",), TOTALS, {(hosting_id,): {**dict.fromkeys(TOTALS, 0), **counts}})
 
 
-def _upsert(connection: Connection, table: Table, keys: tuple[str, ...], columns: tuple[str, ...], rows: Mapping[tuple, Mapping[str, int]]) -> None:
+def _add_counts(connection: Connection, table: Table, keys: tuple[str, ...], columns: tuple[str, ...], rows: Mapping[tuple, Mapping[str, int]]) -> None:
     values = [
         {**dict(zip(keys, key)), **counts}
         for key, counts in sorted(rows.items())  # one lock order for every writer
@@ -79,8 +79,7 @@ def _upsert(connection: Connection, table: Table, keys: tuple[str, ...], columns
     ]
     if not values:
         return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
+    statement = upsert(connection, table)
     connection.execute(
         statement.on_conflict_do_update(
             index_elements=[table.c[key] for key in keys],
@@ -100,8 +99,7 @@ def count_scripts(connection: Connection, items: Iterable[tuple[int, str, int, f
         row[2] = max(row[2], at)
     if not rows:
         return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(script_counts)
+    statement = upsert(connection, script_counts)
     connection.execute(
         statement.on_conflict_do_update(
             index_elements=[script_counts.c.hosting_id, script_counts.c.script],

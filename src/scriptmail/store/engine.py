@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql.dml import Insert
 
 
 def open_engine(url: str, pool_size: int = 8) -> Engine:
@@ -47,3 +49,9 @@ def _sqlite_begin(connection) -> None:
 def for_writing(engine: Engine) -> Engine:
     """The engine to use for write transactions (on SQLite: they take the lock at BEGIN)."""
     return engine.execution_options(sqlite_immediate=True) if engine.dialect.name == "sqlite" else engine
+
+
+def upsert(connection: Connection, table: Table) -> Insert:
+    """An INSERT that can say ON CONFLICT (DO NOTHING / DO UPDATE): both stores have it, each in
+    its own dialect's construct."""
+    return (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)

@@ -9,10 +9,10 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from scriptmail.model import Hosting, HostingState
+from scriptmail.store.engine import upsert
 from scriptmail.store.schema import hostings
 
 # OWASP's first recommended argon2id setting (REFERENCE.md): m=19 MiB, t=2, p=1.
@@ -39,9 +39,8 @@ def system_hosting_id(connection: Connection, owner_email: str) -> int:
     found = connection.execute(query).scalar()
     if found is not None:
         return found
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     connection.execute(  # two nodes may create it at once: the second insert does nothing
-        dialect.insert(hostings)
+        upsert(connection, hostings)
         .values(
             name=SYSTEM_HOSTING,
             owner_email=owner_email,

@@ -8,15 +8,14 @@ nodes racing for a lease never both win, on SQLite or PostgreSQL.
 from __future__ import annotations
 
 from sqlalchemy import Connection, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from scriptmail.store.engine import upsert
 from scriptmail.store.schema import leases
 
 
 def acquire(connection: Connection, name: str, owner: str, seconds: float, now: float) -> bool:
     """Take or extend the lease `name` for `seconds`; False while another owner holds it."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    connection.execute(dialect.insert(leases).values(name=name, owner=owner, until=0.0).on_conflict_do_nothing())
+    connection.execute(upsert(connection, leases).values(name=name, owner=owner, until=0.0).on_conflict_do_nothing())
     taken = connection.execute(
         update(leases)
         .where(leases.c.name == name, or_(leases.c.owner == owner, leases.c.until < now))

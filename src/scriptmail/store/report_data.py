@@ -7,10 +7,10 @@ import heapq
 from datetime import date
 
 from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from scriptmail.model import RecipientStatus
 from scriptmail.reports.daily import FailureRow
+from scriptmail.store.engine import upsert
 from scriptmail.store.hostings import SYSTEM_HOSTING
 from scriptmail.store.schema import activity_daily, hostings, messages, recipients, report_runs
 
@@ -97,9 +97,8 @@ def due(connection: Connection, days: list[date]) -> list[tuple[int, date]]:
 def claim_run(connection: Connection, hosting_id: int, day: date, now: float, failures_count: int, late: bool) -> bool:
     """Mark the report of (hosting, day) as sent; False when another node already did (the key
     makes it exactly once: a racing insert waits for the first one's commit, then does nothing)."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     inserted = connection.execute(
-        dialect.insert(report_runs)
+        upsert(connection, report_runs)
         .values(hosting_id=hosting_id, day=day.toordinal(), sent_at=now, failures=failures_count, late=int(late))
         .on_conflict_do_nothing()
         .returning(report_runs.c.hosting_id)

@@ -11,9 +11,9 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from scriptmail.store.accounts import User, find_user
+from scriptmail.store.engine import upsert
 from scriptmail.store.schema import login_failures, web_sessions
 
 IDLE_SECONDS = 12 * 3600  # a session unused this long is over
@@ -67,9 +67,8 @@ def failures(connection: Connection, keys: list[str]) -> dict[str, tuple[int, fl
 
 
 def record_failure(connection: Connection, keys: list[str], now: float) -> None:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     for key in keys:
-        statement = dialect.insert(login_failures).values(key=key[:400], failures=1, last_at=now)
+        statement = upsert(connection, login_failures).values(key=key[:400], failures=1, last_at=now)
         connection.execute(
             statement.on_conflict_do_update(
                 index_elements=[login_failures.c.key], set_={"failures": login_failures.c.failures + 1, "last_at": now}
