@@ -17,6 +17,7 @@ from scriptmail.store.engine import upsert
 from scriptmail.store.schema import login_failures, web_sessions
 
 IDLE_SECONDS = 12 * 3600  # a session unused this long is over
+TOUCH_SECONDS = 60.0  # its last use is written at most this often: not one write per page view
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,7 @@ class Session:
     user: User
     csrf: str
     flash: str
+    seen_at: float
 
 
 def _hash(session_id: str) -> str:
@@ -46,7 +48,7 @@ def find_session(connection: Connection, session_id: str, now: float) -> Session
     if row is None or row.seen_at < now - IDLE_SECONDS:
         return None
     user = find_user(connection, user_id=row.user_id)
-    return Session(user, row.csrf, row.flash) if user else None
+    return Session(user, row.csrf, row.flash, row.seen_at) if user else None
 
 
 def touch(connection: Connection, session_id: str, now: float, flash: str | None = None) -> None:

@@ -84,7 +84,7 @@ async def _page(request: Request) -> _Page:
     if session_id:
         now = context.clock()
         session = await context.read(lambda c: web_sessions.find_session(c, session_id, now))
-        if session is not None:
+        if session is not None and (session.flash or now - session.seen_at > web_sessions.TOUCH_SECONDS):
             await context.write(lambda c: web_sessions.touch(c, session_id, now, flash="" if session.flash else None))
     return _Page(request, context, session, session_id)
 
@@ -97,23 +97,28 @@ def _same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc == request.headers.get("host")
 
 
+_EXPIRED_FORM = "this form has expired or comes from another site; reload the page and try again"
+
+
+def _check_form(request: Request, page: _Page, csrf: str) -> None:
+    """A form of a logged-in page: the session's token, from this site; else 403 (or log in)."""
+    if page.session is None:
+        raise Redirect("/login")
+    if not _same_origin(request) or not secrets.compare_digest(csrf, page.session.csrf):
+        raise HTTPException(403, _EXPIRED_FORM)
+
+
 async def _posted(request: Request, csrf: str) -> _Page:
     page = await _page(request)
-    if page.session is None:
-        raise _Redirect("/login")
-    if not _same_origin(request) or not secrets.compare_digest(csrf, page.session.csrf):
-        raise HTTPException(403, "this form has expired or comes from another site; reload the page and try again")
+    _check_form(request, page, csrf)
     return page
 
 
-class _Redirect(Exception):
+class Redirect(Exception):
     """Raised deep in a handler to send the browser elsewhere (the login page)."""
 
     def __init__(self, location: str) -> None:
         self.location = location
-
-
-Redirect = _Redirect
 
 
 def _see(location: str) -> RedirectResponse:
@@ -154,7 +159,7 @@ async def login(
     page = await _page(request)
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not secrets.compare_digest(csrf, expected) or not _same_origin(request):
-        raise HTTPException(403, "this form has expired or comes from another site; reload the page and try again")
+        raise HTTPException(403, _EXPIRED_FORM)
     context = page.context
     address = request.client.host if request.client else "unknown"
     keys = [f"account:{email.strip().lower()}", f"ip:{address}"]
@@ -205,7 +210,7 @@ async def language(
     response = _see(target)
     page = await _page(request)
     if page.session is not None:
-        await _posted(request, csrf)
+        _check_form(request, page, csrf)
         await page.context.write(lambda c: accounts.set_language(c, page.session.user, language))
     response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 86400, path="/", samesite="lax")
     return response
