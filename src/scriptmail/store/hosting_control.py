@@ -61,8 +61,9 @@ def change_state(
     before = HostingState(row.state)
     if name == SYSTEM_HOSTING:
         raise TransitionNotAllowed(before, action, "the platform's own mail (notices, reports) is never blocked")
-    if context is None:
-        context = Context(repeat_spam=repeated_spam(connection, row.id, now))
+    if context is None:  # only a purge of a spam block asks whether it is a repeat
+        repeat = action is Action.PURGE and before is HostingState.SPAM and repeated_spam(connection, row.id, now)
+        context = Context(repeat_spam=repeat)
     after = decide(before, action, actor, target=target, context=context)
     values: dict = {"state": after.value}
     if action is Action.PURGE:

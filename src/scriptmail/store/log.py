@@ -94,10 +94,9 @@ def _contains(column: Any, text: str) -> Any:
     return column.ilike(f"%{escaped}%", escape="\\")
 
 
-def recent(connection: Connection, filters: Filters | None = None, limit: int = 50, *, hosting: str | None = None,
-           status: RecipientStatus | None = None) -> list[dict[str, Any]]:  # fmt: skip
+def recent(connection: Connection, filters: Filters | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """The latest recipients matching the filters, newest first, whatever their status."""
-    filters = filters or Filters(hosting=hosting, status=status)
+    filters = filters or Filters()
     query = _base(filters.hosting)
     if filters.status is not None:
         query = query.where(recipients.c.status == filters.status.value)
