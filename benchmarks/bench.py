@@ -1030,11 +1030,16 @@ def main(argv: list[str] | None = None) -> int:
         "scriptmail_exit_code": sm_extra.get("exit_code"),
         "errors": errors,
     }
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result), flush=True)
+    emit_json(result, args.json_out)
     return 1 if errors else 0
+
+
+def emit_json(result: dict[str, Any], path: Path | None) -> None:
+    """The result as the last line of stdout (for machines), and in `path` if given."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

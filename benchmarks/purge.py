@@ -12,7 +12,6 @@ Prints a table and, as its last line, one JSON object. It reports figures; it as
 from __future__ import annotations
 
 import argparse
-import json
 import smtplib
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from bench import (  # noqa: E402 - the throughput benchmark's helpers
     BenchError,
     PostgresDatabase,
     Sink,
+    emit_json,
     ensure_tools,
     free_port,
     log,
@@ -197,11 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = result[f"other_hosting_{phase}"]
         print(f"  other hosting {phase:>6} the purge: {figures['accepted']} accepted ({figures['per_second']}/s), "
               f"p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms")  # fmt: skip
-    line = json.dumps(result)
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(line + "\n")
-    print(line)
+    emit_json(result, args.json_out)
     return 0
 
 

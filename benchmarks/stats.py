@@ -11,7 +11,6 @@ table and, as its last line, one JSON object. It reports figures; it asserts not
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import tempfile
@@ -20,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import PG_ADMIN_URL, PostgresDatabase, log, percentile  # noqa: E402
+from bench import PG_ADMIN_URL, PostgresDatabase, emit_json, log, percentile  # noqa: E402
 
 
 def fill(database_url: str, count: int, per_message: int) -> float:
@@ -136,11 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"store {args.store}, one hosting with {args.recipients} logged recipients:")
     for name, values in figures.items():
         print(f"  {name:<20} p50 {values['p50_ms']:>8} ms   p95 {values['p95_ms']:>8} ms   max {values['max_ms']:>8} ms")
-    line = json.dumps(result)
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(line + "\n")
-    print(line)
+    emit_json(result, args.json_out)
     return 0
 
 
