@@ -165,9 +165,9 @@ def claim_due(
     for row in rows:
         if row.attempts == 0:
             firsts[row.hosting_id] += 1
-    activity.bump(connection, ((hosting_id, now, {"dispatched": count}) for hosting_id, count in firsts.items()))
     if not rows:
         return []
+    activity.bump(connection, ((hosting_id, now, {"dispatched": count}) for hosting_id, count in firsts.items()))
     senders = dict(
         connection.execute(
             select(messages.c.id, messages.c.envelope_from).where(
@@ -214,35 +214,32 @@ def _within_quota(connection: Connection, gate: QuotaGate, rows: list, now: floa
             connection.execute(select(func.pg_advisory_xact_lock(_QUOTA_LOCK, hosting_id)))
     since = min(quota.earliest_minute(plan, now, gate.zone) for plan in limited.values())
     counts = activity.dispatched_since(connection, limited, since)
-    waiting: list[tuple[list[int], float, str]] = []
+    put_back: set[int] = set()
     for hosting_id, plan in limited.items():
         used = counts.get(hosting_id, [])
         room = quota.room(plan, used, now, gate.zone)
         mine = firsts[hosting_id]
         if room.count is None or len(mine) < room.count:
             continue
-        kept = mine[: room.count]
+        kept, over = mine[: room.count], mine[room.count :]
         after = quota.room(plan, [*used, (activity.minute_of(now), len(kept))], now, gate.zone)
         until = after.until or now + 60
         gate.exhaust(hosting_id, until)
-        gate.waits.append((hosting_id, len(mine) - len(kept), until, after.reason))
-        if len(kept) < len(mine):
-            waiting.append(([row.id for row in mine[len(kept):]], until, after.reason))
-    doomed: set[int] = set()
-    for ids, until, reason in waiting:
-        doomed.update(ids)
-        connection.execute(
-            update(recipients)
-            .where(recipients.c.id.in_(ids), recipients.c.lease_owner.is_not(None))
-            .values(
-                status=RecipientStatus.QUEUED.value,
-                lease_owner=None,
-                lease_until=None,
-                next_attempt_at=until,
-                last_text=quota.describe_wait(reason, until),
+        gate.waits.append((hosting_id, len(over), until, after.reason))
+        if over:
+            put_back.update(row.id for row in over)
+            connection.execute(
+                update(recipients)
+                .where(recipients.c.id.in_([row.id for row in over]))
+                .values(
+                    status=RecipientStatus.QUEUED.value,
+                    lease_owner=None,
+                    lease_until=None,
+                    next_attempt_at=until,
+                    last_text=quota.describe_wait(after.reason, until),
+                )
             )
-        )
-    return [row for row in rows if row.id not in doomed]
+    return [row for row in rows if row.id not in put_back]
 
 
 def load_bodies(connection: Connection, message_ids: Iterable[int]) -> dict[int, bytes]:
