@@ -150,8 +150,8 @@ class Gateway:
             await self._start_web()
         if "scheduler" in self.parts:
             self.scheduler = Scheduler(self.engine, self.writer, settings, clock=self.clock)
-            for job in self.scheduler.tasks():
-                self._tasks.append(asyncio.create_task(job(), name=job.__name__))
+            for name, loop in self.scheduler.loops().items():
+                self._tasks.append(asyncio.create_task(loop, name=name))
         if "maildrop" in self.parts:
             from scriptmail.intake.maildrop import MaildropPickup
 

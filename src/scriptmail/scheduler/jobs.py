@@ -13,7 +13,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,8 +46,17 @@ class Scheduler:
         self._purges: dict[str, asyncio.Task] = {}
         self._stopping = threading.Event()
 
-    def tasks(self) -> list[Callable[[], Any]]:
-        return [self._purge_loop, self._policy_loop, self._expiry_loop, self._prune_loop, self._report_loop]
+    def loops(self) -> dict[str, Coroutine[Any, Any, None]]:
+        """Each job repeated at its interval, by name (the gateway runs them as tasks)."""
+        control = self._settings.control
+        jobs: list[tuple[str, float, Callable[[], Awaitable[Any]]]] = [
+            ("purges", PURGE_POLL, self.start_purges),
+            ("policy sweep", control.policy_interval, self.sweep_policies),
+            ("held-mail expiry", control.sweep_interval, self.expire_held_mail),
+            ("pruning", PRUNE_INTERVAL, self.prune),
+            ("daily reports", REPORT_INTERVAL, self.send_due_reports),
+        ]
+        return {name: self._every(seconds, job, name) for name, seconds, job in jobs}
 
     def _run_sync(self, operation: Callable[[Connection], Any]) -> Any:
         """Run one write operation through the writer from a worker thread, and wait for it."""
@@ -61,9 +70,6 @@ class Scheduler:
                 log.warning("%s failed: %s", name, error)
             await asyncio.sleep(seconds)
 
-    async def _purge_loop(self) -> None:
-        await self._every(PURGE_POLL, self.start_purges, "looking for purges")
-
     async def start_purges(self) -> None:
         names = await asyncio.to_thread(self._read, purging_hostings)
         for name in names:
@@ -73,9 +79,6 @@ class Scheduler:
                 )
                 self._purges[name] = task
                 task.add_done_callback(lambda _, name=name: self._purges.pop(name, None))
-
-    async def _policy_loop(self) -> None:
-        await self._every(self._settings.control.policy_interval, self.sweep_policies, "policy sweep")
 
     async def sweep_policies(self) -> list:
         """One round of the policy engine; returns the blocks it made."""
@@ -94,9 +97,6 @@ class Scheduler:
                 blocks.append(block)
         return blocks
 
-    async def _expiry_loop(self) -> None:
-        await self._every(self._settings.control.sweep_interval, self.expire_held_mail, "held-mail expiry")
-
     async def expire_held_mail(self) -> None:
         """Held mail is kept `control.hold_seconds` (72 h), then expires."""
         hold = self._settings.control.hold_seconds
@@ -108,17 +108,14 @@ class Scheduler:
             if count < 5000:
                 break
 
-    async def _prune_loop(self) -> None:
-        await self._every(PRUNE_INTERVAL, self.prune_counters, "counter pruning")
-
-    async def prune_counters(self) -> None:
+    async def prune(self) -> None:
+        """Old per-minute counters, then the log beyond `control.log_days`, a batch per commit."""
         now = self._clock()
         if not await self._writer.submit(lambda c: leases.acquire(c, "prune", self._owner, PRUNE_INTERVAL, now)):
             return
         before = activity.minute_of(now - ACTIVITY_DAYS * 86400)
         while await self._writer.submit(lambda c: activity.prune(c, before)):
             pass
-        # The log itself: finished recipients older than control.log_days, a batch per commit.
         keep = self._settings.control.log_days * 86400
         pruned = 0
         while count := await self._writer.submit(lambda c: retention.prune_log(c, now - keep)):
@@ -126,9 +123,6 @@ class Scheduler:
         await self._writer.submit(lambda c: retention.prune_days(c, activity.day_of(now - keep)))
         if pruned:
             log.info("%d recipient(s) older than %d days removed from the log", pruned, self._settings.control.log_days)
-
-    async def _report_loop(self) -> None:
-        await self._every(REPORT_INTERVAL, self.send_due_reports, "daily reports")
 
     async def send_due_reports(self) -> list[int]:
         """Queue every daily report that is due and not sent yet (by any node); their queue ids."""
