@@ -127,7 +127,7 @@ class Gateway:
                     max_idle=settings.delivery.per_destination,
                 ),
             )
-            gate = QuotaGate(settings.plans, settings.control.default_plan, ZoneInfo(settings.timezone))
+            gate = QuotaGate(settings.plan, ZoneInfo(settings.timezone))
             self.agent = DeliveryAgent(
                 self.engine, self.writer, settings.delivery, client, router, owner=settings.node, gate=gate, clock=self.clock,
                 sender_for=self._verp_sender(secret),
@@ -140,7 +140,7 @@ class Gateway:
             max_size=settings.intake.max_message_size,
             max_recipients=settings.intake.max_recipients,
             on_accepted=self.agent.wake if self.agent else None,
-            scanner=self._scanner(),
+            scanner=self._scanner() if {"smtp", "sendmail", "maildrop"} & set(self.parts) else None,
         )
         if "smtp" in self.parts:
             await self._start_smtp(acceptor)

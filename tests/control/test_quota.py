@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from scriptmail.config import PlanSettings
+from scriptmail.config import PlanSettings, Settings
 from scriptmail.control.quota import QuotaGate, day_start, next_day_start, room
 
 UTC = ZoneInfo("UTC")
@@ -76,8 +76,9 @@ def test_both_limits_wait_for_the_later_one() -> None:
 
 
 def test_the_gate_forgets_a_hosting_once_its_room_is_back() -> None:
-    gate = QuotaGate({"default": PlanSettings()}, "default", UTC)
+    settings = Settings()
+    gate = QuotaGate(settings.plan, UTC)
     gate.exhaust(7, NOW + 60)
     assert gate.excluded(NOW) == {7}
     assert gate.excluded(NOW + 60) == set()
-    assert gate.plan("removed-plan") is gate.plans["default"]
+    assert gate.plan("removed-plan") is settings.plans["default"]

@@ -17,7 +17,7 @@ from scriptmail.store.engine import for_writing
 from scriptmail.store.schema import recipients
 
 NOW = 1_800_000_000.0
-PLANS = Settings(plans={"tiny": PlanSettings(hourly=100)}).plans
+SETTINGS = Settings(plans={"tiny": PlanSettings(hourly=100)})
 
 
 def _hosting(engine: Engine, name: str, plan: str) -> int:
@@ -38,7 +38,7 @@ def _submit(engine: Engine, hosting_id: int, count: int, now: float = NOW, score
 
 
 def _gate() -> QuotaGate:
-    return QuotaGate(PLANS, "default", ZoneInfo("UTC"))
+    return QuotaGate(SETTINGS.plan, ZoneInfo("UTC"))
 
 
 def _claim(engine: Engine, gate: QuotaGate, now: float, owner: str = "node", limit: int = 500):

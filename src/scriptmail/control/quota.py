@@ -9,6 +9,7 @@ Only a recipient's first attempt counts: retries of deferred mail are not new ma
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -92,14 +93,10 @@ class QuotaGate:
     recipients of one hosting never fills the claim batches of the others.
     """
 
-    plans: dict[str, PlanSettings]
-    default_plan: str
+    plan: Callable[[str], PlanSettings]  # a hosting's plan by name (Settings.plan: unknown -> default)
     zone: ZoneInfo
     exhausted: dict[int, float] = field(default_factory=dict)  # hosting id -> when room returns
     waits: list[tuple[int, int, float, str]] = field(default_factory=list)  # for the log: (hosting, how many, until, why)
-
-    def plan(self, name: str) -> PlanSettings:
-        return self.plans.get(name) or self.plans[self.default_plan]
 
     def excluded(self, now: float) -> set[int]:
         for hosting_id in [h for h, until in self.exhausted.items() if until <= now]:
@@ -108,10 +105,6 @@ class QuotaGate:
 
     def exhaust(self, hosting_id: int, until: float) -> None:
         self.exhausted[hosting_id] = until
-
-    def reopen(self) -> None:
-        """Forget every exhaustion (a plan changed): the next claim recounts."""
-        self.exhausted.clear()
 
 
 def describe_wait(reason: str, until: float) -> str:
