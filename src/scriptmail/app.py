@@ -175,8 +175,6 @@ class Gateway:
 
     async def _start_bounces(self, secret: bytes) -> None:
         settings = self.settings
-        if not settings.bounces.domain:
-            raise ValueError("bounces.listen needs bounces.domain (the domain of the VERP addresses)")
 
         async def record(recipient_id: int, data: bytes, client: str) -> str:
             report = await asyncio.to_thread(parse_report, data) if len(data) > 256 * 1024 else parse_report(data)

@@ -222,6 +222,12 @@ class BouncesSettings(_Section):
             parse_host_port(value, listening=True)
         return value
 
+    @model_validator(mode="after")
+    def _listen_needs_domain(self) -> BouncesSettings:
+        if self.listen and not self.domain:
+            raise ValueError("listen needs domain: the listener accepts only addresses on the bounce domain")
+        return self
+
 
 class ReportsSettings(_Section):
     """The daily error report mailed to each hosting whose mail failed the day before."""
