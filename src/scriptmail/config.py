@@ -248,6 +248,8 @@ class ReportsSettings(_Section):
 
 class WebSettings(_Section):
     listen: str = "127.0.0.1:8025"
+    # Whether the customer area shows the body of held mail before a purge (headers always).
+    show_held_body: bool = True
 
     @field_validator("listen")
     @classmethod

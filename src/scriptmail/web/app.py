@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from scriptmail.web import area, metrics
+from scriptmail.web import area, metrics, pages
 from scriptmail.web.api import router
 from scriptmail.web.context import WebContext
 
@@ -42,8 +42,8 @@ def create_app(context: WebContext) -> FastAPI:
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
-    @app.exception_handler(area.Redirect)
-    async def to_login(request: Request, redirect: area.Redirect) -> Response:
+    @app.exception_handler(pages.Redirect)
+    async def to_login(request: Request, redirect: pages.Redirect) -> Response:
         return RedirectResponse(redirect.location, status_code=303)
 
     @app.exception_handler(StarletteHTTPException)

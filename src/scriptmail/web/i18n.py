@@ -1,4 +1,4 @@
-"""The customer area's languages: gettext catalogues (web/translations/*.po, read at start with
+"""The customer area's languages: gettext catalogues (web/translations/LANG/LC_MESSAGES/*.po, read at start with
 Babel, no build step) and a Jinja2 environment per language."""
 
 from __future__ import annotations
@@ -19,13 +19,23 @@ _HERE = Path(__file__).parent
 
 @lru_cache(maxsize=None)
 def translations(language: str) -> NullTranslations:
-    path = _HERE / "translations" / language / "LC_MESSAGES" / "messages.po"
-    if language == "en" or not path.exists():
+    """Every .po file of the language, merged: each part of the areas keeps its own catalogue."""
+    folder = _HERE / "translations" / language / "LC_MESSAGES"
+    files = sorted(folder.glob("*.po")) if language != "en" else []
+    if not files:
         return NullTranslations()
-    with path.open("rb") as po:
-        catalog = read_po(po, locale=language)
+    merged = None
+    for path in files:
+        with path.open("rb") as po:
+            catalog = read_po(po, locale=language)
+        if merged is None:
+            merged = catalog
+        else:
+            for message in catalog:
+                if message.id:
+                    merged[message.id] = message
     buffer = io.BytesIO()
-    write_mo(buffer, catalog)
+    write_mo(buffer, merged)
     buffer.seek(0)
     return Translations(fp=buffer)
 

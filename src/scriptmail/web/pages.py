@@ -1,0 +1,144 @@
+"""What every page of the customer and operator areas shares: the request's session and language,
+rendering a template, checking a posted form (CSRF), and answering 404 for a hosting the user
+may not see. The routes live in area.py, area_log.py, account.py and operator.py."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from scriptmail.model import HostingState
+from scriptmail.store import accounts, web_sessions
+from scriptmail.web import i18n
+from scriptmail.web.context import WebContext
+
+SESSION_COOKIE = "__Host-scriptmail-session"
+LOGIN_COOKIE = "__Host-scriptmail-login"  # the login form's CSRF token, before there is a session
+LANGUAGE_COOKIE = "scriptmail-language"
+EXPIRED_FORM = "this form has expired or comes from another site; reload the page and try again"
+NOT_FOUND = "This service does not exist"
+
+STATE_LABELS = {
+    HostingState.ACTIVE: "enabled",
+    HostingState.BLOCKED: "disabled",
+    HostingState.PURGING: "purge",
+    HostingState.SPAM: "spam",
+    HostingState.BOUNCE: "bounce",
+    HostingState.FORCED: "force",
+}
+
+
+class Redirect(Exception):
+    """Raised deep in a handler to send the browser elsewhere (the login page)."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+
+class Page:
+    """What one request knows: its context, language, session (if any)."""
+
+    def __init__(self, request: Request, context: WebContext, session: web_sessions.Session | None, session_id: str) -> None:
+        self.request = request
+        self.context = context
+        self.session = session
+        self.session_id = session_id
+        self.lang = session.user.language if session else i18n.choose(
+            request.headers.get("accept-language"), request.cookies.get(LANGUAGE_COOKIE)
+        )
+
+    @property
+    def user(self) -> accounts.User:
+        if self.session is None:
+            raise Redirect("/login")
+        return self.session.user
+
+    def _(self, message: str, **values: object) -> str:
+        return i18n.gettext(self.lang, message, **values)
+
+    def state_label(self, state: HostingState) -> str:
+        return self._(STATE_LABELS[state])
+
+    def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        flash = None
+        if self.session and self.session.flash:
+            kind, _, text = self.session.flash.partition(":")
+            flash = {"kind": kind, "text": text}
+        html = i18n.environment(self.lang).get_template(template).render(
+            lang=self.lang,
+            user_email=self.session.user.email if self.session else None,
+            is_operator=bool(self.session and self.session.user.operator),
+            csrf=self.session.csrf if self.session else values.pop("login_csrf", ""),
+            languages=i18n.LANGUAGES,
+            flash=flash,
+            static="/static",
+            path=self.request.url.path,
+            refresh=values.pop("refresh", False),
+            **values,
+        )
+        return HTMLResponse(html, status_code=status)
+
+    async def flash(self, kind: str, text: str) -> None:
+        """A message for the next page this session sees (after the redirect of a form)."""
+        await self.context.write(lambda c: web_sessions.touch(c, self.session_id, self.context.clock(), flash=f"{kind}:{text}"))
+
+    async def owned(self, name: str) -> int:
+        """The id of a hosting this user may see; 404 for every other name, known or not."""
+        hosting_id = await self.context.read(lambda c: accounts.may_see(c, self.user, name))
+        if hosting_id is None:
+            raise HTTPException(404, self._(NOT_FOUND))
+        return hosting_id
+
+
+async def current_page(request: Request) -> Page:
+    context: WebContext = request.app.state.context
+    session_id = request.cookies.get(SESSION_COOKIE, "")
+    session = None
+    if session_id:
+        now = context.clock()
+        session = await context.read(lambda c: web_sessions.find_session(c, session_id, now))
+        if session is not None and (session.flash or now - session.seen_at > web_sessions.TOUCH_SECONDS):
+            await context.write(lambda c: web_sessions.touch(c, session_id, now, flash="" if session.flash else None))
+    return Page(request, context, session, session_id)
+
+
+async def logged_in(request: Request) -> Page:
+    """The page of a logged-in user; anyone else is sent to the login page."""
+    page = await current_page(request)
+    if page.session is None:
+        raise Redirect("/login")
+    return page
+
+
+def same_origin(request: Request) -> bool:
+    """A browser says where a form came from; refuse another site's (CSRF, second line)."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return request.headers.get("sec-fetch-site") in (None, "same-origin", "none")
+    return urlsplit(origin).netloc == request.headers.get("host")
+
+
+def check_form(request: Request, page: Page, csrf: str) -> None:
+    """A form of a logged-in page: the session's token, from this site; else 403 (or log in)."""
+    if page.session is None:
+        raise Redirect("/login")
+    if not same_origin(request) or not secrets.compare_digest(csrf, page.session.csrf):
+        raise HTTPException(403, EXPIRED_FORM)
+
+
+async def posted(request: Request, csrf: str) -> Page:
+    page = await current_page(request)
+    check_form(request, page, csrf)
+    return page
+
+
+def see(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status_code=303)
+
+
+def set_cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="lax")
