@@ -63,23 +63,43 @@ def test_block_purge_and_the_recipient_from_the_page(gateway: RunningGateway, ar
     page = browser.get(f"/hostings/{HOSTING}")
     assert page.status_code == 200
     token = browser.csrf(page)
-    # Without the confirmation box nothing happens.
+    # Each button leads to a confirmation that says what will happen (a dialog with JavaScript).
+    confirm = browser.get(f"/hostings/{HOSTING}/confirm/block")
+    assert confirm.status_code == 200 and "<html" in confirm.text and "72 hours" in confirm.text
+    assert 'name="confirm" value="yes"' in confirm.text
+    fragment = browser.get(f"/hostings/{HOSTING}/confirm/block", headers={"HX-Request": "true"})
+    assert "<html" not in fragment.text and 'id="dialog-title"' in fragment.text
+    not_now = browser.get(f"/hostings/{HOSTING}/confirm/purge")
+    assert "block sending first" in not_now.text and 'name="confirm"' not in not_now.text
+    assert browser.get(f"/hostings/{HOSTING}/confirm/delete").status_code == 404
+    # Without the confirmation nothing happens.
     assert browser.post(f"/hostings/{HOSTING}/action", {"action": "BLOCK", "csrf": token}).status_code == 303
-    assert _state(gateway) == "active"
+    assert _state(gateway) == "active" and "Confirm the action first." in browser.get(f"/hostings/{HOSTING}").text
+    assert browser.post(f"/hostings/{HOSTING}/action", {"action": "DROP", "confirm": "yes", "csrf": token}).status_code == 400
     assert browser.post(f"/hostings/{HOSTING}/action", {"action": "BLOCK", "confirm": "yes", "csrf": token}).status_code == 303
     assert _state(gateway) == "blocked"
     assert "Sending is blocked." in browser.get(f"/hostings/{HOSTING}").text
+    assert "deleted for good" in browser.get(f"/hostings/{HOSTING}/confirm/purge").text
     browser.post(f"/hostings/{HOSTING}/action", {"action": "PURGE", "confirm": "yes", "csrf": token})
-    purging = browser.get(f"/hostings/{HOSTING}")
-    assert 'http-equiv="refresh"' in purging.text or _state(gateway) == "active"
+    live = browser.get(f"/hostings/{HOSTING}/state")
+    assert ('hx-trigger="every 2s"' in live.text and "HX-Refresh" not in live.headers) or _state(gateway) == "active"
     deadline = time.monotonic() + 15
     while _state(gateway) != "active":
         assert time.monotonic() < deadline
         time.sleep(0.2)
+    over = browser.get(f"/hostings/{HOSTING}/state")
+    assert over.headers["hx-refresh"] == "true" and "hx-trigger" not in over.text
     refused = browser.post(f"/hostings/{HOSTING}/action", {"action": "PURGE", "confirm": "yes", "csrf": token})
     assert refused.status_code == 303 and "block sending first" in browser.get(f"/hostings/{HOSTING}").text
-    browser.post(f"/hostings/{HOSTING}/report-to", {"email": "not an address", "csrf": token})
-    assert "not a valid e-mail address" in browser.get(f"/hostings/{HOSTING}").text
+
+    form = browser.get(f"/hostings/{HOSTING}/report-to")
+    assert form.status_code == 200 and 'name="email"' in form.text
+    wrong = browser.post(f"/hostings/{HOSTING}/report-to", {"email": "not an address <b>", "csrf": token})
+    assert wrong.status_code == 400 and "not a valid e-mail address" in wrong.text
+    assert 'value="not an address &lt;b&gt;"' in wrong.text  # what was typed comes back, escaped
+    assert browser.post(f"/hostings/{HOSTING}/report-to", {"email": "  ", "csrf": token}).status_code == 400
+    with gateway.engine.connect() as connection:
+        assert hosting_store.find_hosting(connection, name=HOSTING).report_to in ("", None)
     browser.post(f"/hostings/{HOSTING}/report-to", {"email": "errors@shop.example", "csrf": token})
     assert "errors@shop.example" in browser.get(f"/hostings/{HOSTING}").text
     with gateway.engine.connect() as connection:

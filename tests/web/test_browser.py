@@ -47,10 +47,12 @@ def _shoot(page, name: str) -> None:
     page.set_viewport_size({"width": 1440, "height": 900})
 
 
-def _act(page, action: str) -> None:
-    form = page.locator(f"form:has(input[name=action][value={action}])")
-    form.get_by_role("checkbox").check()
-    form.get_by_role("button").click()
+def _act(page, action: str, ok: str = "OK") -> None:
+    """The guide's two clicks: the action's button, then OK in the confirmation dialog."""
+    page.locator(f"button[data-action={action.lower()}]").click()
+    dialog = page.locator("dialog#dialog")
+    playwright.expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name=ok).click()
 
 
 def test_the_owner_controls_the_scripts_mail_in_a_browser(gateway: RunningGateway, browser) -> None:
@@ -67,8 +69,21 @@ def test_the_owner_controls_the_scripts_mail_in_a_browser(gateway: RunningGatewa
     page.wait_for_url(f"{base}/hostings/{HOSTING}")
     _shoot(page, "hosting-active")
     # Purge is not possible while sending: the button is disabled and says why.
-    purge = page.locator("form:has(input[name=action][value=PURGE])").get_by_role("button")
+    purge = page.locator("button[data-action=purge]")
     assert purge.is_disabled() and "block" in (purge.get_attribute("title") or "").lower()
+
+    # With the keyboard only: Tab to "Block sending", Enter opens the dialog, Escape closes it.
+    block = page.locator("button[data-action=block]")
+    block.focus()
+    page.keyboard.press("Enter")
+    dialog = page.locator("dialog#dialog")
+    playwright.expect(dialog).to_be_visible()
+    playwright.expect(dialog.get_by_role("button", name="OK")).to_be_focused()
+    assert "72 hours" in dialog.inner_text()
+    _shoot(page, "dialog-block")
+    page.keyboard.press("Escape")
+    playwright.expect(dialog).to_be_hidden()
+    assert page.locator(".badge").first.inner_text().strip().lower() == "enabled"  # nothing happened
 
     _act(page, "BLOCK")
     page.get_by_text("Sending is blocked.").wait_for()
@@ -85,12 +100,14 @@ def test_the_owner_controls_the_scripts_mail_in_a_browser(gateway: RunningGatewa
     _act(page, "UNBLOCK")
     page.get_by_text("Sending is unblocked.").wait_for()
 
-    recipient = page.locator("form.recipient-form input[name=email]")
+    page.get_by_role("button", name="Change the recipient").click()
+    recipient = page.locator("dialog#dialog input[name=email]")
+    playwright.expect(recipient).to_be_focused()
     recipient.fill("not an address")
-    page.get_by_role("button", name="Change the recipient").click()
-    assert page.evaluate("document.querySelector('form.recipient-form input[name=email]').validity.valid") is False
+    page.locator("dialog#dialog").get_by_role("button", name="OK").click()
+    assert page.evaluate("document.querySelector('dialog input[name=email]').validity.valid") is False
     recipient.fill("errors@shop.example")
-    page.get_by_role("button", name="Change the recipient").click()
+    page.locator("dialog#dialog").get_by_role("button", name="OK").click()
     page.get_by_text("The error report will go to errors@shop.example.").wait_for()
 
     page.select_option("#language-select", "es")

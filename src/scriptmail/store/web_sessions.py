@@ -80,3 +80,10 @@ def record_failure(connection: Connection, keys: list[str], now: float) -> None:
 
 def clear_failures(connection: Connection, key: str) -> None:
     connection.execute(delete(login_failures).where(login_failures.c.key == key))
+
+
+def close_other_sessions(connection: Connection, user: User, keep_session_id: str) -> int:
+    """After a password change: every other session of `user` ends (a thief's included)."""
+    return connection.execute(
+        delete(web_sessions).where(web_sessions.c.user_id == user.id, web_sessions.c.id_hash != _hash(keep_session_id))
+    ).rowcount

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 from datetime import datetime, timezone
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import Response
@@ -22,15 +24,18 @@ from scriptmail.model import HostingState
 from scriptmail.store import accounts, stats, web_sessions
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.hosting_control import change_state, history, repeated_spam
-from scriptmail.web import i18n, throttle
+from scriptmail.web import charts, i18n, throttle
 from scriptmail.web.context import WebContext
+from scriptmail.web.i18n import N_
 from scriptmail.web.pages import (
     EXPIRED_FORM,
     LANGUAGE_COOKIE,
     LOGIN_COOKIE,
     SESSION_COOKIE,
+    Page,
     check_form,
     current_page,
+    logged_in,
     posted,
     same_origin,
     see,
@@ -159,48 +164,92 @@ def _allowed(state: HostingState, action: Action, actor: Actor, repeat: bool) ->
     return True, ""
 
 
-@router.get("/hostings/{name}")
-async def hosting_page(request: Request, name: str, limit: int = 20) -> Response:
-    page = await current_page(request)
-    if page.session is None:
-        return see("/login")
-    hosting_id = await page.owned(name)
-    limit = limit if limit in LIMITS else 20
-    context, user = page.context, page.session.user
-    actor = Actor.OPERATOR if user.operator else Actor.CUSTOMER
+# What each action does, said before it is confirmed (the guide's "Importante" notes).
+_ACTIONS = {
+    "block": ("BLOCK", N_("Block sending"), "warning",
+              N_("No email is deleted: emails are held for up to 72 hours. During that time you can unblock sending or purge them.")),
+    "purge": ("PURGE", N_("Purge the sending queue"), "danger",
+              N_("Every email waiting to be sent is deleted for good, then sending is unblocked by itself. This can take a few minutes.")),
+    "unblock": ("UNBLOCK", N_("Unblock sending"), "primary",
+                N_("Sending resumes with the next email, and the held emails go back into the queue and are sent.")),
+}  # fmt: skip
+_NOT_NOW = {
+    "block": N_("sending is already blocked"),
+    "purge": N_("block sending first: only held mail can be purged"),
+    "unblock": N_("sending is not blocked"),
+}
 
-    def read(connection) -> dict:
+
+def _actor(page: Page) -> Actor:
+    return Actor.OPERATOR if page.user.operator else Actor.CUSTOMER
+
+
+async def _hosting_view(page: Page, hosting_id: int) -> tuple[dict[str, Any], dict[str, tuple[bool, str]]]:
+    """The hosting as its pages show it, and whether each action is allowed now (or why not)."""
+    context = page.context
+
+    def read(connection) -> tuple:
         hosting = hosting_store.get_hosting(connection, hosting_id)
         counters = stats.counters(connection, hosting_id, context.settings.plan(hosting.plan), context.clock())
-        repeat = repeated_spam(connection, hosting_id, context.clock())
-        return {
-            "hosting": hosting, "counters": counters, "repeat": repeat,
-            "bounces": stats.bounces(connection, hosting_id, limit=limit), "history": history(connection, name, limit=50),
-        }  # fmt: skip
+        return hosting, counters, repeated_spam(connection, hosting_id, context.clock())
 
-    data = await context.read(read)
-    hosting, counters = data["hosting"], data["counters"]
-    can_block, _ = _allowed(hosting.state, Action.BLOCK, actor, data["repeat"])
-    can_purge, purge_hint = _allowed(hosting.state, Action.PURGE, actor, data["repeat"])
-    can_unblock, unblock_hint = _allowed(hosting.state, Action.UNBLOCK, actor, data["repeat"])
+    hosting, counters, repeat = await context.read(read)
+    allowed = {}
+    for key, (code, *_) in _ACTIONS.items():
+        ok, reason = _allowed(hosting.state, REQUESTS[code], _actor(page), repeat)
+        if not ok:
+            reason = (
+                "a purge is running; wait until it has finished"
+                if hosting.state is HostingState.PURGING
+                else (reason or _NOT_NOW[key])
+            )
+        allowed[key] = (ok, page._(reason) if reason else "")
+    view = {
+        "name": hosting.name, "state": hosting.state.value, "state_label": page.state_label(hosting.state),
+        "sending": hosting.state in SENDING_STATES, "purging": hosting.state is HostingState.PURGING,
+        "report_to": hosting.report_recipient, "sent": counters["sent"], "sent_today": counters["sentToday"],
+        "max_per_day": counters["maxPerDay"], "bounce": counters["bounce"],
+    }  # fmt: skip
+    return view, allowed
+
+
+def _base_url(name: str) -> str:
+    return f"/hostings/{quote(name, safe='')}"
+
+
+@router.get("/hostings/{name}")
+async def hosting_page(request: Request, name: str, limit: int = 20) -> Response:
+    page = await logged_in(request)
+    hosting_id = await page.owned(name)
+    limit = limit if limit in LIMITS else 20
+    view, allowed = await _hosting_view(page, hosting_id)
+    now, zone = page.context.clock(), ZoneInfo(page.context.settings.timezone)
+    rows, events, daily, hourly = await page.context.read(
+        lambda c: (
+            stats.bounces(c, hosting_id, limit=limit), history(c, name, limit=50),
+            stats.daily_volumes(c, hosting_id, now), stats.hourly_volumes(c, hosting_id, now, zone),
+        )
+    )  # fmt: skip
     return page.render(
         "hosting.html",
-        refresh=hosting.state is HostingState.PURGING,
-        hosting={
-            "name": hosting.name, "state": hosting.state.value, "state_label": page.state_label(hosting.state),
-            "sending": hosting.state in SENDING_STATES, "purging": hosting.state is HostingState.PURGING,
-            "report_to": hosting.report_recipient, "sent": counters["sent"], "sent_today": counters["sentToday"],
-            "max_per_day": counters["maxPerDay"], "bounce": counters["bounce"],
-        },  # fmt: skip
-        can_block=can_block,
-        can_purge=can_purge,
-        can_unblock=can_unblock,
-        purge_hint=page._(purge_hint) if purge_hint else "",
-        unblock_hint=page._(unblock_hint) if unblock_hint else "",
-        bounces=[{"date": _when(row["date"]), "to": row["to"], "message": f"{row['code'] or ''} {row['message']}".strip()} for row in data["bounces"]],
+        refresh=view["purging"],
+        hosting=view,
+        base_url=_base_url(name),
+        can_block=allowed["block"][0],
+        can_purge=allowed["purge"][0],
+        can_unblock=allowed["unblock"][0],
+        block_hint=allowed["block"][1],
+        purge_hint=allowed["purge"][1],
+        unblock_hint=allowed["unblock"][1],
+        explanations={key: page._(text) for key, (_, _, _, text) in _ACTIONS.items()},
+        bounces=[
+            {"date": _when(row["date"]), "to": row["to"], "message": f"{row['code'] or ''} {row['message']}".strip()}
+            for row in rows
+        ],
         limit=limit,
         limits=LIMITS,
-        history=[{**row, "at": _when(row["at"])} for row in data["history"]],
+        history=[{**row, "at": _when(row["at"])} for row in events],
+        charts=charts.hosting_charts(daily, hourly, page._),
     )
 
 
@@ -208,7 +257,40 @@ def _when(at: float) -> str:
     return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-_DONE = {"BLOCK": "Sending is blocked.", "PURGE": "The purge has started.", "UNBLOCK": "Sending is unblocked."}
+def _fragment_or_page(page: Page, request: Request, fragment: str, status: int = 200, **values: Any) -> Response:
+    """htmx asks for the dialog's content; a browser without JavaScript gets it as a page."""
+    if request.headers.get("hx-request") == "true":
+        return page.render(fragment, status=status, **values)
+    return page.render("dialog_page.html", status=status, fragment=fragment, **values)
+
+
+@router.get("/hostings/{name}/confirm/{key}")
+async def hosting_confirm(request: Request, name: str, key: str) -> Response:
+    page = await logged_in(request)
+    hosting_id = await page.owned(name)
+    if key not in _ACTIONS:
+        raise HTTPException(404, page._("Unknown action."))
+    code, title, style, explain = _ACTIONS[key]
+    _, allowed = await _hosting_view(page, hosting_id)
+    ok, hint = allowed[key]
+    return _fragment_or_page(
+        page, request, "_confirm.html", key=key, code=code, title=page._(title), explain=page._(explain),
+        allowed=ok, hint=hint, style=style, base_url=_base_url(name), hosting_name=name,
+    )  # fmt: skip
+
+
+@router.get("/hostings/{name}/state")
+async def hosting_state(request: Request, name: str) -> Response:
+    """The live badge while a purge runs; once it is over the whole page reloads (its buttons change)."""
+    page = await logged_in(request)
+    view, _ = await _hosting_view(page, await page.owned(name))
+    response = page.render("_state.html", hosting=view, base_url=_base_url(name))
+    if not view["purging"]:
+        response.headers["HX-Refresh"] = "true"
+    return response
+
+
+_DONE = {"BLOCK": N_("Sending is blocked."), "PURGE": N_("The purge has started."), "UNBLOCK": N_("Sending is unblocked.")}
 
 
 @router.post("/hostings/{name}/action")
@@ -223,23 +305,29 @@ async def hosting_action(
     await page.owned(name)
     if action not in REQUESTS:
         raise HTTPException(400, page._("Unknown action."))
-    user = page.session.user
-    if not confirm:
-        flash = "error:" + page._("Tick the box to confirm.")
+    if confirm != "yes":
+        await page.flash("error", page._("Confirm the action first."))
+        return see(_base_url(name))
+    reason = f"{action.lower()} requested in the customer area by {page.user.email}"
+    try:
+        change = await page.context.write(
+            lambda c: change_state(c, name, REQUESTS[action], _actor(page), page.context.clock(), reason=reason)
+        )
+    except TransitionNotAllowed as refused:
+        await page.flash("error", page._(refused.reason))
     else:
-        actor = Actor.OPERATOR if user.operator else Actor.CUSTOMER
-        reason = f"{action.lower()} requested in the customer area by {user.email}"
-        try:
-            change = await page.context.write(
-                lambda c: change_state(c, name, REQUESTS[action], actor, page.context.clock(), reason=reason)
-            )
-        except TransitionNotAllowed as refused:
-            flash = "error:" + page._(refused.reason)
-        else:
-            await asyncio.sleep(change.settle_seconds)  # once the page says so, nothing more goes out
-            flash = "ok:" + page._(_DONE[action])
-    await page.context.write(lambda c: web_sessions.touch(c, page.session_id, page.context.clock(), flash=flash))
-    return see(f"/hostings/{name}")
+        await asyncio.sleep(change.settle_seconds)  # once the page says so, nothing more goes out
+        await page.flash("ok", page._(_DONE[action]))
+    return see(_base_url(name))
+
+
+@router.get("/hostings/{name}/report-to")
+async def hosting_report_to_form(request: Request, name: str) -> Response:
+    page = await logged_in(request)
+    view, _ = await _hosting_view(page, await page.owned(name))
+    return _fragment_or_page(
+        page, request, "_report_to.html", value=view["report_to"], error=None, base_url=_base_url(name), hosting_name=name
+    )
 
 
 @router.post("/hostings/{name}/report-to")
@@ -252,12 +340,16 @@ async def hosting_report_to(
     page = await posted(request, csrf)
     await page.owned(name)
     address = email.strip()
-    flash = "error:" + page._("This is not a valid e-mail address.")
-    if address:
-        try:
-            await page.context.write(lambda c: hosting_store.update_hosting(c, name, report_to=address))
-            flash = "ok:" + page._("The error report will go to %(email)s.", email=address)
-        except hosting_store.HostingError:
-            pass
-    await page.context.write(lambda c: web_sessions.touch(c, page.session_id, page.context.clock(), flash=flash))
-    return see(f"/hostings/{name}")
+    try:
+        if not address:
+            raise hosting_store.HostingError("empty")
+        await page.context.write(lambda c: hosting_store.update_hosting(c, name, report_to=address))
+    except hosting_store.HostingError:
+        # The form again, with what was typed and why it was refused: nothing is lost.
+        error = page._("This is not a valid e-mail address.")
+        return page.render(
+            "dialog_page.html", status=400, fragment="_report_to.html", value=address, error=error,
+            base_url=_base_url(name), hosting_name=name,
+        )  # fmt: skip
+    await page.flash("ok", page._("The error report will go to %(email)s.", email=address))
+    return see(_base_url(name))

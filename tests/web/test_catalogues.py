@@ -1,0 +1,63 @@
+"""Every text the areas show is in the Spanish and French catalogues: the strings of the templates
+(found as gettext calls by Jinja2's extractor) and of the Python handlers (`_("…")`, `page._("…")`
+and `N_("…")` for texts translated later), with the same %(placeholders)s."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+from jinja2 import Environment
+from jinja2.ext import babel_extract
+
+import scriptmail.web
+
+WEB = Path(scriptmail.web.__file__).parent
+_PYTHON_CALL = re.compile(r"""\b(?:N_|_)\(\s*(?:\n\s*)?("(?:[^"\\]|\\.)+")""")
+
+
+def _used() -> dict[str, str]:
+    """msgid -> where it is used."""
+    found: dict[str, str] = {}
+    for template in sorted((WEB / "templates").glob("*.html")):
+        with template.open("rb") as source:
+            for _, _, message, _ in babel_extract(source, ("_", "gettext", "ngettext"), [], {"extensions": "jinja2.ext.i18n"}):
+                for text in message if isinstance(message, tuple) else (message,):
+                    if text:
+                        found.setdefault(text, template.name)
+    for module in sorted(WEB.glob("*.py")):
+        for literal in _PYTHON_CALL.findall(module.read_text()):
+            found.setdefault(eval(literal), module.name)  # a plain string literal
+    return found
+
+
+def _catalogue(language: str) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for path in sorted((WEB / "translations" / language / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as po:
+            for message in read_po(po, locale=language):
+                if message.id and message.string:
+                    merged[message.id] = message.string
+    return merged
+
+
+def test_the_extractor_sees_the_templates_strings() -> None:
+    used = _used()
+    assert "Block sending" in used and "Change the password" in used and "Confirm the action first." in used
+    assert Environment(extensions=["jinja2.ext.i18n"])  # the extension the extractor parses with
+
+
+@pytest.mark.parametrize("language", ["es", "fr"])
+def test_every_text_is_translated(language: str) -> None:
+    catalogue = _catalogue(language)
+    missing = sorted(f"{where}: {text}" for text, where in _used().items() if text not in catalogue)
+    assert not missing, f"{len(missing)} texts have no {language} translation:\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize("language", ["es", "fr"])
+def test_translations_keep_the_placeholders(language: str) -> None:
+    placeholder = re.compile(r"%\((\w+)\)s")
+    for text, translated in _catalogue(language).items():
+        assert sorted(placeholder.findall(text)) == sorted(placeholder.findall(translated)), (text, translated)
