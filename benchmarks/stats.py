@@ -19,7 +19,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import PG_ADMIN_URL, PostgresDatabase, emit_json, log, percentile  # noqa: E402
+from bench import (  # noqa: E402
+    PG_ADMIN_URL,
+    BenchError,
+    PostgresDatabase,
+    emit_json,
+    free_port,
+    log,
+    percentile,
+    scriptmail_exe,
+    stop_process,
+)
+
+PASSWORD = "benchmark password"
 
 
 def fill(database_url: str, count: int, per_message: int) -> float:
@@ -113,6 +125,112 @@ def measure(database_url: str, rounds: int) -> dict[str, dict[str, float]]:
     return figures
 
 
+class _Client:
+    """A logged-in customer over real HTTP. The session cookie is Secure and this is plain HTTP
+    on loopback (behind the provider's TLS proxy in production), so cookies are kept by hand."""
+
+    def __init__(self, base: str) -> None:
+        import httpx2
+
+        self.http = httpx2.Client(base_url=base, timeout=30, follow_redirects=False)
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, **kwargs):
+        headers = {
+            "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
+            "Origin": str(self.http.base_url).rstrip("/"),
+        }
+        response = self.http.request(method, path, headers={**headers, **kwargs.pop("headers", {})}, **kwargs)
+        for header in response.headers.get_list("set-cookie"):
+            name, _, rest = header.partition("=")
+            self.cookies[name] = rest.split(";")[0]
+        return response
+
+    def login(self, email: str) -> None:
+        import re
+
+        form = self.request("GET", "/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+        answer = self.request("POST", "/login", data={"email": email, "password": PASSWORD, "csrf": csrf})
+        if answer.status_code != 303:
+            raise BenchError(f"login failed: {answer.status_code}")
+
+
+def measure_http(database_url: str, rounds: int, workdir: Path) -> dict[str, dict[str, float]]:
+    """The pages and API routes a customer and an operator use, answered by a real
+    `scriptmail serve --parts web` over HTTP: what the 150 ms p95 of issue 5 is about."""
+    import subprocess
+
+    from scriptmail.store import accounts
+    from scriptmail.store.engine import for_writing, open_engine
+
+    engine = open_engine(database_url)
+    with for_writing(engine).begin() as connection:
+        owner = accounts.add_user(connection, "owner@busy.example", PASSWORD)
+        accounts.grant(connection, owner, "busy.example")
+        accounts.add_user(connection, "ops@busy.example", PASSWORD, operator=True)
+        _, token = accounts.create_token(connection, owner, "benchmark")
+        first_id = connection.execute(__import__("sqlalchemy").text("SELECT MAX(id) FROM recipients")).scalar()
+    engine.dispose()
+    port = free_port()
+    config = workdir / "web.toml"
+    config.write_text(f'database_url = "{database_url}"\n\n[web]\nlisten = "127.0.0.1:{port}"\n')
+    server = subprocess.Popen(
+        [scriptmail_exe(), "--config", str(config), "serve", "--parts", "web", "--no-demo"], cwd=workdir,
+        stdout=(workdir / "web.log").open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        customer, operator = _Client(base), _Client(base)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                customer.request("GET", "/login")
+                break
+            except Exception:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise BenchError(f"the web part did not start: {(workdir / 'web.log').read_text()[-1000:]}") from None
+                time.sleep(0.2)
+        customer.login("owner@busy.example")
+        operator.login("ops@busy.example")
+        api = {"Authorization": f"Bearer {token}"}
+        web = "/1.0/hosting/web/busy.example/email"
+        reads = {
+            "page: scripts e-mail": (customer, "/hostings/busy.example", {}),
+            "page: my hostings": (customer, "/hostings", {}),
+            "page: message log": (customer, "/hostings/busy.example/log", {}),
+            "page: log, filtered": (customer, "/hostings/busy.example/log?status=bounced&recipient=far7", {}),
+            "page: message detail": (customer, f"/hostings/busy.example/log/{first_id}", {}),
+            "page: held mail": (customer, "/hostings/busy.example/held", {}),
+            "page: scripts": (customer, "/hostings/busy.example/scripts", {}),
+            "page: operator hostings": (operator, "/operator", {}),
+            "page: operator queue": (operator, "/operator/queue", {}),
+            "api: counters": (customer, web, api),
+            "api: bounces 100": (customer, f"{web}/bounces?limit=100", api),
+            "api: volumes": (customer, f"{web}/volumes", api),
+            "api: messages": (customer, f"{web}/messages", api),
+        }
+        figures = {}
+        for name, (client, path, headers) in reads.items():
+            samples = []
+            status = client.request("GET", path, headers=headers).status_code  # warm-up, and is it there?
+            if status != 200:
+                figures[name] = {"status": status}
+                continue
+            for _ in range(rounds):
+                began = time.perf_counter()
+                client.request("GET", path, headers=headers)
+                samples.append(time.perf_counter() - began)
+            figures[name] = {
+                "p50_ms": round(percentile(samples, 50) * 1000, 2),
+                "p95_ms": round(percentile(samples, 95) * 1000, 2),
+                "max_ms": round(max(samples) * 1000, 2),
+            }
+    finally:
+        stop_process(server, "scriptmail web")
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
@@ -121,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--no-http", action="store_true", help="time the store's reads only, not the pages and the API")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="scriptmail-stats-"))
     database = PostgresDatabase(args.pg_admin_url) if args.store == "postgresql" else None
@@ -128,13 +247,27 @@ def main(argv: list[str] | None = None) -> int:
         url = database.create() if database else f"sqlite:///{workdir / 'stats.db'}"
         fill_seconds = fill(url, args.recipients, args.per_message)
         figures = measure(url, args.rounds)
+        http = {} if args.no_http else measure_http(url, args.rounds, workdir)
     finally:
         if database is not None:
             database.drop()
-    result = {"store": args.store, "recipients": args.recipients, "fill_seconds": round(fill_seconds, 1), "reads": figures}
+    result = {
+        "store": args.store,
+        "recipients": args.recipients,
+        "fill_seconds": round(fill_seconds, 1),
+        "reads": figures,
+        "http": http,
+    }
     print(f"store {args.store}, one hosting with {args.recipients} logged recipients:")
     for name, values in figures.items():
         print(f"  {name:<20} p50 {values['p50_ms']:>8} ms   p95 {values['p95_ms']:>8} ms   max {values['max_ms']:>8} ms")
+    if http:
+        print("over HTTP (scriptmail serve --parts web, sequential requests):")
+    for name, values in http.items():
+        if "status" in values:
+            print(f"  {name:<26} answered {values['status']}")
+        else:
+            print(f"  {name:<26} p50 {values['p50_ms']:>8} ms   p95 {values['p95_ms']:>8} ms   max {values['max_ms']:>8} ms")
     emit_json(result, args.json_out)
     return 0
 
