@@ -9,7 +9,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scriptmail.store.hostings import LANGUAGES, HostingError, check_email, hash_password, password_matches
@@ -160,3 +160,47 @@ def tokens_of(connection: Connection, user: User) -> list[dict]:
 def delete_user(connection: Connection, email: str) -> None:
     if not connection.execute(delete(users).where(users.c.email == email.lower())).rowcount:
         raise AccountError(f"no user {email!r}")
+
+
+# --- for the operator area ---------------------------------------------------------------
+
+
+def list_users(connection: Connection, email_contains: str = "", offset: int = 0, limit: int = 100) -> tuple[list[dict], int]:
+    """One page of users by e-mail, each with the hostings they own; and how many match."""
+    query = select(users.c.id, users.c.email, users.c.operator, users.c.language)
+    if email_contains:
+        escaped = email_contains.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(users.c.email.like(f"%{escaped}%", escape="\\"))
+    total = connection.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = [
+        dict(row._mapping, operator=bool(row.operator), hostings=[])
+        for row in connection.execute(query.order_by(users.c.email).offset(offset).limit(limit))
+    ]
+    by_id = {row["id"]: row for row in rows}
+    if by_id:
+        owned = connection.execute(
+            select(user_hostings.c.user_id, hostings.c.name)
+            .join(hostings, hostings.c.id == user_hostings.c.hosting_id)
+            .where(user_hostings.c.user_id.in_(list(by_id)))
+            .order_by(hostings.c.name)
+        )
+        for user_id, name in owned:
+            by_id[user_id]["hostings"].append(name)
+    return rows, total
+
+
+def revoke(connection: Connection, user: User, hosting_name: str) -> None:
+    """Take a hosting away from a user; AccountError when they did not own it."""
+    hosting_id = connection.execute(select(hostings.c.id).where(hostings.c.name == hosting_name)).scalar()
+    if hosting_id is None:
+        raise AccountError(f"no hosting named {hosting_name!r}")
+    gone = connection.execute(
+        delete(user_hostings).where(user_hostings.c.user_id == user.id, user_hostings.c.hosting_id == hosting_id)
+    ).rowcount
+    if not gone:
+        raise AccountError(f"{user.email} does not own {hosting_name}")
+
+
+def set_operator(connection: Connection, user: User, operator: bool) -> None:
+    """Make a user an operator (every hosting, the operator area) or a customer again."""
+    connection.execute(update(users).where(users.c.id == user.id).values(operator=int(operator)))

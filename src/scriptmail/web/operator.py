@@ -1,0 +1,492 @@
+"""The operator area (issue 5): every hosting with its volume today, one hosting's controls (force
+a state, lift a spam block, block, purge, unblock, change the plan), the platform's queue, and the
+accounts (add, grant, revoke, operator flag, new password).
+
+Only operators get in: a visitor without a session is sent to the login page, a customer gets 403
+on every route and method, before anything is read or written. Forms are the customer area's:
+server-rendered, CSRF token and Origin checked, a confirmation box for every change of a hosting,
+and a redirect with a flash message afterwards. A generated password is the one exception: it is
+rendered in the answer to the POST itself (never stored, not even in the session's flash row) and
+that answer is marked no-store, so it is shown exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import datetime, timezone
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from scriptmail.control.states import REQUESTS, SENDING_STATES, Action, Actor, Context, TransitionNotAllowed, decide
+from scriptmail.model import Hosting, HostingState
+from scriptmail.store import accounts, operator_views, stats
+from scriptmail.store import hostings as hosting_store
+from scriptmail.store.hosting_control import change_state, history, repeated_spam
+from scriptmail.store.hostings import SYSTEM_HOSTING
+from scriptmail.web import i18n
+from scriptmail.web.pages import NOT_FOUND, Page, logged_in, posted, see
+
+router = APIRouter(prefix="/operator", include_in_schema=False)
+
+PAGE_SIZE = 100
+QUEUE_ROWS = 20
+NOT_OPERATOR = "This page is for the platform's operators."
+CONFIRM = "Tick the box to confirm."
+BAD_EMAIL = "This is not a valid e-mail address."
+# An operator forces any state but `purging`: a purge is started with PURGE, and ends by itself.
+SETTABLE = tuple(state for state in HostingState if state is not HostingState.PURGING)
+
+
+async def operator_page(request: Request) -> Page:
+    """The page of a logged-in operator; a customer gets 403, a visitor the login page."""
+    page = await logged_in(request)
+    if not page.user.operator:
+        raise HTTPException(403, page._(NOT_OPERATOR))
+    return page
+
+
+async def operator_form(request: Request, csrf: str) -> Page:
+    """A form posted by an operator from this site (CSRF token and Origin), else 403."""
+    page = await posted(request, csrf)
+    if not page.user.operator:
+        raise HTTPException(403, page._(NOT_OPERATOR))
+    return page
+
+
+def _when(at: float) -> str:
+    return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _age(page: Page, seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return page._("%(days)s d %(hours)s h", days=days, hours=hours)
+    if hours:
+        return page._("%(hours)s h %(minutes)s min", hours=hours, minutes=minutes)
+    if minutes:
+        return page._("%(minutes)s min", minutes=minutes)
+    return page._("%(seconds)s s", seconds=seconds)
+
+
+def _whole(value: str, minimum: int = 0) -> int | None:
+    """A whole number typed in a GET form ("" is the minimum); None when it is not one."""
+    value = value.strip()
+    if not value:
+        return minimum
+    return max(int(value), minimum) if value.isdigit() and len(value) <= 12 else None
+
+
+def _hosting_url(name: str) -> str:
+    return f"/operator/hostings/{quote(name, safe='')}"
+
+
+# --- every hosting -----------------------------------------------------------------------
+
+
+@router.get("")
+async def hostings_page(
+    request: Request, state: str = "", plan: str = "", min_today: str = "", q: str = "", page: str = "1"
+) -> Response:
+    current = await operator_page(request)
+    context = current.context
+    if state and state not in {s.value for s in HostingState}:
+        raise HTTPException(400, current._("Unknown state."))
+    minimum = _whole(min_today)
+    if minimum is None:
+        raise HTTPException(400, current._("The minimum volume must be a whole number."))
+    number = _whole(page, minimum=1) or 1
+    filters = operator_views.HostingFilters(
+        state=HostingState(state) if state else None, plan=plan[:64] or None, min_today=minimum, name_contains=q[:253]
+    )
+    now = context.clock()
+    found = await context.read(
+        lambda c: operator_views.hosting_list(c, filters, now, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    )
+    pages = max(1, math.ceil(found.total / PAGE_SIZE))
+    kept = {key: value for key, value in (("state", state), ("plan", plan), ("min_today", min_today.strip()), ("q", q)) if value}
+
+    def link(n: int) -> str:
+        return "/operator?" + urlencode({**kept, "page": n})
+
+    return current.render(
+        "operator_hostings.html",
+        hostings=[
+            {
+                **row,
+                "url": _hosting_url(row["name"]),
+                "state": row["state"].value,
+                "state_label": current.state_label(row["state"]),
+                "sending": row["state"] in SENDING_STATES,
+            }
+            for row in found.rows
+        ],
+        total=found.total,
+        counts=[(current.state_label(s), found.counts.get(s.value, 0)) for s in HostingState],
+        states=[(s.value, current.state_label(s)) for s in HostingState],
+        plans=sorted(context.settings.plans),
+        filters={"state": state, "plan": plan, "min_today": min_today.strip(), "q": q},
+        page_number=number,
+        pages=pages,
+        previous=link(number - 1) if number > 1 else None,
+        next=link(number + 1) if number < pages else None,
+    )
+
+
+# --- one hosting -------------------------------------------------------------------------
+
+
+def _allowed(state: HostingState, action: Action, repeat: bool) -> tuple[bool, str]:
+    try:
+        decide(state, action, Actor.OPERATOR, context=Context(repeat_spam=repeat))
+    except TransitionNotAllowed as refused:
+        return False, refused.reason
+    return True, ""
+
+
+async def _hosting(page: Page, name: str) -> Hosting:
+    """A customer hosting by name; 404 for an unknown name and for the platform's own."""
+    hosting = None
+    if name != SYSTEM_HOSTING:
+        hosting = await page.context.read(lambda c: hosting_store.find_hosting(c, name=name))
+    if hosting is None:
+        raise HTTPException(404, page._(NOT_FOUND))
+    return hosting
+
+
+@router.get("/hostings/{name}")
+async def hosting_page(request: Request, name: str) -> Response:
+    page = await operator_page(request)
+    hosting = await _hosting(page, name)
+    context = page.context
+    now = context.clock()
+
+    def read(connection) -> dict[str, Any]:
+        return {
+            "counters": stats.counters(connection, hosting.id, context.settings.plan(hosting.plan), now),
+            "queue": operator_views.queue_by_status(connection, hosting.id),
+            "owners": operator_views.owners_of(connection, [hosting.id]).get(hosting.id, []),
+            "repeat": repeated_spam(connection, hosting.id, now),
+            "history": history(connection, name, limit=50),
+        }
+
+    data = await context.read(read)
+    actions = {}
+    for code in REQUESTS:
+        allowed, hint = _allowed(hosting.state, REQUESTS[code], data["repeat"])
+        actions[code] = {"allowed": allowed, "hint": page._(hint) if hint else ""}
+    return page.render(
+        "operator_hosting.html",
+        refresh=hosting.state is HostingState.PURGING,
+        hosting={
+            "name": hosting.name,
+            "url": _hosting_url(hosting.name),
+            "state": hosting.state.value,
+            "state_label": page.state_label(hosting.state),
+            "sending": hosting.state in SENDING_STATES,
+            "purging": hosting.state is HostingState.PURGING,
+            "spam": hosting.state is HostingState.SPAM,
+            "plan": hosting.plan,
+            "plan_known": hosting.plan in context.settings.plans,
+            "owner_email": hosting.owner_email,
+            "report_to": hosting.report_to,
+            "owners": data["owners"],
+        },
+        counters=data["counters"],
+        queue=[(status, page._(status), count) for status, count in data["queue"].items()],
+        actions=actions,
+        states=[(s.value, page.state_label(s)) for s in SETTABLE],
+        plans=sorted(context.settings.plans),
+        history=[{**row, "at": _when(row["at"])} for row in data["history"]],
+    )
+
+
+async def _change(page: Page, name: str, action: Action, reason: str, target: HostingState | None = None) -> str:
+    """Apply a change as the operator; the flash message: what happened, or why it was refused."""
+    try:
+        change = await page.context.write(
+            lambda c: change_state(c, name, action, Actor.OPERATOR, page.context.clock(), reason=reason, target=target)
+        )
+    except TransitionNotAllowed as refused:
+        return "error:" + page._(refused.reason)
+    await asyncio.sleep(change.settle_seconds)  # once the page says so, nothing more goes out
+    if action is Action.UNBLOCK and change.before is HostingState.SPAM:
+        return "ok:" + page._("The spam block is lifted: held mail goes back to the queue.")
+    if action is Action.SET:
+        return "ok:" + page._("%(name)s is now %(state)s.", name=name, state=page.state_label(change.after))
+    return "ok:" + page._(_DONE[action])
+
+
+_DONE = {Action.BLOCK: "Sending is blocked.", Action.PURGE: "The purge has started.", Action.UNBLOCK: "Sending is unblocked."}
+
+
+@router.post("/hostings/{name}/state")
+async def force_state(
+    request: Request,
+    name: str,
+    state: Annotated[str, Form(max_length=16)] = "",
+    confirm: Annotated[str, Form(max_length=10)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    page = await operator_form(request, csrf)
+    await _hosting(page, name)
+    if state not in {s.value for s in HostingState}:
+        raise HTTPException(400, page._("Unknown state."))
+    if not confirm:
+        flash = "error:" + page._(CONFIRM)
+    else:
+        reason = f"set to {state} by operator {page.user.email} in the operator area"
+        flash = await _change(page, name, Action.SET, reason, target=HostingState(state))
+    await page.flash(*flash.split(":", 1))
+    return see(_hosting_url(name))
+
+
+@router.post("/hostings/{name}/action")
+async def hosting_action(
+    request: Request,
+    name: str,
+    action: Annotated[str, Form(max_length=10)] = "",
+    confirm: Annotated[str, Form(max_length=10)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    page = await operator_form(request, csrf)
+    hosting = await _hosting(page, name)
+    if action not in REQUESTS:
+        raise HTTPException(400, page._("Unknown action."))
+    if not confirm:
+        flash = "error:" + page._(CONFIRM)
+    else:
+        what = (
+            "spam block lifted" if REQUESTS[action] is Action.UNBLOCK and hosting.state is HostingState.SPAM else action.lower()
+        )
+        flash = await _change(page, name, REQUESTS[action], f"{what} by operator {page.user.email} in the operator area")
+    await page.flash(*flash.split(":", 1))
+    return see(_hosting_url(name))
+
+
+@router.post("/hostings/{name}/plan")
+async def change_plan(
+    request: Request,
+    name: str,
+    plan: Annotated[str, Form(max_length=64)] = "",
+    confirm: Annotated[str, Form(max_length=10)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    page = await operator_form(request, csrf)
+    await _hosting(page, name)
+    if plan not in page.context.settings.plans:
+        raise HTTPException(400, page._("There is no plan named %(plan)s.", plan=plan))
+    if not confirm:
+        await page.flash("error", page._(CONFIRM))
+    else:
+        await page.context.write(lambda c: hosting_store.update_hosting(c, name, plan=plan))
+        await page.flash("ok", page._("The plan of %(name)s is now %(plan)s.", name=name, plan=plan))
+    return see(_hosting_url(name))
+
+
+# --- the queue ---------------------------------------------------------------------------
+
+
+@router.get("/queue")
+async def queue_page(request: Request) -> Response:
+    page = await operator_page(request)
+    context = page.context
+
+    def read(connection) -> dict[str, Any]:
+        return {
+            "statuses": operator_views.queue_by_status(connection),
+            "domains": operator_views.queue_by_domain(connection, limit=QUEUE_ROWS),
+            "oldest": operator_views.oldest_waiting(connection, limit=QUEUE_ROWS),
+        }
+
+    data = await context.read(read)
+    now = context.clock()
+    total = sum(data["statuses"].values())
+    return page.render(
+        "operator_queue.html",
+        statuses=[(status, page._(status), count) for status, count in data["statuses"].items()],
+        total=total,
+        sampled=total > operator_views.DOMAIN_SCAN,
+        scan=operator_views.DOMAIN_SCAN,
+        domains=data["domains"],
+        oldest=[
+            {
+                **row,
+                "url": _hosting_url(row["hosting"]) if row["hosting"] != SYSTEM_HOSTING else None,
+                "status_label": page._(row["status"]),
+                "queued": _when(row["queued_at"]),
+                "age": _age(page, now - row["queued_at"]),
+                "error": f"{row['last_code'] or ''} {row['last_text']}".strip(),
+            }
+            for row in data["oldest"]
+        ],
+    )
+
+
+# --- accounts ----------------------------------------------------------------------------
+
+
+async def _accounts(
+    page: Page,
+    q: str = "",
+    number: int = 1,
+    status: int = 200,
+    error: str = "",
+    secret: dict | None = None,
+    form: dict | None = None,
+) -> HTMLResponse:
+    """The accounts page; after a POST it may carry an error (and what was typed) or a new password."""
+    users, total = await page.context.read(lambda c: accounts.list_users(c, q, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE))
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+
+    def link(n: int) -> str:
+        return "/operator/accounts?" + urlencode({**({"q": q} if q else {}), "page": n})
+
+    response = page.render(
+        "operator_accounts.html",
+        status=status,
+        users=users,
+        total=total,
+        q=q,
+        page_number=number,
+        pages=pages,
+        previous=link(number - 1) if number > 1 else None,
+        next=link(number + 1) if number < pages else None,
+        error=error,
+        secret=secret,
+        form=form or {},
+        me=page.user.email,
+        language_choices=i18n.LANGUAGES,
+    )
+    if secret:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/accounts")
+async def accounts_page(request: Request, q: str = "", page: str = "1") -> Response:
+    current = await operator_page(request)
+    return await _accounts(current, q[:320], _whole(page, minimum=1) or 1)
+
+
+def _email(value: str) -> str | None:
+    address = value.strip().lower()
+    try:
+        return hosting_store.check_email(address)
+    except hosting_store.HostingError:
+        return None
+
+
+async def _user(page: Page, email: str) -> accounts.User | None:
+    address = email.strip().lower()
+    return await page.context.read(lambda c: accounts.find_user(c, email=address)) if address else None
+
+
+@router.post("/accounts/add")
+async def add_user(
+    request: Request,
+    email: Annotated[str, Form(max_length=320)] = "",
+    operator: Annotated[str, Form(max_length=10)] = "",
+    language: Annotated[str, Form(max_length=5)] = "en",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    page = await operator_form(request, csrf)
+    typed = {"email": email, "operator": bool(operator), "language": language}
+    address = _email(email)
+    if address is None:
+        return await _accounts(page, status=400, error=page._(BAD_EMAIL), form=typed)
+    if language not in i18n.CODES:
+        return await _accounts(page, status=400, error=page._("Choose one of the offered languages."), form=typed)
+    password = accounts.new_password()
+
+    def add(connection) -> accounts.User | None:
+        if accounts.find_user(connection, email=address) is not None:
+            return None  # checked first: a failed INSERT would spoil the group commit's transaction
+        return accounts.add_user(connection, address, password, operator=bool(operator), language=language)
+
+    if await page.context.write(add) is None:
+        return await _accounts(page, status=400, error=page._("A user %(email)s already exists.", email=address), form=typed)
+    return await _accounts(page, secret={"email": address, "password": password, "new": True})
+
+
+@router.post("/accounts/grant")
+async def grant(
+    request: Request,
+    email: Annotated[str, Form(max_length=320)] = "",
+    hosting: Annotated[str, Form(max_length=253)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    page = await operator_form(request, csrf)
+    name = hosting.strip().lower()
+    typed = {"grant_email": email, "grant_hosting": hosting}
+    user = await _user(page, email)
+    if user is None:
+        return await _accounts(page, status=404, error=page._("There is no user %(email)s.", email=email.strip()), form=typed)
+    if name == SYSTEM_HOSTING or await page.context.read(lambda c: hosting_store.find_hosting(c, name=name)) is None:
+        return await _accounts(page, status=404, error=page._("There is no hosting named %(name)s.", name=name), form=typed)
+    await page.context.write(lambda c: accounts.grant(c, user, name))
+    await page.flash("ok", page._("%(email)s now owns %(name)s.", email=user.email, name=name))
+    return see("/operator/accounts")
+
+
+@router.post("/accounts/revoke")
+async def revoke(
+    request: Request,
+    email: Annotated[str, Form(max_length=320)] = "",
+    hosting: Annotated[str, Form(max_length=253)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    page = await operator_form(request, csrf)
+    user = await _user(page, email)
+    if user is None:
+        return await _accounts(page, status=404, error=page._("There is no user %(email)s.", email=email.strip()))
+    try:
+        await page.context.write(lambda c: accounts.revoke(c, user, hosting))
+    except accounts.AccountError:
+        return await _accounts(page, status=404, error=page._("%(email)s does not own %(name)s.", email=user.email, name=hosting))
+    await page.flash("ok", page._("%(email)s no longer owns %(name)s.", email=user.email, name=hosting))
+    return see("/operator/accounts")
+
+
+@router.post("/accounts/operator")
+async def set_operator(
+    request: Request,
+    email: Annotated[str, Form(max_length=320)] = "",
+    operator: Annotated[str, Form(max_length=10)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    page = await operator_form(request, csrf)
+    user = await _user(page, email)
+    if user is None:
+        return await _accounts(page, status=404, error=page._("There is no user %(email)s.", email=email.strip()))
+    make = operator == "yes"
+    if user.id == page.user.id and not make:
+        return await _accounts(page, status=400, error=page._("You cannot remove your own operator rights."))
+    await page.context.write(lambda c: accounts.set_operator(c, user, make))
+    text = "%(email)s is now an operator." if make else "%(email)s is no longer an operator."
+    await page.flash("ok", page._(text, email=user.email))
+    return see("/operator/accounts")
+
+
+@router.post("/accounts/password")
+async def reset_password(
+    request: Request,
+    email: Annotated[str, Form(max_length=320)] = "",
+    confirm: Annotated[str, Form(max_length=10)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    page = await operator_form(request, csrf)
+    user = await _user(page, email)
+    if user is None:
+        return await _accounts(page, status=404, error=page._("There is no user %(email)s.", email=email.strip()))
+    if not confirm:
+        return await _accounts(page, status=400, error=page._(CONFIRM))
+    password = accounts.new_password()
+    await page.context.write(lambda c: accounts.set_password(c, user.email, password))
+    return await _accounts(page, secret={"email": user.email, "password": password, "new": False})
