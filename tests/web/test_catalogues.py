@@ -61,3 +61,17 @@ def test_translations_keep_the_placeholders(language: str) -> None:
     placeholder = re.compile(r"%\((\w+)\)s")
     for text, translated in _catalogue(language).items():
         assert sorted(placeholder.findall(text)) == sorted(placeholder.findall(translated)), (text, translated)
+
+
+@pytest.mark.parametrize("language", ["es", "fr"])
+def test_each_text_has_one_home(language: str) -> None:
+    """The catalogues of a language are merged: a text in two of them would have one translation
+    win silently, by file name."""
+    homes: dict[str, list[str]] = {}
+    for path in sorted((WEB / "translations" / language / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as po:
+            for message in read_po(po, locale=language):
+                if message.id:
+                    homes.setdefault(message.id, []).append(path.name)
+    twice = {text: files for text, files in homes.items() if len(files) > 1}
+    assert not twice, twice

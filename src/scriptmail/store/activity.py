@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, case, delete, func, select
+from sqlalchemy import Connection, Table, bindparam, case, delete, func, select, update
 
 from scriptmail.config import PlanSettings
 from scriptmail.control.content import HIGH_SCORE
@@ -23,6 +23,7 @@ from scriptmail.store.schema import (
     hosting_events,
     hosting_totals,
     messages,
+    recipients,
     script_counts,
 )
 
@@ -71,7 +72,9 @@ def adjust_totals(connection: Connection, hosting_id: int, counts: Mapping[str, 
     _add_counts(connection, hosting_totals, ("hosting_id",), TOTALS, {(hosting_id,): {**dict.fromkeys(TOTALS, 0), **counts}})
 
 
-def _add_counts(connection: Connection, table: Table, keys: tuple[str, ...], columns: tuple[str, ...], rows: Mapping[tuple, Mapping[str, int]]) -> None:
+def _add_counts(
+    connection: Connection, table: Table, keys: tuple[str, ...], columns: tuple[str, ...], rows: Mapping[tuple, Mapping[str, int]]
+) -> None:
     values = [
         {**dict(zip(keys, key)), **counts}
         for key, counts in sorted(rows.items())  # one lock order for every writer
@@ -92,10 +95,10 @@ def _add_counts(connection: Connection, table: Table, keys: tuple[str, ...], col
 def count_scripts(connection: Connection, items: Iterable[tuple[int, str, int, float]]) -> None:
     """Messages and recipients per originating script: items are (hosting id, script, recipients, time)."""
     rows: dict[tuple[int, str], list] = {}
-    for hosting_id, script, recipients, at in items:
+    for hosting_id, script, count, at in items:
         row = rows.setdefault((hosting_id, script[:500]), [0, 0, 0.0])
         row[0] += 1
-        row[1] += recipients
+        row[1] += count
         row[2] = max(row[2], at)
     if not rows:
         return
@@ -114,6 +117,38 @@ def count_scripts(connection: Connection, items: Iterable[tuple[int, str, int, f
         [
             {"hosting_id": h, "script": script, "messages": m, "recipients": r, "last_at": at}
             for (h, script), (m, r, at) in sorted(rows.items())
+        ],
+    )
+
+
+def script_key(script: str, cwd: str) -> str:
+    """The script_counts row a message counts in: its originating script, else the caller's directory."""
+    return (script or cwd)[:500]
+
+
+def count_script_bounces(connection: Connection, recipient_ids: Iterable[int]) -> None:
+    """Recipients that have just bounced, counted against the script of their message, in the
+    caller's transaction: one read of their messages, one UPDATE per (hosting, script)."""
+    ids = sorted(set(recipient_ids))
+    counts: dict[tuple[int, str], int] = defaultdict(int)
+    for start in range(0, len(ids), 500):
+        rows = connection.execute(
+            select(recipients.c.hosting_id, messages.c.script, messages.c.cwd)
+            .join(messages, messages.c.id == recipients.c.message_id)
+            .where(recipients.c.id.in_(ids[start : start + 500]))
+        )
+        for hosting_id, script, cwd in rows:
+            counts[(hosting_id, script_key(script, cwd))] += 1
+    if not counts:
+        return
+    connection.execute(
+        update(script_counts)
+        .where(script_counts.c.hosting_id == bindparam("key_hosting"), script_counts.c.script == bindparam("key_script"))
+        .values(bounced=script_counts.c.bounced + bindparam("more"))
+        .execution_options(synchronize_session=False),
+        [
+            {"key_hosting": hosting_id, "key_script": script, "more": count}
+            for (hosting_id, script), count in sorted(counts.items())  # one lock order for every writer
         ],
     )
 

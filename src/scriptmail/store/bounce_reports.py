@@ -54,7 +54,14 @@ def apply_report(connection: Connection, recipient_id: int, report: Report, data
 def _outcome(connection: Connection, row, report: Report, now: float) -> str:
     if report.kind == "arf":
         activity.bump(connection, [(row.hosting_id, now, {"complaints": 1})])
-        _attempt(connection, row.id, now, None, f"complaint ({report.feedback_type or 'abuse'}) reported by the recipient's provider", "")
+        _attempt(
+            connection,
+            row.id,
+            now,
+            None,
+            f"complaint ({report.feedback_type or 'abuse'}) reported by the recipient's provider",
+            "",
+        )
         return "complaint"
     if report.kind not in ("dsn", "plain"):
         return report.kind if report.kind == "unparsed" else "ignored"
@@ -79,6 +86,7 @@ def _outcome(connection: Connection, row, report: Report, now: float) -> str:
     unknown = int(is_unknown_user(code, text))
     activity.bump(connection, [(row.hosting_id, now, {"bounced": 1, "unknown_user": unknown})])
     activity.adjust_totals(connection, row.hosting_id, {"sent": -1})
+    activity.count_script_bounces(connection, [row.id])
     return "bounced"
 
 

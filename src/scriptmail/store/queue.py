@@ -303,6 +303,9 @@ def record_results(connection: Connection, owner: str, results: Sequence[Attempt
     )
     free_bodies(connection, [result.recipient_id for result in results])
     activity.bump(connection, (_outcome_counts(result, now) for result in results if result.hosting_id))
+    activity.count_script_bounces(
+        connection, [result.recipient_id for result in results if result.status is RecipientStatus.BOUNCED and result.hosting_id]
+    )
     return updated
 
 

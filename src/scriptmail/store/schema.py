@@ -105,6 +105,8 @@ recipients = Table(
     Index("ix_recipients_status_due", "status", "next_attempt_at"),
     # A hosting's recipients of one status, newest change first: its bounces, its queue.
     Index("ix_recipients_hosting_status_updated", "hosting_id", "status", "updated_at"),
+    # A hosting's log, newest first, a page at a time (keyset on id): the customer area's log.
+    Index("ix_recipients_hosting_id", "hosting_id", "id"),
     Index("ix_recipients_message", "message_id"),
 )
 
@@ -200,6 +202,7 @@ script_counts = Table(
     Column("messages", BigInteger, nullable=False, server_default="0"),
     Column("recipients", BigInteger, nullable=False, server_default="0"),
     Column("last_at", Float, nullable=False, server_default="0"),
+    Column("bounced", BigInteger, nullable=False, server_default="0"),  # recipients that bounced (hard), DSNs included
 )
 
 # Keys shared by every node (the VERP secret), created on first use.

@@ -29,7 +29,9 @@ def counters(connection: Connection, hosting_id: int, plan: PlanSettings, now: f
     """The reference's counters: sent since creation, sent today, the daily limit, unsent total."""
     totals = connection.execute(select(hosting_totals).where(hosting_totals.c.hosting_id == hosting_id)).first()
     today = connection.execute(
-        select(activity_daily.c.sent).where(activity_daily.c.hosting_id == hosting_id, activity_daily.c.day == activity.day_of(now))
+        select(activity_daily.c.sent).where(
+            activity_daily.c.hosting_id == hosting_id, activity_daily.c.day == activity.day_of(now)
+        )
     ).scalar()
     sent, bounced, expired = (totals.sent, totals.bounced, totals.expired) if totals else (0, 0, 0)
     return {"sent": sent, "sentToday": today or 0, "maxPerDay": plan.max_per_day, "bounce": bounced + expired}
@@ -110,8 +112,13 @@ def bounces(connection: Connection, hosting_id: int, limit: int = 20, offset: in
         ranges.append(
             connection.execute(
                 select(
-                    recipients.c.id, recipients.c.updated_at, recipients.c.address, recipients.c.status,
-                    recipients.c.last_code, recipients.c.last_text, recipients.c.message_id,
+                    recipients.c.id,
+                    recipients.c.updated_at,
+                    recipients.c.address,
+                    recipients.c.status,
+                    recipients.c.last_code,
+                    recipients.c.last_text,
+                    recipients.c.message_id,
                 )  # fmt: skip
                 .where(recipients.c.hosting_id == hosting_id, recipients.c.status == status)
                 .order_by(recipients.c.updated_at.desc())
@@ -139,11 +146,18 @@ def bounces(connection: Connection, hosting_id: int, limit: int = 20, offset: in
 
 
 def scripts(connection: Connection, hosting_id: int, limit: int = 50) -> list[dict[str, Any]]:
-    """Originating scripts by how much they sent, with when they last sent."""
+    """Originating scripts by how much they sent, with when they last sent and how many of their
+    recipients bounced (hard bounces and DSNs; expired mail is not counted against the script)."""
     return [
         dict(row._mapping)
         for row in connection.execute(
-            select(script_counts.c.script, script_counts.c.messages, script_counts.c.recipients, script_counts.c.last_at)
+            select(
+                script_counts.c.script,
+                script_counts.c.messages,
+                script_counts.c.recipients,
+                script_counts.c.last_at,
+                script_counts.c.bounced,
+            )
             .where(script_counts.c.hosting_id == hosting_id)
             .order_by(script_counts.c.messages.desc())
             .limit(limit)

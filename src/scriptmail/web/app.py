@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from scriptmail.web import account, area, metrics, operator, pages
+from scriptmail.web import account, area, area_log, metrics, operator, pages
 from scriptmail.web.api import router
 from scriptmail.web.context import WebContext
 
@@ -30,8 +30,9 @@ def create_app(context: WebContext) -> FastAPI:
     app.state.context = context
     app.include_router(router)
     app.include_router(area.router)
-    app.include_router(account.router)
+    app.include_router(area_log.router)
     app.include_router(operator.router)
+    app.include_router(account.router)
     app.mount("/static", StaticFiles(directory=Path(area.__file__).parent / "static"), name="static")
 
     @app.middleware("http")

@@ -28,6 +28,7 @@ from scriptmail.store import hostings as hosting_store
 from scriptmail.store.hosting_control import change_state, history, repeated_spam
 from scriptmail.store.hostings import SYSTEM_HOSTING
 from scriptmail.web import i18n
+from scriptmail.web.i18n import N_
 from scriptmail.web.pages import NOT_FOUND, Page, logged_in, posted, see
 
 router = APIRouter(prefix="/operator", include_in_schema=False)
@@ -35,7 +36,7 @@ router = APIRouter(prefix="/operator", include_in_schema=False)
 PAGE_SIZE = 100
 QUEUE_ROWS = 20
 NOT_OPERATOR = "This page is for the platform's operators."
-CONFIRM = "Tick the box to confirm."
+CONFIRM = N_("Tick the box to confirm.")
 BAD_EMAIL = "This is not a valid e-mail address."
 # An operator forces any state but `purging`: a purge is started with PURGE, and ends by itself.
 SETTABLE = tuple(state for state in HostingState if state is not HostingState.PURGING)
