@@ -137,7 +137,8 @@ def test_the_counters_follow_intake_claims_and_outcomes(engine: Engine) -> None:
     with engine.connect() as connection:
         totals = activity.totals_since(connection, site, 0)
     assert totals == {
-        "accepted": 5, "flagged": 2, "dispatched": 5, "sent": 2, "bounced": 2, "unknown_user": 1, "expired": 0, "complaints": 0
+        "accepted": 5, "flagged": 2, "dispatched": 5, "sent": 2, "bounced": 2, "unknown_user": 1, "expired": 0, "complaints": 0,
+        "held": 0,
     }  # fmt: skip
 
 
@@ -155,7 +156,10 @@ def test_a_lease_has_one_holder_until_it_runs_out(engine: Engine) -> None:
 def _sent(engine: Engine, claimed, now: float) -> None:
     with for_writing(engine).begin() as connection:
         queue.record_results(
-            connection, "node", [AttemptResult(r.id, RecipientStatus.SENT, 250, "ok", "mx", now, 0.1, None, r.hosting_id) for r in claimed], now
+            connection,
+            "node",
+            [AttemptResult(r.id, RecipientStatus.SENT, 250, "ok", "mx", now, 0.1, None, r.hosting_id) for r in claimed],
+            now,
         )
 
 

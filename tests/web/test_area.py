@@ -79,7 +79,8 @@ def test_block_purge_and_the_recipient_from_the_page(gateway: RunningGateway, ar
     assert browser.post(f"/hostings/{HOSTING}/action", {"action": "BLOCK", "confirm": "yes", "csrf": token}).status_code == 303
     assert _state(gateway) == "blocked"
     assert "Sending is blocked." in browser.get(f"/hostings/{HOSTING}").text
-    assert "deleted for good" in browser.get(f"/hostings/{HOSTING}/confirm/purge").text
+    purge = browser.get(f"/hostings/{HOSTING}/confirm/purge").text
+    assert "deleted for good" in purge and f'href="/hostings/{HOSTING}/held"' in purge
     browser.post(f"/hostings/{HOSTING}/action", {"action": "PURGE", "confirm": "yes", "csrf": token})
     live = browser.get(f"/hostings/{HOSTING}/state")
     assert ('hx-trigger="every 2s"' in live.text and "HX-Refresh" not in live.headers) or _state(gateway) == "active"
@@ -115,6 +116,9 @@ def test_logging_out_ends_the_session_on_the_server(area) -> None:
     thief.cookies = stolen
     answer = thief.get("/hostings")
     assert answer.status_code == 303 and answer.headers["location"] == "/login"
+    # The live state of a page left open: htmx is told to load the login page as a whole.
+    polled = thief.get(f"/hostings/{HOSTING}/state", headers={"HX-Request": "true"})
+    assert polled.status_code == 204 and polled.headers["hx-redirect"] == "/login"
 
 
 def test_another_customers_hosting_does_not_exist_for_you(gateway: RunningGateway, area) -> None:

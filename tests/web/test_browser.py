@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,68 @@ def test_the_owner_controls_the_scripts_mail_in_a_browser(gateway: RunningGatewa
     page.get_by_role("button", name=re.compile("Bloquear el envío")).wait_for()
     _shoot(page, "hosting-es")
     assert page.locator("html").get_attribute("lang") == "es"
+
+
+def test_every_page_fits_a_phone_and_a_desktop_and_works_with_the_keyboard(gateway: RunningGateway, browser) -> None:
+    """The log, a message, held mail, scripts, My account (a token made and revoked) and the
+    operator's pages, each shot at 360 and 1440 px without sideways scrolling."""
+    from scriptmail.control.states import Action, Actor
+    from scriptmail.store.hosting_control import change_state
+    from tests.support.gateway import submit, wait_status
+
+    with for_writing(gateway.engine).begin() as connection:
+        accounts.add_user(connection, "ops@shop.example", PASSWORD, operator=True)
+    submit(gateway.smtp_port, b"Subject: Your order 1234 with a rather long subject line to wrap\r\n\r\nThanks!\r\n", ["client@sink.test"])
+    (sent,) = wait_status(gateway.engine, "sent", 1)
+    with for_writing(gateway.engine).begin() as connection:
+        change_state(connection, HOSTING, Action.BLOCK, Actor.CUSTOMER, time.time())
+    submit(gateway.smtp_port, b"Subject: held <b>until</b> purged\r\n\r\nA body that waits.\r\n", ["later@sink.test"])
+    wait_status(gateway.engine, "held", 1)
+
+    base = f"http://localhost:{gateway.gateway.web_port}"
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{base}/login")
+    # Keyboard only: the first Tab reaches the skip link, and the form is filled and sent without a mouse.
+    page.keyboard.press("Tab")
+    playwright.expect(page.locator(".skip-link")).to_be_focused()
+    page.locator("#login-email").focus()
+    page.keyboard.type("owner@shop.example")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/hostings")
+
+    page.goto(f"{base}/hostings/{HOSTING}/log")
+    playwright.expect(page.get_by_text("client@sink.test")).to_be_visible()
+    _shoot(page, "log")
+    page.goto(f"{base}/hostings/{HOSTING}/log/{sent['id']}")
+    _shoot(page, "message")
+    page.goto(f"{base}/hostings/{HOSTING}/held")
+    playwright.expect(page.get_by_text("A body that waits.")).to_be_visible()
+    assert page.locator("b", has_text="until").count() == 0  # the subject's markup is text
+    _shoot(page, "held")
+    page.goto(f"{base}/hostings/{HOSTING}/scripts")
+    _shoot(page, "scripts")
+
+    page.goto(f"{base}/account")
+    page.fill("#token-label", "monitoring")
+    page.get_by_role("button", name="Create a token").click()
+    token = page.locator("#new-token-value").input_value()
+    assert token.startswith("smk_")
+    _shoot(page, "account-token")
+    page.goto(f"{base}/account")
+    assert token not in page.content()
+    page.get_by_role("button", name="Revoke the token monitoring").click()
+    page.get_by_text("The token has been revoked").wait_for()
+    page.locator("form.logout-form").get_by_role("button").click()
+
+    page.goto(f"{base}/login")
+    page.fill("#login-email", "ops@shop.example")
+    page.fill("#login-password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/hostings")
+    for path, name in (("/operator", "operator-hostings"), (f"/operator/hostings/{HOSTING}", "operator-hosting"),
+                       ("/operator/queue", "operator-queue"), ("/operator/accounts", "operator-accounts")):  # fmt: skip
+        page.goto(f"{base}{path}")
+        assert page.locator("h1").count() == 1
+        _shoot(page, name)

@@ -239,25 +239,25 @@ def test_thin_labels_keeps_one_in_n_ending_with_the_last():
 
 
 def test_hosting_charts_days_and_hours():
-    days = daily(sent=120, bounced=3, expired=1)
-    hours = hourly(sent=5, bounced=1)
+    days = daily(sent=120, bounced=3, expired=1, held=2)
+    hours = hourly(sent=5, bounced=1, held=4)
     day_chart, hour_chart = charts.hosting_charts(days, hours, lambda message: message)
 
     assert day_chart.id == "chart-daily" and day_chart.title == "Mail per day, last 30 days"
-    assert day_chart.columns == ("Date", "sent", "bounced", "expired")
-    assert len(day_chart.rows) == 30 and day_chart.rows[-1].label == "2026-11-28" and day_chart.rows[-1].cells == (120, 3, 1)
-    assert day_chart.totals == (3600, 90, 30) and not day_chart.empty
+    assert day_chart.columns == ("Date", "sent", "bounced", "expired", "put on hold")
+    assert len(day_chart.rows) == 30 and day_chart.rows[-1].label == "2026-11-28" and day_chart.rows[-1].cells == (120, 3, 1, 2)
+    assert day_chart.totals == (3600, 90, 30, 60) and not day_chart.empty
     root = parse(day_chart.svg)
     assert x_labels(root) == ["11-03", "11-08", "11-13", "11-18", "11-23", "11-28"]
-    assert root.find(f"{SVG}desc").text == "From 2026-10-30 to 2026-11-28: 3600 sent, 90 bounced, 30 expired."
-    assert bars_of(root)[-1].find(f"{SVG}title").text == "2026-11-28: 120 sent, 3 bounced, 1 expired"
+    assert root.find(f"{SVG}desc").text == "From 2026-10-30 to 2026-11-28: 3600 sent, 90 bounced, 30 expired, 60 put on hold."
+    assert bars_of(root)[-1].find(f"{SVG}title").text == "2026-11-28: 120 sent, 3 bounced, 1 expired, 2 put on hold"
 
     assert hour_chart.id == "chart-hourly" and hour_chart.title == "Mail per hour, last 48 hours"
-    assert hour_chart.columns == ("Hour", "sent", "bounced")
+    assert hour_chart.columns == ("Hour", "sent", "bounced", "put on hold")
     assert hour_chart.rows[-1].label == "2026-11-28 15:00" and hour_chart.rows[0].label == "2026-11-26 16:00"
     root = parse(hour_chart.svg)
     assert x_labels(root) == ["18h", "0h", "6h", "12h", "18h", "0h", "6h", "12h"]
-    assert bars_of(root)[-1].find(f"{SVG}title").text == "2026-11-28 15:00: 5 sent, 1 bounced"
+    assert bars_of(root)[-1].find(f"{SVG}title").text == "2026-11-28 15:00: 5 sent, 1 bounced, 4 put on hold"
 
 
 def test_hosting_charts_with_no_mail():

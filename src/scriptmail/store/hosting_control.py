@@ -89,6 +89,7 @@ def change_state(
             .where(recipients.c.hosting_id == row.id, recipients.c.status.in_(_WAITING))
             .values(status=RecipientStatus.HELD.value, held_at=now, updated_at=now)
         ).rowcount
+        activity.bump(connection, [(row.id, now, {"held": held})])
     elif holds_mail(before) and not holds_mail(after):
         released = connection.execute(
             update(recipients)

@@ -94,21 +94,25 @@ def insert_submissions(connection: Connection, items: list[tuple[Submission, flo
     )
     # Mail for a hosting that does not send (blocked, purging, spam, bounce) is held from the start.
     sending = [state.value for state in HostingState if not holds_mail(state)]
-    connection.execute(
-        update(recipients)
-        .where(
-            recipients.c.message_id.in_(message_ids),
-            recipients.c.hosting_id.in_(select(hostings.c.id).where(hostings.c.id.in_(hosting_ids), hostings.c.state.not_in(sending))),
-        )
-        .values(status=RecipientStatus.HELD.value, held_at=items[0][1])
+    holding = set(
+        connection.execute(select(hostings.c.id).where(hostings.c.id.in_(hosting_ids), hostings.c.state.not_in(sending))).scalars()
     )
+    if holding:
+        connection.execute(
+            update(recipients)
+            .where(recipients.c.message_id.in_(message_ids), recipients.c.hosting_id.in_(holding))
+            .values(status=RecipientStatus.HELD.value, held_at=items[0][1])
+        )
     activity.bump(
         connection,
         (
-            (submission.hosting_id, now, {"accepted": 1, "flagged": int(submission.score >= HIGH_SCORE)})
+            (submission.hosting_id, now, {
+                "accepted": 1, "flagged": int(submission.score >= HIGH_SCORE),
+                "held": len(submission.recipients) if submission.hosting_id in holding else 0,
+            })
             for submission, now in items
         ),
-    )
+    )  # fmt: skip
     activity.count_scripts(
         connection,
         ((submission.hosting_id, submission.script or submission.cwd, len(submission.recipients), now) for submission, now in items),
@@ -354,11 +358,14 @@ def withhold(connection: Connection, owner: str, recipient_ids: Sequence[int], n
         recipients.c.lease_owner == owner,
         recipients.c.status == RecipientStatus.SENDING.value,
     )
-    held = connection.execute(
+    held_in = connection.execute(
         update(recipients)
         .where(mine, recipients.c.hosting_id.in_(select(hostings.c.id).where(hostings.c.state.not_in(sending))))
         .values(status=RecipientStatus.HELD.value, held_at=now, lease_owner=None, lease_until=None, updated_at=now)
-    ).rowcount
+        .returning(recipients.c.hosting_id)
+    ).scalars().all()
+    activity.bump(connection, ((hosting_id, now, {"held": 1}) for hosting_id in held_in))
+    held = len(held_in)
     connection.execute(
         update(recipients)
         .where(mine)

@@ -153,12 +153,13 @@ attempts = Table(
 
 # Per hosting and minute, what happened: the hourly quota, the automatic blocks and the volume
 # charts read these small rows instead of scanning the log. Pruned after a while by the scheduler.
-COUNTER_NAMES = ("accepted", "flagged", "dispatched", "sent", "bounced", "unknown_user", "expired", "complaints")
+COUNTER_NAMES = ("accepted", "flagged", "dispatched", "sent", "bounced", "unknown_user", "expired", "complaints", "held")
 
 
 def _counters() -> list[Column]:
     """Messages accepted by intake (and those scored as spam), recipients sent for the first time,
-    sent, bounced (hard), bounced as unknown users, expired (given up or held too long), complaints."""
+    sent, bounced (hard), bounced as unknown users, expired (given up or held too long), complaints,
+    and recipients put on hold (at intake for a blocked hosting, or when it is blocked)."""
     return [Column(name, Integer, nullable=False, server_default="0") for name in COUNTER_NAMES]
 
 

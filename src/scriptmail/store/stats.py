@@ -67,6 +67,7 @@ def daily_volumes(connection: Connection, hosting_id: int, now: float, days: int
             "sent": rows[day].sent if day in rows else 0,
             "bounced": rows[day].bounced if day in rows else 0,
             "expired": rows[day].expired if day in rows else 0,
+            "held": rows[day].held if day in rows else 0,
         }
         for day in range(last - days + 1, last + 1)
     ]
@@ -84,6 +85,7 @@ def hourly_volumes(connection: Connection, hosting_id: int, now: float, zone: Zo
                 func.sum(activity_table.c.accepted).label("accepted"),
                 func.sum(activity_table.c.sent).label("sent"),
                 func.sum(activity_table.c.bounced).label("bounced"),
+                func.sum(activity_table.c.held).label("held"),
             )
             .where(activity_table.c.hosting_id == hosting_id, activity_table.c.minute >= (this_hour - hours + 1) * 60)
             .group_by(hour)
@@ -95,6 +97,7 @@ def hourly_volumes(connection: Connection, hosting_id: int, now: float, zone: Zo
             "accepted": int(rows[h].accepted) if h in rows else 0,
             "sent": int(rows[h].sent) if h in rows else 0,
             "bounced": int(rows[h].bounced) if h in rows else 0,
+            "held": int(rows[h].held) if h in rows else 0,
         }
         for h in range(this_hour - hours + 1, this_hour + 1)
     ]

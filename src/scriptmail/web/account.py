@@ -8,7 +8,6 @@ password asks for the current one (throttled like a login) and ends every other 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -24,15 +23,13 @@ MIN_PASSWORD = 10
 MAX_TOKENS = 20  # active tokens per person: enough for every tool, not a way to fill the store
 
 
-def _when(at: float | None) -> str:
-    return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if at else ""
-
-
 async def _render(page: Page, status: int = 200, **values) -> Response:
     user = page.user
     tokens = await page.context.read(lambda c: accounts.tokens_of(c, user))
-    active = [{**t, "created": _when(t["created_at"])} for t in tokens if t["revoked_at"] is None]
-    revoked = [{**t, "created": _when(t["created_at"]), "revoked": _when(t["revoked_at"])} for t in tokens if t["revoked_at"]]
+    active = [{**t, "created": page.when(t["created_at"])} for t in tokens if t["revoked_at"] is None]
+    revoked = [
+        {**t, "created": page.when(t["created_at"]), "revoked": page.when(t["revoked_at"])} for t in tokens if t["revoked_at"]
+    ]
     shown = {"new_token": None, "password_error": None, "token_error": None, **values}
     response = page.render(
         "account.html", status=status, tokens=active, revoked=revoked[-10:], api_base=f"{page.request.base_url}1.0", **shown
@@ -66,7 +63,9 @@ async def change_password(
         await context.write(lambda c: web_sessions.record_failure(c, key, now))
         return await _render(page, 400, password_error=page._("The current password is wrong."))
     if len(new) < MIN_PASSWORD:
-        return await _render(page, 400, password_error=page._("The new password must have at least %(n)s characters.", n=MIN_PASSWORD))
+        return await _render(
+            page, 400, password_error=page._("The new password must have at least %(n)s characters.", n=MIN_PASSWORD)
+        )
     if new != again:
         return await _render(page, 400, password_error=page._("The two new passwords differ."))
     await context.write(lambda c: accounts.set_password(c, user.email, new))

@@ -47,6 +47,9 @@ def create_app(context: WebContext) -> FastAPI:
 
     @app.exception_handler(pages.Redirect)
     async def to_login(request: Request, redirect: pages.Redirect) -> Response:
+        if request.headers.get("hx-request") == "true":
+            # A fragment asked for by htmx (the live state, a dialog): the whole page goes there.
+            return Response(status_code=204, headers={"HX-Redirect": redirect.location})
         return RedirectResponse(redirect.location, status_code=303)
 
     @app.exception_handler(StarletteHTTPException)

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import Response
 
-from scriptmail.control.states import REQUESTS, SENDING_STATES, Action, Actor, Context, TransitionNotAllowed, decide
+from scriptmail.control.states import REQUESTS, SENDING_STATES, Actor, TransitionNotAllowed
 from scriptmail.model import HostingState
 from scriptmail.store import accounts, stats, web_sessions
 from scriptmail.store import hostings as hosting_store
@@ -33,6 +31,7 @@ from scriptmail.web.pages import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
     Page,
+    allowed,
     check_form,
     current_page,
     logged_in,
@@ -156,14 +155,6 @@ async def my_hostings(request: Request) -> Response:
     return page.render("hostings.html", hostings=await context.read(read))
 
 
-def _allowed(state: HostingState, action: Action, actor: Actor, repeat: bool) -> tuple[bool, str]:
-    try:
-        decide(state, action, actor, context=Context(repeat_spam=repeat))
-    except TransitionNotAllowed as refused:
-        return False, refused.reason
-    return True, ""
-
-
 # What each action does, said before it is confirmed (the guide's "Importante" notes).
 _ACTIONS = {
     "block": ("BLOCK", N_("Block sending"), "warning",
@@ -194,23 +185,23 @@ async def _hosting_view(page: Page, hosting_id: int) -> tuple[dict[str, Any], di
         return hosting, counters, repeated_spam(connection, hosting_id, context.clock())
 
     hosting, counters, repeat = await context.read(read)
-    allowed = {}
+    permitted = {}
     for key, (code, *_) in _ACTIONS.items():
-        ok, reason = _allowed(hosting.state, REQUESTS[code], _actor(page), repeat)
+        ok, reason = allowed(hosting.state, REQUESTS[code], _actor(page), repeat)
         if not ok:
             reason = (
                 "a purge is running; wait until it has finished"
                 if hosting.state is HostingState.PURGING
                 else (reason or _NOT_NOW[key])
             )
-        allowed[key] = (ok, page._(reason) if reason else "")
+        permitted[key] = (ok, page._(reason) if reason else "")
     view = {
         "name": hosting.name, "state": hosting.state.value, "state_label": page.state_label(hosting.state),
         "sending": hosting.state in SENDING_STATES, "purging": hosting.state is HostingState.PURGING,
         "report_to": hosting.report_recipient, "sent": counters["sent"], "sent_today": counters["sentToday"],
         "max_per_day": counters["maxPerDay"], "bounce": counters["bounce"],
     }  # fmt: skip
-    return view, allowed
+    return view, permitted
 
 
 def _base_url(name: str) -> str:
@@ -222,8 +213,8 @@ async def hosting_page(request: Request, name: str, limit: int = 20) -> Response
     page = await logged_in(request)
     hosting_id = await page.owned(name)
     limit = limit if limit in LIMITS else 20
-    view, allowed = await _hosting_view(page, hosting_id)
-    now, zone = page.context.clock(), ZoneInfo(page.context.settings.timezone)
+    view, permitted = await _hosting_view(page, hosting_id)
+    now, zone = page.context.clock(), page.zone
     rows, events, daily, hourly = await page.context.read(
         lambda c: (
             stats.bounces(c, hosting_id, limit=limit), history(c, name, limit=50),
@@ -235,26 +226,22 @@ async def hosting_page(request: Request, name: str, limit: int = 20) -> Response
         refresh=view["purging"],
         hosting=view,
         base_url=_base_url(name),
-        can_block=allowed["block"][0],
-        can_purge=allowed["purge"][0],
-        can_unblock=allowed["unblock"][0],
-        block_hint=allowed["block"][1],
-        purge_hint=allowed["purge"][1],
-        unblock_hint=allowed["unblock"][1],
+        can_block=permitted["block"][0],
+        can_purge=permitted["purge"][0],
+        can_unblock=permitted["unblock"][0],
+        block_hint=permitted["block"][1],
+        purge_hint=permitted["purge"][1],
+        unblock_hint=permitted["unblock"][1],
         explanations={key: page._(text) for key, (_, _, _, text) in _ACTIONS.items()},
         bounces=[
-            {"date": _when(row["date"]), "to": row["to"], "message": f"{row['code'] or ''} {row['message']}".strip()}
+            {"date": page.when(row["date"]), "to": row["to"], "message": f"{row['code'] or ''} {row['message']}".strip()}
             for row in rows
         ],
         limit=limit,
         limits=LIMITS,
-        history=[{**row, "at": _when(row["at"])} for row in events],
+        history=[{**row, "at": page.when(row["at"])} for row in events],
         charts=charts.hosting_charts(daily, hourly, page._),
     )
-
-
-def _when(at: float) -> str:
-    return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _fragment_or_page(page: Page, request: Request, fragment: str, status: int = 200, **values: Any) -> Response:
@@ -271,8 +258,8 @@ async def hosting_confirm(request: Request, name: str, key: str) -> Response:
     if key not in _ACTIONS:
         raise HTTPException(404, page._("Unknown action."))
     code, title, style, explain = _ACTIONS[key]
-    _, allowed = await _hosting_view(page, hosting_id)
-    ok, hint = allowed[key]
+    _, permitted = await _hosting_view(page, hosting_id)
+    ok, hint = permitted[key]
     return _fragment_or_page(
         page, request, "_confirm.html", key=key, code=code, title=page._(title), explain=page._(explain),
         allowed=ok, hint=hint, style=style, base_url=_base_url(name), hosting_name=name,

@@ -9,9 +9,8 @@ filter input answers 400 with the form and what is wrong, never a 500.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal, format_percent
 from fastapi import APIRouter, HTTPException, Request
@@ -57,16 +56,6 @@ class LogForm:
         return str(QueryParams({**kept, **{name: str(value) for name, value in extra.items()}}))
 
 
-def _zone(page: Page) -> ZoneInfo:
-    return ZoneInfo(page.context.settings.timezone)
-
-
-def _when(at: float | None, zone: ZoneInfo, seconds: bool = False) -> str:
-    if not at:
-        return ""
-    return datetime.fromtimestamp(at, zone).strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
-
-
 def _status_label(page: Page, status: str) -> str:
     try:
         return page._(STATUS_LABELS[RecipientStatus(status)])
@@ -109,7 +98,7 @@ def read_log_form(page: Page, params: QueryParams, hosting_id: int) -> LogForm:
         errors["until"] = page._("The end date is before the start date.")
     if errors:
         return form
-    zone = _zone(page)
+    zone = page.zone
     form.filters = store_log.Filters(
         hosting_id=hosting_id,
         status=status,
@@ -151,7 +140,7 @@ async def log_page(request: Request, name: str) -> Response:
             older = form.query(before=rows[-1]["id"]) if len(found) > PAGE_SIZE else None
             if before is not None:
                 newer = form.query(after=rows[0]["id"]) if rows else form.query(after=before - 1)
-    zone = _zone(page)
+    zone = page.zone
     return page.render(
         "log.html",
         status=400 if form.errors else 200,
@@ -162,7 +151,7 @@ async def log_page(request: Request, name: str) -> Response:
         rows=[
             {
                 "id": row["id"],
-                "date": _when(row["received_at"], zone),
+                "date": page.when(row["received_at"]),
                 "recipient": row["recipient"],
                 "subject": row["subject"],
                 "script": row["script"],
@@ -190,15 +179,14 @@ async def message_page(request: Request, name: str, recipient_id: str) -> Respon
     found = await page.context.read(lambda c: store_log.detail(c, int(recipient_id), hosting_id=hosting_id))
     if found is None:
         raise HTTPException(404, page._("There is no such email in the log of this hosting."))
-    zone = _zone(page)
     return page.render(
         "message.html",
         hosting_name=name,
         message={
             "id": found["id"],
             "queue_id": found["queue_id"],
-            "received": _when(found["received_at"], zone, seconds=True),
-            "updated": _when(found["updated_at"], zone, seconds=True),
+            "received": page.when(found["received_at"], seconds=True),
+            "updated": page.when(found["updated_at"], seconds=True),
             "sender": found["sender"],
             "recipient": found["recipient"],
             "subject": found["subject"],
@@ -214,13 +202,13 @@ async def message_page(request: Request, name: str, recipient_id: str) -> Respon
             "status": found["status"],
             "status_label": _status_label(page, found["status"]),
             "reply": f"{found['last_code'] or ''} {found['last_text']}".strip(),
-            "next_attempt": _when(found["next_attempt_at"], zone)
+            "next_attempt": page.when(found["next_attempt_at"])
             if found["status"] in (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value)
             else "",
         },
         attempts=[
             {
-                "at": _when(attempt["at"], zone, seconds=True),
+                "at": page.when(attempt["at"], seconds=True),
                 "node": attempt["node"],
                 "mx_host": attempt["mx_host"],
                 "code": attempt["code"] if attempt["code"] is not None else "",
@@ -231,7 +219,7 @@ async def message_page(request: Request, name: str, recipient_id: str) -> Respon
         ],
         reports=[
             {
-                "at": _when(report["received_at"], zone, seconds=True),
+                "at": page.when(report["received_at"], seconds=True),
                 "kind": report["kind"],
                 "client": report["client"],
                 "summary": report["summary"],
@@ -257,7 +245,6 @@ async def held_page(request: Request, name: str) -> Response:
 
     (recipients, messages), found = await page.context.read(read)
     shown = found[: held_store.PAGE]
-    zone = _zone(page)
     return page.render(
         "held.html",
         hosting_name=name,
@@ -267,7 +254,7 @@ async def held_page(request: Request, name: str) -> Response:
         messages=[
             {
                 "queue_id": message.queue_id,
-                "received": _when(message.received_at, zone),
+                "received": page.when(message.received_at),
                 "sender": message.sender,
                 "size": format_decimal(message.size, locale=page.lang),
                 "held": message.held,
@@ -294,7 +281,6 @@ async def scripts_page(request: Request, name: str) -> Response:
     page = await logged_in(request)
     hosting_id = await page.owned(name)
     found = await page.context.read(lambda c: stats.scripts(c, hosting_id, limit=SCRIPTS_SHOWN))
-    zone = _zone(page)
     rows = []
     for row in found:
         share = row["bounced"] / row["recipients"] if row["recipients"] else None
@@ -305,7 +291,7 @@ async def scripts_page(request: Request, name: str) -> Response:
                 "recipients": format_decimal(row["recipients"], locale=page.lang),
                 "bounced": format_decimal(row["bounced"], locale=page.lang),
                 "share": format_percent(share, "#,##0.0%", locale=page.lang) if share is not None else "",
-                "last": _when(row["last_at"], zone),
+                "last": page.when(row["last_at"]),
             }
         )
     return page.render("scripts.html", hosting_name=name, scripts=rows, shown=SCRIPTS_SHOWN)

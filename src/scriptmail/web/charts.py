@@ -34,7 +34,7 @@ _SWATCH = 10
 # Fallback colours (presentation attributes); charts.css overrides them through the classes.
 # Blue / vermillion / brown stripes: distinguishable with every common colour-vision deficiency,
 # each at least 3:1 against white, and adjacent segments are also separated by a white gap.
-_COLOURS = {"sent": "#0b57d0", "bounced": "#d55e00", "expired": "#8a4b00"}
+_COLOURS = {"sent": "#0b57d0", "bounced": "#d55e00", "expired": "#8a4b00", "held": "#5b2a86"}
 _SPARE_COLOURS = ("#0b57d0", "#d55e00", "#8a4b00", "#5b2a86", "#1f2328")
 _TEXT = "#4b5563"
 _GRID = "#c9ced6"
@@ -43,8 +43,10 @@ _AXIS = "#767d88"
 _ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
 _KEY = re.compile(r"[a-z][a-z0-9-]*\Z")
 
-DAY_SERIES = ("sent", "bounced", "expired")
-HOUR_SERIES = ("sent", "bounced")
+DAY_SERIES = ("sent", "bounced", "expired", "held")
+HOUR_SERIES = ("sent", "bounced", "held")
+# Legend texts that are not the series' key (the key "held" is also a status label elsewhere).
+_LABELS = {"held": "put on hold"}
 
 
 @dataclass(frozen=True)
@@ -332,13 +334,13 @@ def hosting_charts(
     empty_text = gettext("No mail in this period")
     period = gettext("From %(start)s to %(end)s: %(totals)s.")
 
-    day_series = [Series(key, gettext(key), striped=key == "expired") for key in DAY_SERIES]
+    day_series = [Series(key, gettext(_LABELS.get(key, key)), striped=key == "expired") for key in DAY_SERIES]
     day_labels = thin_labels([str(row["date"])[5:10] for row in daily], 5)
     day_bars = [
         Bar(label, str(row["date"]), tuple(_count(row, key) for key in DAY_SERIES)) for label, row in zip(day_labels, daily)
     ]
 
-    hour_series = [Series(key, gettext(key)) for key in HOUR_SERIES]
+    hour_series = [Series(key, gettext(_LABELS.get(key, key))) for key in HOUR_SERIES]
     moments = [datetime.fromisoformat(str(row["hour"])) for row in hourly]
     names = [moment.strftime("%Y-%m-%d %H:%M") for moment in moments]
     # the hour repeated when summer time ends gets its UTC offset, so the two rows can be told apart

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from scriptmail.control.states import REQUESTS, SENDING_STATES, Action, Actor, Context, TransitionNotAllowed, decide
+from scriptmail.control.states import REQUESTS, SENDING_STATES, Action, Actor, TransitionNotAllowed
 from scriptmail.model import Hosting, HostingState
 from scriptmail.store import accounts, operator_views, stats
 from scriptmail.store import hostings as hosting_store
@@ -29,7 +28,7 @@ from scriptmail.store.hosting_control import change_state, history, repeated_spa
 from scriptmail.store.hostings import SYSTEM_HOSTING
 from scriptmail.web import i18n
 from scriptmail.web.i18n import N_
-from scriptmail.web.pages import NOT_FOUND, Page, logged_in, posted, see
+from scriptmail.web.pages import NOT_FOUND, Page, allowed, logged_in, posted, see
 
 router = APIRouter(prefix="/operator", include_in_schema=False)
 
@@ -56,10 +55,6 @@ async def operator_form(request: Request, csrf: str) -> Page:
     if not page.user.operator:
         raise HTTPException(403, page._(NOT_OPERATOR))
     return page
-
-
-def _when(at: float) -> str:
-    return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _age(page: Page, seconds: float) -> str:
@@ -143,14 +138,6 @@ async def hostings_page(
 # --- one hosting -------------------------------------------------------------------------
 
 
-def _allowed(state: HostingState, action: Action, repeat: bool) -> tuple[bool, str]:
-    try:
-        decide(state, action, Actor.OPERATOR, context=Context(repeat_spam=repeat))
-    except TransitionNotAllowed as refused:
-        return False, refused.reason
-    return True, ""
-
-
 async def _hosting(page: Page, name: str) -> Hosting:
     """A customer hosting by name; 404 for an unknown name and for the platform's own."""
     hosting = None
@@ -180,8 +167,8 @@ async def hosting_page(request: Request, name: str) -> Response:
     data = await context.read(read)
     actions = {}
     for code in REQUESTS:
-        allowed, hint = _allowed(hosting.state, REQUESTS[code], data["repeat"])
-        actions[code] = {"allowed": allowed, "hint": page._(hint) if hint else ""}
+        ok, hint = allowed(hosting.state, REQUESTS[code], Actor.OPERATOR, data["repeat"])
+        actions[code] = {"allowed": ok, "hint": page._(hint) if hint else ""}
     return page.render(
         "operator_hosting.html",
         refresh=hosting.state is HostingState.PURGING,
@@ -204,7 +191,7 @@ async def hosting_page(request: Request, name: str) -> Response:
         actions=actions,
         states=[(s.value, page.state_label(s)) for s in SETTABLE],
         plans=sorted(context.settings.plans),
-        history=[{**row, "at": _when(row["at"])} for row in data["history"]],
+        history=[{**row, "at": page.when(row["at"])} for row in data["history"]],
     )
 
 
@@ -321,7 +308,7 @@ async def queue_page(request: Request) -> Response:
                 **row,
                 "url": _hosting_url(row["hosting"]) if row["hosting"] != SYSTEM_HOSTING else None,
                 "status_label": page._(row["status"]),
-                "queued": _when(row["queued_at"]),
+                "queued": page.when(row["queued_at"]),
                 "age": _age(page, now - row["queued_at"]),
                 "error": f"{row['last_code'] or ''} {row['last_text']}".strip(),
             }

@@ -5,12 +5,15 @@ may not see. The routes live in area.py, area_log.py, account.py and operator.py
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from scriptmail.control.states import Action, Actor, Context, TransitionNotAllowed, decide
 from scriptmail.model import HostingState
 from scriptmail.store import accounts, web_sessions
 from scriptmail.web import i18n
@@ -47,8 +50,10 @@ class Page:
         self.context = context
         self.session = session
         self.session_id = session_id
-        self.lang = session.user.language if session else i18n.choose(
-            request.headers.get("accept-language"), request.cookies.get(LANGUAGE_COOKIE)
+        self.lang = (
+            session.user.language
+            if session
+            else i18n.choose(request.headers.get("accept-language"), request.cookies.get(LANGUAGE_COOKIE))
         )
 
     @property
@@ -60,6 +65,16 @@ class Page:
     def _(self, message: str, **values: object) -> str:
         return i18n.gettext(self.lang, message, **values)
 
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.context.settings.timezone)
+
+    def when(self, at: float | None, seconds: bool = False) -> str:
+        """A moment as every page shows it: in the platform's time zone (config `timezone`)."""
+        if not at:
+            return ""
+        return datetime.fromtimestamp(at, self.zone).strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
+
     def state_label(self, state: HostingState) -> str:
         return self._(STATE_LABELS[state])
 
@@ -68,17 +83,21 @@ class Page:
         if self.session and self.session.flash:
             kind, _, text = self.session.flash.partition(":")
             flash = {"kind": kind, "text": text}
-        html = i18n.environment(self.lang).get_template(template).render(
-            lang=self.lang,
-            user_email=self.session.user.email if self.session else None,
-            is_operator=bool(self.session and self.session.user.operator),
-            csrf=self.session.csrf if self.session else values.pop("login_csrf", ""),
-            languages=i18n.LANGUAGES,
-            flash=flash,
-            static="/static",
-            path=self.request.url.path,
-            refresh=values.pop("refresh", False),
-            **values,
+        html = (
+            i18n.environment(self.lang)
+            .get_template(template)
+            .render(
+                lang=self.lang,
+                user_email=self.session.user.email if self.session else None,
+                is_operator=bool(self.session and self.session.user.operator),
+                csrf=self.session.csrf if self.session else values.pop("login_csrf", ""),
+                languages=i18n.LANGUAGES,
+                flash=flash,
+                static="/static",
+                path=self.request.url.path,
+                refresh=values.pop("refresh", False),
+                **values,
+            )
         )
         return HTMLResponse(html, status_code=status)
 
@@ -112,6 +131,15 @@ async def logged_in(request: Request) -> Page:
     if page.session is None:
         raise Redirect("/login")
     return page
+
+
+def allowed(state: HostingState, action: Action, actor: Actor, repeat_spam: bool) -> tuple[bool, str]:
+    """Whether the state machine lets `actor` do `action` now, and if not, its reason."""
+    try:
+        decide(state, action, actor, context=Context(repeat_spam=repeat_spam))
+    except TransitionNotAllowed as refused:
+        return False, refused.reason
+    return True, ""
 
 
 def same_origin(request: Request) -> bool:
