@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -121,7 +122,7 @@ def test_first_serve_creates_a_demo_hosting_and_says_how_to_use_it(tmp_path: Pat
     output = ""
     try:
         deadline = time.monotonic() + 30
-        while "scriptmail queue" not in output and time.monotonic() < deadline:
+        while "/operator" not in output and time.monotonic() < deadline:
             line = process.stdout.readline()
             if not line:
                 break
@@ -136,6 +137,18 @@ def test_first_serve_creates_a_demo_hosting_and_says_how_to_use_it(tmp_path: Pat
     assert process.returncode == 0
     hosting = json.loads(subprocess.run([SCRIPTMAIL, "--config", str(config), "hosting", "show", "demo", "--json"], capture_output=True, text=True).stdout)
     assert hosting["uid"] == os.getuid() and hosting["has_smtp_password"]
+    # The printed logins work: the customer owns the demo hosting, the operator is one.
+    from scriptmail.store import accounts
+    from scriptmail.store.engine import open_engine
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    with engine.connect() as connection:
+        for email, operator in (("owner@demo.invalid", False), ("operator@demo.invalid", True)):
+            password = re.search(re.escape(email) + r" \(password (\S+)\)", output).group(1)
+            user = accounts.check_password(connection, email, password)
+            assert user is not None and user.operator is operator
+        assert accounts.hosting_names(connection, accounts.find_user(connection, email="owner@demo.invalid")) == ["demo"]
+    engine.dispose()
 
 
 def test_log_filters_and_one_recipient_in_full(run, database_url: str) -> None:

@@ -214,7 +214,7 @@ class Gateway:
                 await asyncio.wait_for(task, 10)
 
         self._closers.insert(0, stop)
-        log.info("web (API, metrics) on http://%s:%d", host, self.web_port)
+        log.info("web (customer and operator areas, API, metrics) on http://%s:%d", host, self.web_port)
 
     def _scanner(self) -> RspamdScanner | None:
         control = self.settings.control

@@ -186,7 +186,8 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-DemoLogin = tuple[str, str, str, str, str]  # hosting, SMTP password, customer e-mail, password, API token
+# hosting, SMTP password, customer e-mail, password, API token, operator e-mail, password
+DemoLogin = tuple[str, str, str, str, str, str, str]
 
 
 def _create_demo(ctx: typer.Context) -> DemoLogin | None:
@@ -201,11 +202,13 @@ def _create_demo(ctx: typer.Context) -> DemoLogin | None:
         customer = accounts.add_user(connection, "owner@demo.invalid", customer_password)
         accounts.grant(connection, customer, "demo")
         _, token = accounts.create_token(connection, customer, "demo")
-        return "demo", password, customer.email, customer_password, token
+        operator_password = accounts.new_password()
+        operator = accounts.add_user(connection, "operator@demo.invalid", operator_password, operator=True)
+        return "demo", password, customer.email, customer_password, token, operator.email, operator_password
 
 
 def _print_demo(settings: Settings, login: DemoLogin, port: int | None, web_port: int | None = None) -> None:
-    name, password, customer, customer_password, token = login
+    name, password, customer, customer_password, token, operator, operator_password = login
     host = settings.intake.listen.rsplit(":", 1)[0]
     web_host, _, configured_port = settings.web.listen.rpartition(":")
     web = f"http://{web_host}:{web_port or configured_port}"
@@ -218,7 +221,8 @@ def _print_demo(settings: Settings, login: DemoLogin, port: int | None, web_port
         f"  swaks --server {host}:{port} --auth-user {name} --auth-password '{password}' --to someone@example.com\n"
         "then look at it with `.venv/bin/scriptmail queue` and `.venv/bin/scriptmail log`.\n"
         f"The demo customer [bold]{customer}[/bold] (password {customer_password}) owns it: log in at {web}/\n"
-        f"or use its API token:\n  curl -H 'Authorization: Bearer {token}' {web}/1.0/hosting/web/{name}/email",
+        f"or use its API token:\n  curl -H 'Authorization: Bearer {token}' {web}/1.0/hosting/web/{name}/email\n"
+        f"The demo operator [bold]{operator}[/bold] (password {operator_password}) also reaches {web}/operator",
         highlight=False,
     )
 
