@@ -156,6 +156,23 @@ def test_the_log_pages_by_position_without_overlap(gateway: RunningGateway, area
     assert "subject=batch" in _link(filtered, "next") and "status=sent" in _link(filtered, "next")
 
 
+def test_a_filter_that_matches_little_searches_window_by_window(gateway: RunningGateway, area, monkeypatch) -> None:
+    monkeypatch.setattr(store_log, "SEARCH_WINDOW", 4)  # the web part runs in this process
+    submit(gateway.smtp_port, _mail("the rare one"), ["rare@sink.test"])
+    submit(gateway.smtp_port, _mail("common"), [f"c{n}@sink.test" for n in range(9)])
+    wait_status(gateway.engine, "sent", 10)
+    browser = area()
+    browser.login(A)
+    page = browser.get(f"/hostings/{HOSTING}/log", params={"recipient": "rare"}).text
+    assert "rare@sink.test" not in page and "searched the next 4 emails" in page
+    pages = 1
+    while "rare@sink.test" not in page:
+        page = browser.get(_link(page, "next")).text
+        pages += 1
+        assert pages < 5
+    assert pages == 3 and "recipient=rare" in _link(page, "prev")  # 10 recipients, 4 at a time
+
+
 def test_the_detail_of_a_recipient_shows_its_provenance_and_every_attempt(gateway: RunningGateway, sink: Sink, area) -> None:
     submit(
         gateway.smtp_port,

@@ -124,12 +124,13 @@ async def log_page(request: Request, name: str) -> Response:
         raise HTTPException(400, page._(BAD_LINK))
     form = read_log_form(page, params, hosting_id)
     rows: list[dict[str, Any]] = []
-    older = newer = None
+    older = newer = searched = None
     if form.filters is not None:
         filters = form.filters
-        found = await page.context.read(
-            lambda c: store_log.recent(c, filters, limit=PAGE_SIZE + 1, before_id=before, after_id=after)
-        )
+        if after is not None:
+            found = await page.context.read(lambda c: store_log.recent(c, filters, limit=PAGE_SIZE + 1, after_id=after))
+        else:
+            found, resume = await page.context.read(lambda c: store_log.search(c, filters, limit=PAGE_SIZE + 1, before_id=before))
         if after is not None:
             more_newer = len(found) > PAGE_SIZE
             rows = found[1:] if more_newer else found  # newest first: the extra row is the newest
@@ -138,6 +139,8 @@ async def log_page(request: Request, name: str) -> Response:
         else:
             rows = found[:PAGE_SIZE]
             older = form.query(before=rows[-1]["id"]) if len(found) > PAGE_SIZE else None
+            if resume is not None:  # the search window ended before the log: older mail is still to search
+                older, searched = form.query(before=resume), store_log.SEARCH_WINDOW
             if before is not None:
                 newer = form.query(after=rows[0]["id"]) if rows else form.query(after=before - 1)
     zone = page.zone
@@ -166,6 +169,7 @@ async def log_page(request: Request, name: str) -> Response:
         first=form.query(),
         older=older,
         newer=newer,
+        searched=format_decimal(searched, locale=page.lang) if searched else None,
         zone=zone.key,
     )
 
