@@ -26,6 +26,7 @@ from scriptmail.web import charts, i18n, throttle
 from scriptmail.web.context import WebContext
 from scriptmail.web.i18n import N_
 from scriptmail.web.pages import (
+    DONE,
     EXPIRED_FORM,
     LANGUAGE_COOKIE,
     LOGIN_COOKIE,
@@ -277,9 +278,6 @@ async def hosting_state(request: Request, name: str) -> Response:
     return response
 
 
-_DONE = {"BLOCK": N_("Sending is blocked."), "PURGE": N_("The purge has started."), "UNBLOCK": N_("Sending is unblocked.")}
-
-
 @router.post("/hostings/{name}/action")
 async def hosting_action(
     request: Request,
@@ -304,7 +302,7 @@ async def hosting_action(
         await page.flash("error", page._(refused.reason))
     else:
         await asyncio.sleep(change.settle_seconds)  # once the page says so, nothing more goes out
-        await page.flash("ok", page._(_DONE[action]))
+        await page.flash("ok", page._(DONE[REQUESTS[action]]))
     return see(_base_url(name))
 
 

@@ -28,7 +28,7 @@ from scriptmail.store.hosting_control import change_state, history, repeated_spa
 from scriptmail.store.hostings import SYSTEM_HOSTING
 from scriptmail.web import i18n
 from scriptmail.web.i18n import N_
-from scriptmail.web.pages import NOT_FOUND, Page, allowed, logged_in, posted, see
+from scriptmail.web.pages import DONE, NOT_FOUND, Page, allowed, logged_in, posted, see
 
 router = APIRouter(prefix="/operator", include_in_schema=False)
 
@@ -208,10 +208,7 @@ async def _change(page: Page, name: str, action: Action, reason: str, target: Ho
         return "ok:" + page._("The spam block is lifted: held mail goes back to the queue.")
     if action is Action.SET:
         return "ok:" + page._("%(name)s is now %(state)s.", name=name, state=page.state_label(change.after))
-    return "ok:" + page._(_DONE[action])
-
-
-_DONE = {Action.BLOCK: "Sending is blocked.", Action.PURGE: "The purge has started.", Action.UNBLOCK: "Sending is unblocked."}
+    return "ok:" + page._(DONE[action])
 
 
 @router.post("/hostings/{name}/state")
@@ -371,9 +368,13 @@ def _email(value: str) -> str | None:
         return None
 
 
-async def _user(page: Page, email: str) -> accounts.User | None:
+async def _user(page: Page, email: str, form: dict | None = None) -> accounts.User | HTMLResponse:
+    """The user with this e-mail address; else the accounts page that says there is none (404)."""
     address = email.strip().lower()
-    return await page.context.read(lambda c: accounts.find_user(c, email=address)) if address else None
+    user = await page.context.read(lambda c: accounts.find_user(c, email=address)) if address else None
+    if user is None:
+        return await _accounts(page, status=404, error=page._("There is no user %(email)s.", email=email.strip()), form=form)
+    return user
 
 
 @router.post("/accounts/add")
@@ -413,9 +414,9 @@ async def grant(
     page = await operator_form(request, csrf)
     name = hosting.strip().lower()
     typed = {"grant_email": email, "grant_hosting": hosting}
-    user = await _user(page, email)
-    if user is None:
-        return await _accounts(page, status=404, error=page._("There is no user %(email)s.", email=email.strip()), form=typed)
+    user = await _user(page, email, form=typed)
+    if not isinstance(user, accounts.User):
+        return user
     if name == SYSTEM_HOSTING or await page.context.read(lambda c: hosting_store.find_hosting(c, name=name)) is None:
         return await _accounts(page, status=404, error=page._("There is no hosting named %(name)s.", name=name), form=typed)
     await page.context.write(lambda c: accounts.grant(c, user, name))
@@ -432,8 +433,8 @@ async def revoke(
 ) -> Response:
     page = await operator_form(request, csrf)
     user = await _user(page, email)
-    if user is None:
-        return await _accounts(page, status=404, error=page._("There is no user %(email)s.", email=email.strip()))
+    if not isinstance(user, accounts.User):
+        return user
     try:
         await page.context.write(lambda c: accounts.revoke(c, user, hosting))
     except accounts.AccountError:
@@ -451,8 +452,8 @@ async def set_operator(
 ) -> Response:
     page = await operator_form(request, csrf)
     user = await _user(page, email)
-    if user is None:
-        return await _accounts(page, status=404, error=page._("There is no user %(email)s.", email=email.strip()))
+    if not isinstance(user, accounts.User):
+        return user
     make = operator == "yes"
     if user.id == page.user.id and not make:
         return await _accounts(page, status=400, error=page._("You cannot remove your own operator rights."))
@@ -471,8 +472,8 @@ async def reset_password(
 ) -> Response:
     page = await operator_form(request, csrf)
     user = await _user(page, email)
-    if user is None:
-        return await _accounts(page, status=404, error=page._("There is no user %(email)s.", email=email.strip()))
+    if not isinstance(user, accounts.User):
+        return user
     if not confirm:
         return await _accounts(page, status=400, error=page._(CONFIRM))
     password = accounts.new_password()

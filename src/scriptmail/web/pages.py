@@ -18,12 +18,19 @@ from scriptmail.model import HostingState
 from scriptmail.store import accounts, web_sessions
 from scriptmail.web import i18n
 from scriptmail.web.context import WebContext
+from scriptmail.web.i18n import N_
 
 SESSION_COOKIE = "__Host-scriptmail-session"
 LOGIN_COOKIE = "__Host-scriptmail-login"  # the login form's CSRF token, before there is a session
 LANGUAGE_COOKIE = "scriptmail-language"
 EXPIRED_FORM = "this form has expired or comes from another site; reload the page and try again"
 NOT_FOUND = "This service does not exist"
+# What the flash message says once an action asked for in the customer or operator area is done.
+DONE = {
+    Action.BLOCK: N_("Sending is blocked."),
+    Action.PURGE: N_("The purge has started."),
+    Action.UNBLOCK: N_("Sending is unblocked."),
+}
 
 STATE_LABELS = {
     HostingState.ACTIVE: "enabled",
