@@ -3,10 +3,12 @@ its actions, languages, and tenant isolation (issue 5). The browser tests come w
 
 from __future__ import annotations
 
+import re
 import time
 
 from scriptmail.store import hostings as hosting_store
-from tests.support.gateway import HOSTING, RunningGateway
+from tests.support.gateway import HOSTING, RunningGateway, submit, wait_status
+from tests.support.sink import Behaviour
 from tests.support.web_client import OTHER, PASSWORD
 
 
@@ -156,3 +158,27 @@ def test_pages_carry_security_headers_and_anonymous_visitors_go_to_login(area) -
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY"
     assert browser.get("/static/area.css").status_code == 200
+
+
+def test_the_emails_in_error_page_back_in_time(gateway: RunningGateway, sink, area) -> None:
+    sink.behaviour = Behaviour(rcpt=lambda address: "550 5.1.1 no such user")
+    addresses = [f"gone{n:02d}@sink.test" for n in range(25)]
+    submit(gateway.smtp_port, b"Subject: to nobody\r\n\r\nx\r\n", addresses)
+    wait_status(gateway.engine, "bounced", 25)
+    browser = area()
+    browser.login("a@users.test")
+    shown = []
+    first = browser.get(f"/hostings/{HOSTING}", params={"limit": 10}).text
+    assert 'rel="prev"' not in first
+    page, number = first, 0
+    while True:
+        shown += re.findall(r"gone\d\d@sink.test", page)
+        older = re.search(r'href="([^"]+)" rel="next"', page)
+        if not older:
+            break
+        number += 1
+        page = browser.get(older.group(1).replace("&amp;", "&")).text
+        assert 'rel="prev"' in page
+    assert number == 2 and sorted(shown) == addresses  # 10 + 10 + 5, none twice
+    assert browser.get(f"/hostings/{HOSTING}", params={"page": -3}).status_code == 200  # clamped, not an error
+    assert browser.get(f"/hostings/{HOSTING}", params={"page": "x"}).status_code == 422

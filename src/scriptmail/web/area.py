@@ -14,7 +14,7 @@ import secrets
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from scriptmail.control.states import REQUESTS, SENDING_STATES, Actor, TransitionNotAllowed
@@ -45,6 +45,7 @@ from scriptmail.web.pages import (
 router = APIRouter(include_in_schema=False)
 
 LIMITS = (10, 20, 50, 100)
+MAX_BOUNCE_OFFSET = 10_000  # the reads of "Emails in error" grow with the offset: keep them bounded
 
 
 # --- logging in and out ------------------------------------------------------------------
@@ -210,15 +211,19 @@ def _base_url(name: str) -> str:
 
 
 @router.get("/hostings/{name}")
-async def hosting_page(request: Request, name: str, limit: int = 20) -> Response:
+async def hosting_page(
+    request: Request, name: str, limit: int = 20, page_number: Annotated[int, Query(alias="page")] = 0
+) -> Response:
     page = await logged_in(request)
     hosting_id = await page.owned(name)
     limit = limit if limit in LIMITS else 20
+    # "Emails in error" pages back to MAX_BOUNCE_OFFSET; older errors are in the message log.
+    page_number = max(0, min(page_number, MAX_BOUNCE_OFFSET // limit))
     view, permitted = await _hosting_view(page, hosting_id)
     now, zone = page.context.clock(), page.zone
     rows, events, daily, hourly = await page.context.read(
         lambda c: (
-            stats.bounces(c, hosting_id, limit=limit), history(c, name, limit=50),
+            stats.bounces(c, hosting_id, limit=limit + 1, offset=page_number * limit), history(c, name, limit=50),
             stats.daily_volumes(c, hosting_id, now), stats.hourly_volumes(c, hosting_id, now, zone),
         )
     )  # fmt: skip
@@ -236,10 +241,13 @@ async def hosting_page(request: Request, name: str, limit: int = 20) -> Response
         explanations={key: page._(text) for key, (_, _, _, text) in _ACTIONS.items()},
         bounces=[
             {"date": page.when(row["date"]), "to": row["to"], "message": f"{row['code'] or ''} {row['message']}".strip()}
-            for row in rows
+            for row in rows[:limit]
         ],
         limit=limit,
         limits=LIMITS,
+        bounce_page=page_number,
+        more_bounces=len(rows) > limit,
+        last_bounce_page=page_number == MAX_BOUNCE_OFFSET // limit,
         history=[{**row, "at": page.when(row["at"])} for row in events],
         charts=charts.hosting_charts(daily, hourly, page._),
     )
