@@ -21,6 +21,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from scriptmail import catalogues
+from scriptmail.catalogues import N_
+
 # The longest a shown value may be, in characters, an ellipsis included.
 SUBJECT_LIMIT = 200
 TEXT_LIMIT = 500
@@ -36,129 +39,62 @@ _POLICY = email.policy.SMTP.clone(refold_source="none")
 _REPORT_HEADER = "X-Scriptmail-Report"
 _WIDTH = 72  # our own paragraphs in the text part (values are never wrapped): short once encoded
 
-_WORDS: dict[str, dict[str, str]] = {
-    "en": {
-        "date": "%Y-%m-%d",
-        "thousands": ",",
-        "colon": ":",
-        "mail_subject": "[{hosting}] Email errors on {day} ({count})",
-        "title": "Email errors of {hosting} on {day}",
-        "late": "This report is late: the mail service was unavailable at the usual time.",
-        "intro": (
-            "Some of the email sent by the scripts of your hosting {hosting} on {day} could not be delivered. "
-            "Many failures from one script may mean a hacked form; the same error again and again usually "
-            "points to a broken script or a wrong address."
-        ),
-        "sent": "Sent",
-        "bounced": "Bounced",
-        "expired": "Expired",
-        "expired_note": "Expired: not delivered in time, including mail held while sending was blocked.",
-        "times_in": "Times are in the {timezone} time zone.",
-        "failures": "Failures",
-        "time": "Time",
-        "status": "Status",
-        "sender": "Sender",
-        "recipient": "Recipient",
-        "subject": "Subject",
-        "reply": "Reply",
-        "script": "Script",
-        "status_bounced": "bounced",
-        "status_expired": "expired",
-        "no_subject": "(no subject)",
-        "no_reply": "(none)",
-        "no_script": "(unknown)",
-        "shown": "Showing the {shown} most recent of {total} failures.",
-        "link": "The full log of this hosting is in your customer area:",
-        "by_script": "Failures listed, by originating script:",
-        "footer": (
-            "You receive this report because this address is the error-report recipient of {hosting}. "
-            "It is sent only on days with errors; you can change the recipient in the customer area."
-        ),
-        "signature": "The mail platform of {platform}",
-    },
-    "es": {
-        "date": "%d/%m/%Y",
-        "thousands": ".",
-        "colon": ":",
-        "mail_subject": "[{hosting}] Errores de correo del {day} ({count})",
-        "title": "Errores de correo de {hosting} del {day}",
-        "late": "Este informe llega tarde: el servicio de correo no estaba disponible a la hora habitual.",
-        "intro": (
-            "Parte del correo enviado el {day} por los scripts de su alojamiento {hosting} no se ha podido "
-            "entregar. Muchos fallos de un mismo script pueden indicar un formulario atacado; el mismo error "
-            "una y otra vez suele señalar un script averiado o una dirección incorrecta."
-        ),
-        "sent": "Enviados",
-        "bounced": "Rechazados",
-        "expired": "Caducados",
-        "expired_note": ("Caducados: no entregados a tiempo, incluido el correo retenido mientras el envío estaba bloqueado."),
-        "times_in": "Horas en la zona horaria {timezone}.",
-        "failures": "Fallos",
-        "time": "Hora",
-        "status": "Estado",
-        "sender": "Remitente",
-        "recipient": "Destinatario",
-        "subject": "Asunto",
-        "reply": "Respuesta",
-        "script": "Script",
-        "status_bounced": "rechazado",
-        "status_expired": "caducado",
-        "no_subject": "(sin asunto)",
-        "no_reply": "(ninguna)",
-        "no_script": "(desconocido)",
-        "shown": "Se muestran los {shown} fallos más recientes de {total}.",
-        "link": "El registro completo de este alojamiento está en su área de cliente:",
-        "by_script": "Fallos mostrados, por script de origen:",
-        "footer": (
-            "Recibe este informe porque esta dirección es la destinataria de los informes de errores de "
-            "{hosting}. Solo se envía los días con errores; puede cambiar la destinataria en el área de cliente."
-        ),
-        "signature": "La plataforma de correo de {platform}",
-    },
-    "fr": {
-        "date": "%d/%m/%Y",
-        "thousands": "\u00a0",
-        "colon": " :",
-        "mail_subject": "[{hosting}] Erreurs d'e-mail du {day} ({count})",
-        "title": "Erreurs d'e-mail de {hosting} du {day}",
-        "late": "Ce rapport arrive en retard : le service e-mail était indisponible à l'heure habituelle.",
-        "intro": (
-            "Une partie des e-mails envoyés le {day} par les scripts de votre hébergement {hosting} n'a pas pu "
-            "être distribuée. De nombreux échecs venant d'un même script peuvent signaler un formulaire piraté ; "
-            "la même erreur répétée indique souvent un script défectueux ou une mauvaise adresse."
-        ),
-        "sent": "Envoyés",
-        "bounced": "Rejetés",
-        "expired": "Expirés",
-        "expired_note": ("Expirés : non distribués à temps, y compris les e-mails retenus pendant que l'envoi était bloqué."),
-        "times_in": "Heures dans le fuseau horaire {timezone}.",
-        "failures": "Échecs",
-        "time": "Heure",
-        "status": "État",
-        "sender": "Expéditeur",
-        "recipient": "Destinataire",
-        "subject": "Objet",
-        "reply": "Réponse",
-        "script": "Script",
-        "status_bounced": "rejeté",
-        "status_expired": "expiré",
-        "no_subject": "(sans objet)",
-        "no_reply": "(aucune)",
-        "no_script": "(inconnu)",
-        "shown": "Affichage des {shown} échecs les plus récents sur {total}.",
-        "link": "Le journal complet de cet hébergement est dans votre espace client :",
-        "by_script": "Échecs affichés, par script d'origine :",
-        "footer": (
-            "Vous recevez ce rapport car cette adresse est la destinataire des rapports d'erreurs de {hosting}. "
-            "Il n'est envoyé que les jours avec des erreurs ; vous pouvez changer le destinataire dans "
-            "l'espace client."
-        ),
-        "signature": "La plateforme e-mail de {platform}",
-    },
+# How each language writes a day, a number's thousands and the colon after a label: not texts, conventions.
+_FORMATS: dict[str, dict[str, str]] = {
+    "en": {"date": "%Y-%m-%d", "thousands": ",", "colon": ":"},
+    "es": {"date": "%d/%m/%Y", "thousands": ".", "colon": ":"},
+    "fr": {"date": "%d/%m/%Y", "thousands": "\u00a0", "colon": "\u00a0:"},
 }
 
-# French sets a space before ":" and ";"; a no-break one keeps them from starting a wrapped line.
-_WORDS["fr"] = {key: value.replace(" :", "\u00a0:").replace(" ;", "\u00a0;") for key, value in _WORDS["fr"].items()}
+# The texts, in English: the msgids of translations/LANG/LC_MESSAGES/daily.po, by what they are for (the
+# signature is the block notice's too: its one translation is in notices.po).
+TEXTS: dict[str, str] = {
+    "mail_subject": N_("[{hosting}] Email errors on {day} ({count})"),
+    "title": N_("Email errors of {hosting} on {day}"),
+    "late": N_("This report is late: the mail service was unavailable at the usual time."),
+    "intro": N_(
+        "Some of the email sent by the scripts of your hosting {hosting} on {day} could not be delivered. "
+        "Many failures from one script may mean a hacked form; the same error again and again usually "
+        "points to a broken script or a wrong address."
+    ),
+    "sent": N_("Sent"),
+    "bounced": N_("Bounced"),
+    "expired": N_("Expired"),
+    "expired_note": N_("Expired: not delivered in time, including mail held while sending was blocked."),
+    "times_in": N_("Times are in the {timezone} time zone."),
+    "failures": N_("Failures"),
+    "time": N_("Time"),
+    "status": N_("Status"),
+    "sender": N_("Sender"),
+    "recipient": N_("Recipient"),
+    "subject": N_("Subject"),
+    "reply": N_("Reply"),
+    "script": N_("Script"),
+    "status_bounced": N_("bounced"),
+    "status_expired": N_("expired"),
+    "no_subject": N_("(no subject)"),
+    "no_reply": N_("(none)"),
+    "no_script": N_("(unknown)"),
+    "shown": N_("Showing the {shown} most recent of {total} failures."),
+    "link": N_("The full log of this hosting is in your customer area:"),
+    "by_script": N_("Failures listed, by originating script:"),
+    "footer": N_(
+        "You receive this report because this address is the error-report recipient of {hosting}. "
+        "It is sent only on days with errors; you can change the recipient in the customer area."
+    ),
+    "signature": N_("The mail platform of {platform}"),
+}
+
+
+def _words(language: str) -> dict[str, str]:
+    """The texts in the language (English: the msgids themselves) and its conventions, by key."""
+    gettext = catalogues.translations(catalogues.MAIL, language).gettext
+    words = {key: gettext(text) for key, text in TEXTS.items()}
+    if language == "fr":
+        # French sets a space before ":" and ";"; a no-break one keeps them from starting a wrapped line.
+        words = {key: value.replace(" :", "\u00a0:").replace(" ;", "\u00a0;") for key, value in words.items()}
+    return {**words, **_FORMATS[language]}
+
 
 _FIELDS = ("sender", "recipient", "subject", "reply", "script")  # a failure's lines under its time
 
@@ -217,7 +153,7 @@ class _Shown:
 
 def subject_of(report: DailyReport) -> str:
     """The report's Subject in its language: hosting, day and number of failures."""
-    words = _WORDS[_language(report.language)]
+    words = _words(_language(report.language))
     return words["mail_subject"].format(
         hosting=_clean(report.hosting, HOSTING_LIMIT),
         day=report.day.strftime(words["date"]),
@@ -228,7 +164,7 @@ def subject_of(report: DailyReport) -> str:
 def render(report: DailyReport, sender: str, recipient: str, platform: str, now: float) -> tuple[str, bytes]:
     """The report's Subject and the whole message: text and HTML alternatives, UTF-8, CRLF line ends."""
     language = _language(report.language)
-    words = _WORDS[language]
+    words = _words(language)
     zone, zone_name = _zone(report.timezone)
     rows = [_shown(row, words, zone) for row in report.rows]
     subject = subject_of(report)
@@ -417,7 +353,7 @@ def _zone(name: str) -> tuple[datetime.tzinfo, str]:
 
 
 def _language(language: str) -> str:
-    return language if language in _WORDS else "en"
+    return language if language in _FORMATS else "en"
 
 
 def _values(report: DailyReport, words: dict[str, str]) -> dict[str, str]:

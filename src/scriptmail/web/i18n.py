@@ -1,43 +1,24 @@
 """The customer area's languages: gettext catalogues (web/translations/LANG/LC_MESSAGES/*.po, read at start with
-Babel, no build step) and a Jinja2 environment per language."""
+Babel by scriptmail.catalogues, no build step) and a Jinja2 environment per language."""
 
 from __future__ import annotations
 
-import io
 from functools import lru_cache
 from pathlib import Path
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
+from babel.support import NullTranslations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from scriptmail import catalogues
 
 LANGUAGES = (("es", "Español"), ("en", "English"), ("fr", "Français"))
 CODES = tuple(code for code, _ in LANGUAGES)
 _HERE = Path(__file__).parent
 
 
-@lru_cache(maxsize=None)
 def translations(language: str) -> NullTranslations:
     """Every .po file of the language, merged: each part of the areas keeps its own catalogue."""
-    folder = _HERE / "translations" / language / "LC_MESSAGES"
-    files = sorted(folder.glob("*.po")) if language != "en" else []
-    if not files:
-        return NullTranslations()
-    merged = None
-    for path in files:
-        with path.open("rb") as po:
-            catalog = read_po(po, locale=language)
-        if merged is None:
-            merged = catalog
-        else:
-            for message in catalog:
-                if message.id:
-                    merged[message.id] = message
-    buffer = io.BytesIO()
-    write_mo(buffer, merged)
-    buffer.seek(0)
-    return Translations(fp=buffer)
+    return catalogues.translations(_HERE / "translations", language)
 
 
 @lru_cache(maxsize=None)
