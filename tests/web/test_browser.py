@@ -42,6 +42,7 @@ def _shoot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for width in (360, 1440):
         page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(150)  # let the new layout paint: a shot taken at once can miss scrolled regions
         page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
         # Nothing may stick out sideways: a phone must not need to scroll the whole page.
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), f"{name} overflows at {width} px"
