@@ -117,6 +117,13 @@ def test_the_owner_controls_the_scripts_mail_in_a_browser(gateway: RunningGatewa
     page.get_by_role("button", name=re.compile("Bloquear el envío")).wait_for()
     _shoot(page, "hosting-es")
     assert page.locator("html").get_attribute("lang") == "es"
+    # The seed's guide, in its own words: «Bloquear el envío», then «Aceptar»; the state becomes «inactivo».
+    page.get_by_role("button", name="Bloquear el envío", exact=True).click()
+    page.locator("dialog#dialog").get_by_role("button", name="Aceptar").click()
+    playwright.expect(page.locator(".badge").first).to_have_text(re.compile(r"inactivo"))
+    page.get_by_role("button", name="Desbloquear el envío", exact=True).click()
+    page.locator("dialog#dialog").get_by_role("button", name="Aceptar").click()
+    playwright.expect(page.locator(".badge").first).to_have_text(re.compile(r"^\W*activo\s*$"))
 
 
 def test_every_page_fits_a_phone_and_a_desktop_and_works_with_the_keyboard(gateway: RunningGateway, browser) -> None:
