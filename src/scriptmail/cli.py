@@ -37,7 +37,7 @@ from scriptmail.store import accounts, activity, leases, stats
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store import log as store_log
 from scriptmail.store.engine import for_writing, open_engine
-from scriptmail.store.hosting_control import Change, change_state, history
+from scriptmail.store.hosting_control import Change, change_plan, change_state, history
 from scriptmail.store.migrate import upgrade
 from scriptmail.store.nodes import NodeInUse
 
@@ -314,8 +314,10 @@ def hosting_set(
         _check_plan(ctx, plan)
     with _store(ctx, write=True) as connection:
         try:
+            if plan is not None:  # recorded in the hosting's history, like a state change
+                change_plan(connection, name, plan, Actor.OPERATOR, time.time(), reason="changed with scriptmail hosting set")
             hosting = hosting_store.update_hosting(
-                connection, name, owner_email=owner, uid=uid, clear_uid=no_uid, plan=plan, smtp_password=smtp_password,
+                connection, name, owner_email=owner, uid=uid, clear_uid=no_uid, smtp_password=smtp_password,
                 report_to=report_to, language=language,
             )  # fmt: skip
         except hosting_store.HostingError as error:

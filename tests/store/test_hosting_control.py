@@ -111,3 +111,25 @@ def test_held_mail_expires_72_hours_after_it_was_held(site: Engine) -> None:
         assert connection.execute(select(bodies)).all() == []
         (text,) = connection.execute(select(recipients.c.last_text)).scalars()
     assert text.startswith("held for 72 h")
+
+
+def test_a_plan_change_is_in_the_history_but_is_no_release(engine: Engine) -> None:
+    """The customer sees why the quota changed; the policy does not take it for an unblock (which
+    would forget the traffic that counts towards the next automatic block)."""
+    from scriptmail.store import activity
+    from scriptmail.store.hosting_control import change_plan
+
+    with for_writing(engine).begin() as connection:
+        hosting = hosting_store.add_hosting(connection, "planned.test", "owner@planned.test", plan="starter")
+        change_state(connection, "planned.test", Action.BLOCK, Actor.CUSTOMER, 1000.0)
+        change_state(connection, "planned.test", Action.UNBLOCK, Actor.CUSTOMER, 2000.0)
+        assert change_plan(connection, "planned.test", "pro", Actor.OPERATOR, 3000.0, reason="upgrade") == "starter"
+        assert change_plan(connection, "planned.test", "pro", Actor.OPERATOR, 4000.0) == "pro"  # no change, no entry
+        with pytest.raises(hosting_store.HostingError):
+            change_plan(connection, "ghost.test", "pro", Actor.OPERATOR, 4000.0)
+    with engine.connect() as connection:
+        latest = history(connection, "planned.test")[0]
+        assert latest["action"] == "plan" and latest["reason"] == "plan starter → pro; upgrade"
+        assert latest["from_state"] == latest["to_state"] == "active"
+        assert activity.last_releases(connection, [hosting.id]) == {hosting.id: 2000.0}
+        assert hosting_store.find_hosting(connection, name="planned.test").plan == "pro"

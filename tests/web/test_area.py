@@ -181,4 +181,6 @@ def test_the_emails_in_error_page_back_in_time(gateway: RunningGateway, sink, ar
         assert 'rel="prev"' in page
     assert number == 2 and sorted(shown) == addresses  # 10 + 10 + 5, none twice
     assert browser.get(f"/hostings/{HOSTING}", params={"page": -3}).status_code == 200  # clamped, not an error
-    assert browser.get(f"/hostings/{HOSTING}", params={"page": "x"}).status_code == 422
+    malformed = browser.get(f"/hostings/{HOSTING}", params={"page": "x"})
+    assert malformed.status_code == 422 and malformed.headers["content-type"].startswith("text/html")
+    assert "page" in malformed.text and "<script" not in malformed.text

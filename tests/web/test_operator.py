@@ -164,6 +164,11 @@ def test_the_operator_changes_the_plan_to_a_configured_one_only(gateway: Running
     assert browser.post(f"{PAGE}/plan", {"plan": "platinum", "confirm": "yes", "csrf": token}).status_code == 400
     assert _hosting(gateway).plan == "starter"
     assert _listed(browser, "?plan=starter") == [HOSTING]
+    # The customer sees in the history why the quota changed.
+    customer = area()
+    customer.login(A)
+    history = customer.get(f"/hostings/{HOSTING}").text
+    assert "Plan changed" in history and "plan unlimited → starter" in history
 
 
 def test_the_queue_overview_counts_by_status_and_domain(gateway: RunningGateway, area) -> None:

@@ -38,19 +38,34 @@ def new_password() -> str:
     return secrets.token_urlsafe(15)
 
 
-def add_user(connection: Connection, email: str, password: str, operator: bool = False, language: str = "en") -> User:
+def password_hash(password: str) -> str:
+    """The stored form of a new password (argon2id), after checking it is long enough. Slow on
+    purpose: a server computes it outside the store's writer (a worker thread), then stores it."""
+    if len(password) < 10:
+        raise AccountError("the password must have at least 10 characters")
+    return hash_password(password)
+
+
+def add_user(
+    connection: Connection,
+    email: str,
+    password: str | None = None,
+    operator: bool = False,
+    language: str = "en",
+    hashed: str | None = None,
+) -> User:
+    """A new person; `password` in clear, or already `hashed` by `password_hash`."""
     try:
         check_email(email)
     except HostingError as error:
         raise AccountError(str(error)) from None
     if language not in LANGUAGES:
         raise AccountError(f"language {language!r}: choose one of {', '.join(LANGUAGES)}")
-    if len(password) < 10:
-        raise AccountError("the password must have at least 10 characters")
+    hashed = hashed or password_hash(password or "")
     try:
         user_id = connection.execute(
             insert(users).returning(users.c.id),
-            {"email": email.lower(), "password_hash": hash_password(password), "operator": int(operator),
+            {"email": email.lower(), "password_hash": hashed, "operator": int(operator),
              "language": language, "created_at": time.time()},
         ).scalar_one()  # fmt: skip
     except IntegrityError:
@@ -59,7 +74,9 @@ def add_user(connection: Connection, email: str, password: str, operator: bool =
 
 
 def find_user(connection: Connection, *, email: str | None = None, user_id: int | None = None) -> User | None:
-    query = select(users).where(users.c.email == email.lower()) if email is not None else select(users).where(users.c.id == user_id)
+    query = (
+        select(users).where(users.c.email == email.lower()) if email is not None else select(users).where(users.c.id == user_id)
+    )
     row = connection.execute(query).first()
     return _user(row) if row else None
 
@@ -72,10 +89,10 @@ def check_password(connection: Connection, email: str, password: str) -> User | 
     return _user(row) if password_matches(row.password_hash, password) else None
 
 
-def set_password(connection: Connection, email: str, password: str) -> None:
-    if len(password) < 10:
-        raise AccountError("the password must have at least 10 characters")
-    if not connection.execute(update(users).where(users.c.email == email.lower()).values(password_hash=hash_password(password))).rowcount:
+def set_password(connection: Connection, email: str, password: str | None = None, hashed: str | None = None) -> None:
+    """A new password for `email`: in clear, or already `hashed` by `password_hash`."""
+    hashed = hashed or password_hash(password or "")
+    if not connection.execute(update(users).where(users.c.email == email.lower()).values(password_hash=hashed)).rowcount:
         raise AccountError(f"no user {email!r}")
 
 
@@ -130,9 +147,9 @@ def user_for_token(connection: Connection, token: str) -> User | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     row = connection.execute(
-        select(users).join(api_tokens, api_tokens.c.user_id == users.c.id).where(
-            api_tokens.c.token_hash == _hash(token), api_tokens.c.revoked_at.is_(None)
-        )
+        select(users)
+        .join(api_tokens, api_tokens.c.user_id == users.c.id)
+        .where(api_tokens.c.token_hash == _hash(token), api_tokens.c.revoked_at.is_(None))
     ).first()
     return _user(row) if row else None
 

@@ -255,7 +255,11 @@ def last_releases(connection: Connection, hosting_ids: Iterable[int]) -> dict[in
     sending = [state.value for state in SENDING_STATES]
     rows = connection.execute(
         select(hosting_events.c.hosting_id, func.max(hosting_events.c.at))
-        .where(hosting_events.c.hosting_id.in_(list(hosting_ids)), hosting_events.c.to_state.in_(sending))
+        .where(
+            hosting_events.c.hosting_id.in_(list(hosting_ids)),
+            hosting_events.c.to_state.in_(sending),
+            hosting_events.c.action != "plan",  # a plan change is no release (hosting_control.PLAN_CHANGE)
+        )
         .group_by(hosting_events.c.hosting_id)
     )
     return dict(rows.all())

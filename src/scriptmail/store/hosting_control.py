@@ -102,6 +102,26 @@ def change_state(
 REPEAT_SPAM_SECONDS = 7 * 24 * 3600
 
 
+PLAN_CHANGE = "plan"  # a history entry that is not a state change: from_state == to_state
+
+
+def change_plan(connection: Connection, name: str, plan: str, actor: Actor, now: float, reason: str = "") -> str:
+    """Give a hosting another plan and say so in its history (the customer sees why its quota
+    changed). Returns the plan it had. Not a state change: the policy's "sending since" ignores it."""
+    row = connection.execute(select(hostings.c.id, hostings.c.plan, hostings.c.state).where(hostings.c.name == name)).first()
+    if row is None:
+        raise HostingError(f"no hosting named {name!r}")
+    if row.plan != plan:
+        connection.execute(update(hostings).where(hostings.c.id == row.id).values(plan=plan))
+        connection.execute(
+            insert(hosting_events).values(
+                hosting_id=row.id, at=now, actor=actor.value, action=PLAN_CHANGE, from_state=row.state, to_state=row.state,
+                reason=f"plan {row.plan} → {plan}" + (f"; {reason}" if reason else ""),
+            )
+        )  # fmt: skip
+    return row.plan
+
+
 def repeated_spam(connection: Connection, hosting_id: int, now: float) -> bool:
     """Two automatic spam blocks within 7 days: only an operator may lift the second (DESIGN.md §3)."""
     count = connection.execute(

@@ -55,15 +55,16 @@ def create_app(context: WebContext) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         if not request.url.path.startswith("/1.0"):
-            text = html.escape(str(error.detail))
-            page = f"<!doctype html><title>{error.status_code}</title><h1>{error.status_code}</h1><p>{text}</p><p><a href=\"/\">&larr;</a></p>"
-            return HTMLResponse(page, status_code=error.status_code)
+            return _error_page(error.status_code, str(error.detail))
         # The reference answers errors as {"message": ...}; keep its shape.
         return JSONResponse({"message": error.detail}, status_code=error.status_code, headers=getattr(error, "headers", None))
 
     @app.exception_handler(RequestValidationError)
-    async def bad_input(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def bad_input(request: Request, error: RequestValidationError) -> Response:
         problems = "; ".join(f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors())
+        if not request.url.path.startswith("/1.0"):
+            # A page of the areas reached with a malformed address or form: a page, not JSON.
+            return _error_page(422, f"invalid request: {problems}")
         return JSONResponse({"message": f"invalid request: {problems}", "errors": _plain(error.errors())}, status_code=422)
 
     @app.get("/metrics", include_in_schema=False)
@@ -72,6 +73,12 @@ def create_app(context: WebContext) -> FastAPI:
         return Response(metrics.render(values), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _error_page(status: int, detail: str) -> HTMLResponse:
+    text = html.escape(detail)
+    page = f"<!doctype html><title>{status}</title><h1>{status}</h1><p>{text}</p><p><a href=\"/\">&larr;</a></p>"
+    return HTMLResponse(page, status_code=status)
 
 
 def _plain(errors) -> list[dict]:

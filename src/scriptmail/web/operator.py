@@ -24,7 +24,7 @@ from scriptmail.control.states import REQUESTS, SENDING_STATES, Action, Actor, T
 from scriptmail.model import Hosting, HostingState
 from scriptmail.store import accounts, operator_views, stats
 from scriptmail.store import hostings as hosting_store
-from scriptmail.store.hosting_control import change_state, history, repeated_spam
+from scriptmail.store.hosting_control import change_plan, change_state, history, repeated_spam
 from scriptmail.store.hostings import SYSTEM_HOSTING
 from scriptmail.web import i18n
 from scriptmail.web.i18n import N_
@@ -256,7 +256,7 @@ async def hosting_action(
 
 
 @router.post("/hostings/{name}/plan")
-async def change_plan(
+async def set_plan(
     request: Request,
     name: str,
     plan: Annotated[str, Form(max_length=64)] = "",
@@ -270,7 +270,8 @@ async def change_plan(
     if not confirm:
         await page.flash("error", page._(CONFIRM))
     else:
-        await page.context.write(lambda c: hosting_store.update_hosting(c, name, plan=plan))
+        reason = f"changed by operator {page.user.email} in the operator area"
+        await page.context.write(lambda c: change_plan(c, name, plan, Actor.OPERATOR, page.context.clock(), reason=reason))
         await page.flash("ok", page._("The plan of %(name)s is now %(plan)s.", name=name, plan=plan))
     return see(_hosting_url(name))
 
@@ -393,11 +394,12 @@ async def add_user(
     if language not in i18n.CODES:
         return await _accounts(page, status=400, error=page._("Choose one of the offered languages."), form=typed)
     password = accounts.new_password()
+    hashed = await asyncio.to_thread(accounts.password_hash, password)  # slow on purpose: not in the writer
 
     def add(connection) -> accounts.User | None:
         if accounts.find_user(connection, email=address) is not None:
             return None  # checked first: a failed INSERT would spoil the group commit's transaction
-        return accounts.add_user(connection, address, password, operator=bool(operator), language=language)
+        return accounts.add_user(connection, address, operator=bool(operator), language=language, hashed=hashed)
 
     if await page.context.write(add) is None:
         return await _accounts(page, status=400, error=page._("A user %(email)s already exists.", email=address), form=typed)
@@ -477,5 +479,6 @@ async def reset_password(
     if not confirm:
         return await _accounts(page, status=400, error=page._(CONFIRM))
     password = accounts.new_password()
-    await page.context.write(lambda c: accounts.set_password(c, user.email, password))
+    hashed = await asyncio.to_thread(accounts.password_hash, password)
+    await page.context.write(lambda c: accounts.set_password(c, user.email, hashed=hashed))
     return await _accounts(page, secret={"email": user.email, "password": password, "new": False})
