@@ -47,6 +47,18 @@ def translations(folder: Path, language: str) -> NullTranslations:
     return Translations(fp=buffer)
 
 
+def homes(folder: Path, language: str) -> dict[str, list[str]]:
+    """Each text of a language and the files that translate it. The merge above lets one file win
+    silently when two translate the same text, so the tests require one home per text."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((folder / language / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as po:
+            for message in read_po(po, locale=language):
+                if message.id:
+                    found.setdefault(message.id, []).append(path.name)
+    return found
+
+
 def N_(message: str) -> str:
     """Marks a text for the catalogues where it is written; it is translated where it is used."""
     return message

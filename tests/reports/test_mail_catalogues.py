@@ -96,13 +96,7 @@ def test_translations_keep_the_placeholders(language: str) -> None:
 def test_each_text_has_one_home(language: str) -> None:
     """A language's catalogues are merged: a text in two of them would have one translation win
     silently, by file name."""
-    homes: dict[str, list[str]] = {}
-    for path in _files(language):
-        with path.open("rb") as po:
-            for message in read_po(po, locale=language):
-                if message.id:
-                    homes.setdefault(message.id, []).append(path.name)
-    twice = {text: files for text, files in homes.items() if len(files) > 1}
+    twice = {text: files for text, files in catalogues.homes(catalogues.MAIL, language).items() if len(files) > 1}
     assert not twice, twice
 
 

@@ -13,6 +13,7 @@ from jinja2 import Environment
 from jinja2.ext import babel_extract
 
 import scriptmail.web
+from scriptmail import catalogues
 
 WEB = Path(scriptmail.web.__file__).parent
 _PYTHON_CALL = re.compile(r"""\b(?:N_|_)\(\s*(?:\n\s*)?("(?:[^"\\]|\\.)+")""")
@@ -67,11 +68,5 @@ def test_translations_keep_the_placeholders(language: str) -> None:
 def test_each_text_has_one_home(language: str) -> None:
     """The catalogues of a language are merged: a text in two of them would have one translation
     win silently, by file name."""
-    homes: dict[str, list[str]] = {}
-    for path in sorted((WEB / "translations" / language / "LC_MESSAGES").glob("*.po")):
-        with path.open("rb") as po:
-            for message in read_po(po, locale=language):
-                if message.id:
-                    homes.setdefault(message.id, []).append(path.name)
-    twice = {text: files for text, files in homes.items() if len(files) > 1}
+    twice = {text: files for text, files in catalogues.homes(WEB / "translations", language).items() if len(files) > 1}
     assert not twice, twice
