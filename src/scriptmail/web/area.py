@@ -17,6 +17,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from scriptmail.catalogues import N_
 from scriptmail.control.states import REQUESTS, SENDING_STATES, Actor, TransitionNotAllowed
 from scriptmail.model import HostingState
 from scriptmail.store import accounts, stats, web_sessions
@@ -24,7 +25,6 @@ from scriptmail.store import hostings as hosting_store
 from scriptmail.store.hosting_control import change_state, history, repeated_spam
 from scriptmail.web import charts, i18n, throttle
 from scriptmail.web.context import WebContext
-from scriptmail.web.i18n import N_
 from scriptmail.web.pages import (
     DONE,
     EXPIRED_FORM,

@@ -46,8 +46,3 @@ def choose(header: str | None, cookie: str | None) -> str:
         if code in CODES:
             return code
     return "en"
-
-
-def N_(message: str) -> str:
-    """Marks a text for the catalogues where it is written; it is translated where it is shown."""
-    return message

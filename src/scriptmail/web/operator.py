@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from scriptmail.catalogues import N_
 from scriptmail.control.states import REQUESTS, SENDING_STATES, Action, Actor, TransitionNotAllowed
 from scriptmail.model import Hosting, HostingState
 from scriptmail.store import accounts, operator_views, stats
@@ -27,7 +28,6 @@ from scriptmail.store import hostings as hosting_store
 from scriptmail.store.hosting_control import change_plan, change_state, history, repeated_spam
 from scriptmail.store.hostings import SYSTEM_HOSTING
 from scriptmail.web import i18n
-from scriptmail.web.i18n import N_
 from scriptmail.web.pages import DONE, NOT_FOUND, Page, allowed, logged_in, posted, see
 
 router = APIRouter(prefix="/operator", include_in_schema=False)

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from scriptmail.catalogues import N_
 from scriptmail.control.states import Action, Actor, Context, TransitionNotAllowed, decide
 from scriptmail.model import HostingState
 from scriptmail.store import accounts, web_sessions
 from scriptmail.web import i18n
 from scriptmail.web.context import WebContext
-from scriptmail.web.i18n import N_
 
 SESSION_COOKIE = "__Host-scriptmail-session"
 LOGIN_COOKIE = "__Host-scriptmail-login"  # the login form's CSRF token, before there is a session
