@@ -248,7 +248,7 @@ async def hosting_page(
         bounce_page=page_number,
         more_bounces=len(rows) > limit,
         last_bounce_page=page_number == MAX_BOUNCE_OFFSET // limit,
-        history=[{**row, "at": page.when(row["at"])} for row in events],
+        history=page.history(events),
         charts=charts.hosting_charts(daily, hourly, page._),
     )
 

@@ -191,7 +191,7 @@ async def hosting_page(request: Request, name: str) -> Response:
         actions=actions,
         states=[(s.value, page.state_label(s)) for s in SETTABLE],
         plans=sorted(context.settings.plans),
-        history=[{**row, "at": page.when(row["at"])} for row in data["history"]],
+        history=page.history(data["history"]),
     )
 
 

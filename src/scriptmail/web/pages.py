@@ -85,6 +85,15 @@ class Page:
     def state_label(self, state: HostingState) -> str:
         return self._(STATE_LABELS[state])
 
+    def history(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """State-history rows as _history.html shows them: the time in the platform's zone, the
+        states by the same names as the badge."""
+        return [
+            {**event, "at": self.when(event["at"]), "from_state": self.state_label(HostingState(event["from_state"])),
+             "to_state": self.state_label(HostingState(event["to_state"]))}
+            for event in events
+        ]  # fmt: skip
+
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         flash = None
         if self.session and self.session.flash:
