@@ -19,7 +19,7 @@ from fastapi.responses import Response
 
 from scriptmail.catalogues import N_
 from scriptmail.control.states import REQUESTS, SENDING_STATES, Actor, TransitionNotAllowed
-from scriptmail.model import HostingState
+from scriptmail.model import Hosting, HostingState
 from scriptmail.store import accounts, stats, web_sessions
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.hosting_control import change_state, history, repeated_spam
@@ -166,11 +166,6 @@ _ACTIONS = {
     "unblock": ("UNBLOCK", N_("Unblock sending"), "primary",
                 N_("Sending resumes with the next email, and the held emails go back into the queue and are sent.")),
 }  # fmt: skip
-_NOT_NOW = {
-    "block": N_("sending is already blocked"),
-    "purge": N_("block sending first: only held mail can be purged"),
-    "unblock": N_("sending is not blocked"),
-}
 
 
 def _actor(page: Page) -> Actor:
@@ -190,20 +185,20 @@ async def _hosting_view(page: Page, hosting_id: int) -> tuple[dict[str, Any], di
     permitted = {}
     for key, (code, *_) in _ACTIONS.items():
         ok, reason = allowed(hosting.state, REQUESTS[code], _actor(page), repeat)
-        if not ok:
-            reason = (
-                "a purge is running; wait until it has finished"
-                if hosting.state is HostingState.PURGING
-                else (reason or _NOT_NOW[key])
-            )
-        permitted[key] = (ok, page._(reason) if reason else "")
+        permitted[key] = (ok, page._(reason) if reason else "")  # the state machine always says why not
     view = {
-        "name": hosting.name, "state": hosting.state.value, "state_label": page.state_label(hosting.state),
-        "sending": hosting.state in SENDING_STATES, "purging": hosting.state is HostingState.PURGING,
-        "report_to": hosting.report_recipient, "sent": counters["sent"], "sent_today": counters["sentToday"],
-        "max_per_day": counters["maxPerDay"], "bounce": counters["bounce"],
+        **_badge(page, hosting), "report_to": hosting.report_recipient, "sent": counters["sent"],
+        "sent_today": counters["sentToday"], "max_per_day": counters["maxPerDay"], "bounce": counters["bounce"],
     }  # fmt: skip
     return view, permitted
+
+
+def _badge(page: Page, hosting: Hosting) -> dict[str, Any]:
+    """What _state.html shows of a hosting."""
+    return {
+        "name": hosting.name, "state": hosting.state.value, "state_label": page.state_label(hosting.state),
+        "sending": hosting.state in SENDING_STATES, "purging": hosting.state is HostingState.PURGING,
+    }  # fmt: skip
 
 
 def _base_url(name: str) -> str:
@@ -279,7 +274,8 @@ async def hosting_confirm(request: Request, name: str, key: str) -> Response:
 async def hosting_state(request: Request, name: str) -> Response:
     """The live badge while a purge runs; once it is over the whole page reloads (its buttons change)."""
     page = await logged_in(request)
-    view, _ = await _hosting_view(page, await page.owned(name))
+    hosting_id = await page.owned(name)
+    view = _badge(page, await page.context.read(lambda c: hosting_store.get_hosting(c, hosting_id)))  # polled: the row only
     response = page.render("_state.html", hosting=view, base_url=_base_url(name))
     if not view["purging"]:
         response.headers["HX-Refresh"] = "true"
@@ -317,9 +313,10 @@ async def hosting_action(
 @router.get("/hostings/{name}/report-to")
 async def hosting_report_to_form(request: Request, name: str) -> Response:
     page = await logged_in(request)
-    view, _ = await _hosting_view(page, await page.owned(name))
+    hosting_id = await page.owned(name)
+    hosting = await page.context.read(lambda c: hosting_store.get_hosting(c, hosting_id))
     return _fragment_or_page(
-        page, request, "_report_to.html", value=view["report_to"], error=None, base_url=_base_url(name), hosting_name=name
+        page, request, "_report_to.html", value=hosting.report_recipient, error=None, base_url=_base_url(name), hosting_name=name
     )
 
 
