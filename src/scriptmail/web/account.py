@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from scriptmail.store import accounts, web_sessions
 from scriptmail.web import throttle
-from scriptmail.web.pages import Page, logged_in, posted, see
+from scriptmail.web.pages import CsrfField, Page, PasswordField, logged_in, posted, see
 
 router = APIRouter(prefix="/account", include_in_schema=False)
 
@@ -46,10 +46,10 @@ async def account(request: Request) -> Response:
 @router.post("/password")
 async def change_password(
     request: Request,
-    current: Annotated[str, Form(max_length=1000)] = "",
-    new: Annotated[str, Form(max_length=1000)] = "",
-    again: Annotated[str, Form(max_length=1000)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    current: PasswordField = "",
+    new: PasswordField = "",
+    again: PasswordField = "",
+    csrf: CsrfField = "",
 ) -> Response:
     page = await posted(request, csrf)
     context, user = page.context, page.user
@@ -84,7 +84,7 @@ def _matches(page: Page, password: str) -> bool:
 async def create_token(
     request: Request,
     label: Annotated[str, Form(max_length=200)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    csrf: CsrfField = "",
 ) -> Response:
     page = await posted(request, csrf)
     user = page.user
@@ -99,7 +99,7 @@ async def create_token(
 
 
 @router.post("/tokens/{token_id}/revoke")
-async def revoke_token(request: Request, token_id: int, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+async def revoke_token(request: Request, token_id: int, csrf: CsrfField = "") -> Response:
     page = await posted(request, csrf)
     try:
         await page.context.write(lambda c: accounts.revoke_token(c, token_id, page.user))

@@ -31,7 +31,11 @@ from scriptmail.web.pages import (
     LANGUAGE_COOKIE,
     LOGIN_COOKIE,
     SESSION_COOKIE,
+    CsrfField,
+    EmailField,
+    FlagField,
     Page,
+    PasswordField,
     allowed,
     check_form,
     current_page,
@@ -71,9 +75,9 @@ async def login_form(request: Request) -> Response:
 @router.post("/login")
 async def login(
     request: Request,
-    email: Annotated[str, Form(max_length=320)] = "",
-    password: Annotated[str, Form(max_length=1000)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    email: EmailField = "",
+    password: PasswordField = "",
+    csrf: CsrfField = "",
 ) -> Response:
     page = await current_page(request)
     expected = request.cookies.get(LOGIN_COOKIE, "")
@@ -108,7 +112,7 @@ def _check(context: WebContext, email: str, password: str) -> accounts.User | No
 
 
 @router.post("/logout")
-async def logout(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+async def logout(request: Request, csrf: CsrfField = "") -> Response:
     page = await posted(request, csrf)
     await page.context.write(lambda c: web_sessions.close_session(c, page.session_id))
     response = see("/login")
@@ -121,7 +125,7 @@ async def language(
     request: Request,
     language: Annotated[str, Form(max_length=5)] = "en",
     next: Annotated[str, Form(max_length=500)] = "/",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    csrf: CsrfField = "",
 ) -> Response:
     if language not in i18n.CODES:
         raise HTTPException(400, "unknown language")
@@ -286,9 +290,9 @@ async def hosting_state(request: Request, name: str) -> Response:
 async def hosting_action(
     request: Request,
     name: str,
-    action: Annotated[str, Form(max_length=10)] = "",
-    confirm: Annotated[str, Form(max_length=10)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    action: FlagField = "",
+    confirm: FlagField = "",
+    csrf: CsrfField = "",
 ) -> Response:
     page = await posted(request, csrf)
     await page.owned(name)
@@ -324,8 +328,8 @@ async def hosting_report_to_form(request: Request, name: str) -> Response:
 async def hosting_report_to(
     request: Request,
     name: str,
-    email: Annotated[str, Form(max_length=320)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    email: EmailField = "",
+    csrf: CsrfField = "",
 ) -> Response:
     page = await posted(request, csrf)
     await page.owned(name)

@@ -28,7 +28,19 @@ from scriptmail.store import hostings as hosting_store
 from scriptmail.store.hosting_control import change_plan, change_state, history, repeated_spam
 from scriptmail.store.hostings import SYSTEM_HOSTING
 from scriptmail.web import i18n
-from scriptmail.web.pages import DONE, NOT_FOUND, Page, allowed, logged_in, posted, see
+from scriptmail.web.pages import (
+    DONE,
+    NOT_FOUND,
+    CsrfField,
+    EmailField,
+    FlagField,
+    HostingField,
+    Page,
+    allowed,
+    logged_in,
+    posted,
+    see,
+)
 
 router = APIRouter(prefix="/operator", include_in_schema=False)
 
@@ -216,8 +228,8 @@ async def force_state(
     request: Request,
     name: str,
     state: Annotated[str, Form(max_length=16)] = "",
-    confirm: Annotated[str, Form(max_length=10)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    confirm: FlagField = "",
+    csrf: CsrfField = "",
 ) -> Response:
     page = await operator_form(request, csrf)
     await _hosting(page, name)
@@ -236,9 +248,9 @@ async def force_state(
 async def hosting_action(
     request: Request,
     name: str,
-    action: Annotated[str, Form(max_length=10)] = "",
-    confirm: Annotated[str, Form(max_length=10)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    action: FlagField = "",
+    confirm: FlagField = "",
+    csrf: CsrfField = "",
 ) -> Response:
     page = await operator_form(request, csrf)
     hosting = await _hosting(page, name)
@@ -260,8 +272,8 @@ async def set_plan(
     request: Request,
     name: str,
     plan: Annotated[str, Form(max_length=64)] = "",
-    confirm: Annotated[str, Form(max_length=10)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    confirm: FlagField = "",
+    csrf: CsrfField = "",
 ) -> Response:
     page = await operator_form(request, csrf)
     await _hosting(page, name)
@@ -381,10 +393,10 @@ async def _user(page: Page, email: str, form: dict | None = None) -> accounts.Us
 @router.post("/accounts/add")
 async def add_user(
     request: Request,
-    email: Annotated[str, Form(max_length=320)] = "",
-    operator: Annotated[str, Form(max_length=10)] = "",
+    email: EmailField = "",
+    operator: FlagField = "",
     language: Annotated[str, Form(max_length=5)] = "en",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    csrf: CsrfField = "",
 ) -> Response:
     page = await operator_form(request, csrf)
     typed = {"email": email, "operator": bool(operator), "language": language}
@@ -409,9 +421,9 @@ async def add_user(
 @router.post("/accounts/grant")
 async def grant(
     request: Request,
-    email: Annotated[str, Form(max_length=320)] = "",
-    hosting: Annotated[str, Form(max_length=253)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    email: EmailField = "",
+    hosting: HostingField = "",
+    csrf: CsrfField = "",
 ) -> Response:
     page = await operator_form(request, csrf)
     name = hosting.strip().lower()
@@ -429,9 +441,9 @@ async def grant(
 @router.post("/accounts/revoke")
 async def revoke(
     request: Request,
-    email: Annotated[str, Form(max_length=320)] = "",
-    hosting: Annotated[str, Form(max_length=253)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    email: EmailField = "",
+    hosting: HostingField = "",
+    csrf: CsrfField = "",
 ) -> Response:
     page = await operator_form(request, csrf)
     user = await _user(page, email)
@@ -448,9 +460,9 @@ async def revoke(
 @router.post("/accounts/operator")
 async def set_operator(
     request: Request,
-    email: Annotated[str, Form(max_length=320)] = "",
-    operator: Annotated[str, Form(max_length=10)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    email: EmailField = "",
+    operator: FlagField = "",
+    csrf: CsrfField = "",
 ) -> Response:
     page = await operator_form(request, csrf)
     user = await _user(page, email)
@@ -468,9 +480,9 @@ async def set_operator(
 @router.post("/accounts/password")
 async def reset_password(
     request: Request,
-    email: Annotated[str, Form(max_length=320)] = "",
-    confirm: Annotated[str, Form(max_length=10)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    email: EmailField = "",
+    confirm: FlagField = "",
+    csrf: CsrfField = "",
 ) -> Response:
     page = await operator_form(request, csrf)
     user = await _user(page, email)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from fastapi import HTTPException, Request
+from fastapi import Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from scriptmail.catalogues import N_
@@ -31,6 +31,13 @@ DONE = {
     Action.PURGE: N_("The purge has started."),
     Action.UNBLOCK: N_("Sending is unblocked."),
 }
+
+# The fields of the areas' forms, each bounded: a posted value longer than this is a 422, not work.
+CsrfField = Annotated[str, Form(max_length=100)]
+EmailField = Annotated[str, Form(max_length=320)]
+PasswordField = Annotated[str, Form(max_length=1000)]
+FlagField = Annotated[str, Form(max_length=10)]  # a confirmation box, a yes/no choice, an action code
+HostingField = Annotated[str, Form(max_length=253)]
 
 STATE_LABELS = {
     HostingState.ACTIVE: "enabled",
