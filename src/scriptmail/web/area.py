@@ -18,15 +18,14 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from scriptmail.catalogues import N_
-from scriptmail.control.states import REQUESTS, SENDING_STATES, Actor, TransitionNotAllowed
+from scriptmail.control.states import REQUESTS, SENDING_STATES, Actor
 from scriptmail.model import Hosting, HostingState
 from scriptmail.store import accounts, stats, web_sessions
 from scriptmail.store import hostings as hosting_store
-from scriptmail.store.hosting_control import change_state, history, repeated_spam
+from scriptmail.store.hosting_control import history, repeated_spam
 from scriptmail.web import charts, i18n, throttle
 from scriptmail.web.context import WebContext
 from scriptmail.web.pages import (
-    DONE,
     EXPIRED_FORM,
     LANGUAGE_COOKIE,
     LOGIN_COOKIE,
@@ -302,15 +301,7 @@ async def hosting_action(
         await page.flash("error", page._("Confirm the action first."))
         return see(_base_url(name))
     reason = f"{action.lower()} requested in the customer area by {page.user.email}"
-    try:
-        change = await page.context.write(
-            lambda c: change_state(c, name, REQUESTS[action], _actor(page), page.context.clock(), reason=reason)
-        )
-    except TransitionNotAllowed as refused:
-        await page.flash("error", page._(refused.reason))
-    else:
-        await asyncio.sleep(change.settle_seconds)  # once the page says so, nothing more goes out
-        await page.flash("ok", page._(DONE[REQUESTS[action]]))
+    await page.flash(*await page.change(name, REQUESTS[action], _actor(page), reason))
     return see(_base_url(name))
 
 

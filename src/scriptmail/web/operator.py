@@ -21,15 +21,14 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from scriptmail.catalogues import N_
-from scriptmail.control.states import REQUESTS, SENDING_STATES, Action, Actor, TransitionNotAllowed
+from scriptmail.control.states import REQUESTS, SENDING_STATES, Action, Actor
 from scriptmail.model import Hosting, HostingState
 from scriptmail.store import accounts, operator_views, stats
 from scriptmail.store import hostings as hosting_store
-from scriptmail.store.hosting_control import change_plan, change_state, history, repeated_spam
+from scriptmail.store.hosting_control import change_plan, history, repeated_spam
 from scriptmail.store.hostings import SYSTEM_HOSTING
 from scriptmail.web import i18n
 from scriptmail.web.pages import (
-    DONE,
     NOT_FOUND,
     CsrfField,
     EmailField,
@@ -207,22 +206,6 @@ async def hosting_page(request: Request, name: str) -> Response:
     )
 
 
-async def _change(page: Page, name: str, action: Action, reason: str, target: HostingState | None = None) -> str:
-    """Apply a change as the operator; the flash message: what happened, or why it was refused."""
-    try:
-        change = await page.context.write(
-            lambda c: change_state(c, name, action, Actor.OPERATOR, page.context.clock(), reason=reason, target=target)
-        )
-    except TransitionNotAllowed as refused:
-        return "error:" + page._(refused.reason)
-    await asyncio.sleep(change.settle_seconds)  # once the page says so, nothing more goes out
-    if action is Action.UNBLOCK and change.before is HostingState.SPAM:
-        return "ok:" + page._("The spam block is lifted: held mail goes back to the queue.")
-    if action is Action.SET:
-        return "ok:" + page._("%(name)s is now %(state)s.", name=name, state=page.state_label(change.after))
-    return "ok:" + page._(DONE[action])
-
-
 @router.post("/hostings/{name}/state")
 async def force_state(
     request: Request,
@@ -236,11 +219,11 @@ async def force_state(
     if state not in {s.value for s in HostingState}:
         raise HTTPException(400, page._("Unknown state."))
     if not confirm:
-        flash = "error:" + page._(CONFIRM)
+        flash = "error", page._(CONFIRM)
     else:
         reason = f"set to {state} by operator {page.user.email} in the operator area"
-        flash = await _change(page, name, Action.SET, reason, target=HostingState(state))
-    await page.flash(*flash.split(":", 1))
+        flash = await page.change(name, Action.SET, Actor.OPERATOR, reason, target=HostingState(state))
+    await page.flash(*flash)
     return see(_hosting_url(name))
 
 
@@ -257,13 +240,14 @@ async def hosting_action(
     if action not in REQUESTS:
         raise HTTPException(400, page._("Unknown action."))
     if not confirm:
-        flash = "error:" + page._(CONFIRM)
+        flash = "error", page._(CONFIRM)
     else:
         what = (
             "spam block lifted" if REQUESTS[action] is Action.UNBLOCK and hosting.state is HostingState.SPAM else action.lower()
         )
-        flash = await _change(page, name, REQUESTS[action], f"{what} by operator {page.user.email} in the operator area")
-    await page.flash(*flash.split(":", 1))
+        reason = f"{what} by operator {page.user.email} in the operator area"
+        flash = await page.change(name, REQUESTS[action], Actor.OPERATOR, reason)
+    await page.flash(*flash)
     return see(_hosting_url(name))
 
 

@@ -4,6 +4,7 @@ may not see. The routes live in area.py, area_log.py, account.py and operator.py
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import datetime
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from scriptmail.catalogues import N_
 from scriptmail.control.states import Action, Actor, Context, TransitionNotAllowed, decide
 from scriptmail.model import HostingState
 from scriptmail.store import accounts, web_sessions
+from scriptmail.store.hosting_control import change_state
 from scriptmail.web import i18n
 from scriptmail.web.context import WebContext
 
@@ -127,6 +129,24 @@ class Page:
     async def flash(self, kind: str, text: str) -> None:
         """A message for the next page this session sees (after the redirect of a form)."""
         await self.context.write(lambda c: web_sessions.touch(c, self.session_id, self.context.clock(), flash=f"{kind}:{text}"))
+
+    async def change(
+        self, name: str, action: Action, actor: Actor, reason: str, target: HostingState | None = None
+    ) -> tuple[str, str]:
+        """Change a hosting's state and wait until it holds (once the page says "blocked", nothing
+        more goes out). Returns the flash to show: ("ok", what happened) or ("error", why not)."""
+        try:
+            change = await self.context.write(
+                lambda c: change_state(c, name, action, actor, self.context.clock(), reason=reason, target=target)
+            )
+        except TransitionNotAllowed as refused:
+            return "error", self._(refused.reason)
+        await asyncio.sleep(change.settle_seconds)
+        if action is Action.UNBLOCK and change.before is HostingState.SPAM:
+            return "ok", self._("The spam block is lifted: held mail goes back to the queue.")
+        if action is Action.SET:
+            return "ok", self._("%(name)s is now %(state)s.", name=name, state=self.state_label(change.after))
+        return "ok", self._(DONE[action])
 
     async def owned(self, name: str) -> int:
         """The id of a hosting this user may see; 404 for every other name, known or not."""
