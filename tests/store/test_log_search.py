@@ -51,3 +51,15 @@ def test_unfiltered_and_full_pages_are_not_cut(engine: Engine) -> None:
         rows, resume = log.search(connection, log.Filters(hosting_id=site, status=RecipientStatus.QUEUED), limit=10, window=100)
         assert len(rows) == 10 and resume is None  # a full page goes on with its last row, as usual
         assert {row["hosting"] for row in rows} == {"site.test"}
+
+
+def test_a_short_window_first_then_the_long_one(engine: Engine, monkeypatch) -> None:
+    """Finding the long window's end costs a walk of its length: a page that fills within the
+    short first window never pays for it, and one that does not goes on to the long one."""
+    site = _fill(engine)
+    monkeypatch.setattr(log, "FIRST_WINDOW", 10)
+    with engine.connect() as connection:
+        rows, resume = log.search(connection, log.Filters(hosting_id=site, recipient="common1"), limit=10, window=100)
+    # The newest ten (common240–249) hold no "common1"; the newest hundred hold common150–199.
+    assert [row["recipient"] for row in rows] == [f"common{n}@x.test" for n in range(199, 189, -1)]
+    assert resume is None
