@@ -59,7 +59,7 @@ async def change_password(
     if wait > 0:
         error = page._("Too many failed attempts: try again in %(seconds)s seconds.", seconds=int(wait) + 1)
         return await _render(page, 429, password_error=error)
-    if not await asyncio.to_thread(_matches, page, current):
+    if await context.read(lambda c: accounts.check_password(c, user.email, current)) is None:
         await context.write(lambda c: web_sessions.record_failure(c, key, now))
         return await _render(page, 400, password_error=page._("The current password is wrong."))
     if len(new) < MIN_PASSWORD:
@@ -73,11 +73,6 @@ async def change_password(
     await context.write(lambda c: web_sessions.close_other_sessions(c, user, page.session_id))
     await page.flash("ok", page._("Your password has been changed; your other sessions are closed."))
     return see("/account")
-
-
-def _matches(page: Page, password: str) -> bool:
-    with page.context.engine.connect() as connection:
-        return accounts.check_password(connection, page.user.email, password) is not None
 
 
 @router.post("/tokens")

@@ -9,7 +9,6 @@ longer and longer, per account and per address.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -24,7 +23,6 @@ from scriptmail.store import accounts, stats, web_sessions
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.hosting_control import history, repeated_spam
 from scriptmail.web import charts, i18n, throttle
-from scriptmail.web.context import WebContext
 from scriptmail.web.pages import (
     EXPIRED_FORM,
     LANGUAGE_COOKIE,
@@ -91,7 +89,7 @@ async def login(
     if wait > 0:
         error = page._("Too many failed attempts: try again in %(seconds)s seconds.", seconds=int(wait) + 1)
         return page.render("login.html", status=429, error=error, login_csrf=expected)
-    user = await asyncio.to_thread(_check, context, email.strip(), password)
+    user = await context.read(lambda c: accounts.check_password(c, email.strip(), password))
     if user is None:
         await context.write(lambda c: web_sessions.record_failure(c, keys, now))
         return page.render("login.html", status=401, error=page._("Wrong e-mail address or password."), login_csrf=expected)
@@ -103,11 +101,6 @@ async def login(
     set_cookie(response, SESSION_COOKIE, session_id)
     response.delete_cookie(LOGIN_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
     return response
-
-
-def _check(context: WebContext, email: str, password: str) -> accounts.User | None:
-    with context.engine.connect() as connection:
-        return accounts.check_password(connection, email, password)
 
 
 @router.post("/logout")
