@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from publicsuffixlist import PublicSuffixList
 
-from scriptmail.domains.spf import Lookup, PermanentError, decode
+from scriptmail.domains.spf import Lookup, PermanentError, decode, shown
 
 POLICIES = ("none", "quarantine", "reject")
 MODES = {"r": "relaxed", "s": "strict"}
@@ -171,11 +171,11 @@ async def _at(lookup: Lookup, name: str) -> Found:
     if not records:
         return Found(name)
     if len(records) > 1:
-        return Found(name, records[0].decode("ascii", "replace"), error="more than one DMARC record", count=len(records))
+        return Found(name, " | ".join(map(shown, records)), error="more than one DMARC record", count=len(records))
     try:
         text = decode(records[0], "DMARC")
     except PermanentError as error:
-        return Found(name, records[0][:200].decode("ascii", "replace"), error=str(error), count=1)
+        return Found(name, shown(records[0]), error=str(error), count=1)
     try:
         return Found(name, text, parse(text), count=1)
     except DmarcSyntaxError as error:

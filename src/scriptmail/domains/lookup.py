@@ -15,8 +15,6 @@ import dns.reversename
 from scriptmail.config import DeliverySettings
 from scriptmail.domains.spf import TemporaryDnsError
 
-MAX_RECORDS = 50  # more records of one name than this is a hostile answer, not a configuration
-
 
 class DnsLookup:
     """SPF's and DMARC's lookups (domains/spf.py:Lookup) through `delivery.nameservers`/`dns_port`."""
@@ -26,6 +24,7 @@ class DnsLookup:
         if settings.nameservers:
             resolver.nameservers = list(settings.nameservers)
         resolver.port = settings.dns_port
+        resolver.use_edns(0, 0, 1232)  # the usual UDP size; a larger answer comes truncated, then over TCP
         resolver.timeout = timeout
         resolver.lifetime = timeout * 2
         self._resolver = resolver
@@ -51,7 +50,7 @@ class DnsLookup:
         if key not in self._answers:
             answer = await self._query(name, "TXT")
             records = [b"".join(record.strings) for record in answer] if answer is not None else []
-            self._answers[key] = records[:MAX_RECORDS]
+            self._answers[key] = records  # a DNS message holds 64 KiB at most: bounded
         return self._answers[key]  # type: ignore[return-value]
 
     async def addresses(self, name: str, version: int) -> list[str]:
@@ -78,5 +77,5 @@ class DnsLookup:
                     found.append(record.target.to_text(omit_final_dot=True))
                 else:
                     found.append(record.to_text())
-            self._answers[key] = found[:MAX_RECORDS] if rdtype != "MX" else found
+            self._answers[key] = found
         return self._answers[key]  # type: ignore[return-value]
