@@ -22,7 +22,7 @@ class Zone:
         return self.names.get(name.lower(), {}).get(rdtype, [])
 
     async def txt(self, name: str) -> list[bytes]:
-        return [text.encode("latin-1") for text in self._get(name, "TXT")]
+        return [_octets(text) for text in self._get(name, "TXT")]
 
     async def addresses(self, name: str, version: int) -> list[str]:
         return self._get(name, "A" if version == 4 else "AAAA")
@@ -32,3 +32,11 @@ class Zone:
 
     async def ptr(self, address: str) -> list[str]:
         return self._get(address, "PTR")
+
+
+def _octets(text: str) -> bytes:
+    """A TXT value as octets: "\xe9" is the byte 0xE9 (hostile records), other characters UTF-8."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")

@@ -95,7 +95,7 @@ async def test_broken_spf_records_are_explained_not_patched() -> None:
     many = " ".join(f"a:h{n}.shop.example" for n in range(11))
     hosts = {f"h{n}.shop.example": {"A": ["192.0.2.1"]} for n in range(11)}
     too_many = await run({"shop.example": {"TXT": [f"v=spf1 {many} include:_spf.platform.example -all"]}, **hosts})
-    assert too_many.spf.result == "permerror" and "more than 10 DNS lookups" in too_many.spf.advice_text("en")
+    assert too_many.spf.result == "permerror" and "needs too many DNS lookups (more than 10" in too_many.spf.advice_text("en")
     bad = await run({"shop.example": {"TXT": ["v=spf1 include:_spf.platform.example ip4:1.2.3 -all"]}})
     assert bad.spf.result == "permerror" and "'1.2.3' is not an IPv4 address" in bad.spf.advice_text("en")
 
@@ -165,6 +165,18 @@ async def test_broken_dmarc_records_are_no_policy_with_a_fix() -> None:
     assert two.dmarc.result == "none" and "Keep only one" in two.dmarc.advice_text("en")
     no_p = await run({"_dmarc.shop.example": {"TXT": ["v=DMARC1; rua=mailto:d@shop.example"]}})
     assert no_p.dmarc.result == "pass" and no_p.dmarc.policy == "none" and "no valid p= tag" in no_p.dmarc.advice_text("en")
+
+
+async def test_internationalised_names_are_checked_in_punycode_and_bad_names_refused() -> None:
+    zone = Zone({**PLATFORM_SPF, "xn--bcher-kva.example": {"TXT": ["v=spf1 include:_spf.platform.example -all"]}})
+    found = await check_domain("Bücher.Example.", settings(), "bücher.example", zone)
+    assert found.spf.result == "pass" and found.spf.domain == "xn--bcher-kva.example"
+    assert found.dmarc.aligned is None and ("_dmarc.xn--bcher-kva.example", "TXT") in zone.queries
+    for bad in ("", "localhost", "a b.example", "shop..example", "x" * 64 + ".example", "-shop.example", "shop.exa\nmple", "shop.example\x00"):
+        with pytest.raises(ValueError, match="is not a domain name"):
+            await check_domain(bad, settings(), "shop.example", Zone({}))
+    with pytest.raises(ValueError):
+        await check_domain("shop.example", settings(), "not a domain", Zone({}))
 
 
 @pytest.mark.parametrize(

@@ -138,7 +138,7 @@ async def test_ten_dns_terms_are_allowed_and_the_eleventh_is_a_permerror() -> No
     assert allowed.result == Result.PASS and allowed.lookups == 10
     eleven = ten + " a:h10.shop.example"
     over = await check({"shop.example": txt(f"v=spf1 {eleven} ip4:198.51.100.1 -all"), **hosts}, "198.51.100.1")
-    assert over.result == Result.PERMERROR and "more than 10" in over.reason
+    assert over.result == Result.PERMERROR and "more than 10" in over.reason and over.problem == spf.Problem.LOOKUPS
     # ip4, ip6 and all query nothing: they do not count, and matching early stops counting
     assert (await check({"shop.example": txt(f"v=spf1 ip4:198.51.100.1 {eleven} -all"), **hosts}, "198.51.100.1")).result == Result.PASS
 
@@ -174,6 +174,7 @@ async def test_two_spf_records_are_a_permerror() -> None:
     records = {"shop.example": {"TXT": ["v=spf1 include:_spf.platform.example -all", "v=spf1 mx -all"]}}
     found = await check(records, "203.0.113.1")
     assert found.result == Result.PERMERROR and "2 SPF records" in found.reason
+    assert found.problem == spf.Problem.RECORDS
 
 
 @pytest.mark.parametrize(
@@ -201,7 +202,7 @@ async def test_two_spf_records_are_a_permerror() -> None:
 async def test_malformed_records_are_a_permerror_even_after_a_match(record: str) -> None:
     # The syntax of the whole record is checked first (RFC 7208 §4.6): a match before the error does not help.
     found = await check({"shop.example": txt(record.replace("v=spf1 ", "v=spf1 +ip4:203.0.113.1 ", 1))}, "203.0.113.1")
-    assert found.result == Result.PERMERROR, record
+    assert found.result == Result.PERMERROR and found.problem == spf.Problem.SYNTAX, record
     assert found.record is not None and found.reason
 
 

@@ -20,7 +20,7 @@ SPF_TWO = N_(
     "Merge them into one TXT record that includes {include}."
 )
 SPF_TOO_MANY = N_(
-    "The SPF record of {domain} needs more than 10 DNS lookups, so SPF fails. "
+    "The SPF record of {domain} needs too many DNS lookups ({reason}), so SPF fails. "
     "Remove includes you no longer use, or replace some of them by ip4: and ip6: terms."
 )
 SPF_INVALID = N_("The SPF record of {domain} is invalid ({reason}), so SPF fails. Correct it.")

@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import dns.exception
+import dns.name
+
 from scriptmail.config import DomainsSettings, Settings
 from scriptmail.domains import advice, dmarc, spf
 from scriptmail.domains.advice import Sentence
@@ -78,14 +81,16 @@ async def check_domain(
 ) -> DomainChecks:
     """Look up and judge `domain`'s SPF and DMARC records for mail the platform sends as it.
 
-    `domain` is the From domain (lower case, ASCII/punycode); `dkim_domain` is the d= its mail
+    `domain` is the From domain (Unicode or punycode); `dkim_domain` is the d= its mail
     will carry: the domain itself once its DKIM key is verified, else the platform's signing
     domain. Call it as `await check_domain("shop.example", settings, "shop.example")` (or
     `asyncio.run(...)` from the CLI), then read `.spf.result`, `.spf.record`,
     `.spf.advice_text("es")`, `.dmarc.result`, `.dmarc.policy`, or `.spf.as_json(lang)` /
-    `.dmarc.as_json(lang)`. Never raises for DNS trouble: that is result temperror.
+    `.dmarc.as_json(lang)`. Never raises for DNS trouble: that is result temperror; a malformed
+    name raises ValueError before any lookup.
     """
-    name = domain.rstrip(".").lower()
+    name = ascii_domain(domain)
+    dkim_domain = ascii_domain(dkim_domain)
     lookup = lookup or DnsLookup(settings.delivery)
     evaluations = await _evaluate_spf(lookup, name, settings)
     spf_result = spf_check(name, evaluations, settings.domains)
@@ -99,6 +104,20 @@ async def check_domain(
     except spf.TemporaryDnsError as error:
         found = error
     return DomainChecks(spf_result, dmarc_check(name, found, dkim_domain, envelope, envelope_passes))
+
+
+def ascii_domain(domain: str) -> str:
+    """A domain name as the DNS asks for it: lower case, punycode (IDNA 2008), no final dot;
+    ValueError when it is not a domain name of two labels or more."""
+    name = domain.strip().rstrip(".").lower()
+    try:
+        if not name.isascii():
+            name = dns.name.from_unicode(name).to_text(omit_final_dot=True)
+    except (dns.exception.DNSException, UnicodeError):
+        raise ValueError(f"{domain!r} is not a domain name") from None
+    if not spf.valid_domain(name):
+        raise ValueError(f"{domain!r} is not a domain name")
+    return name
 
 
 async def _evaluate_spf(lookup: spf.Lookup, domain: str, settings: Settings) -> list[spf.Evaluation]:
@@ -123,10 +142,10 @@ def spf_check(domain: str, evaluations: list[spf.Evaluation], settings: DomainsS
         return SpfCheck(domain, worst.result, None, publish, (Sentence(advice.SPF_NONE, {**values, "record": publish}),), worst.reason)
     assert record is not None  # every other result comes from a record
     if worst.result == spf.Result.PERMERROR:
-        if "SPF records" in worst.reason:
+        if worst.problem == spf.Problem.RECORDS:
             sentence = Sentence(advice.SPF_TWO, {**values, "include": _platform_terms(settings)[0]})
-        elif "DNS-querying terms" in worst.reason:
-            sentence = Sentence(advice.SPF_TOO_MANY, values)
+        elif worst.problem == spf.Problem.LOOKUPS:
+            sentence = Sentence(advice.SPF_TOO_MANY, {**values, "reason": worst.reason})
         else:
             sentence = Sentence(advice.SPF_INVALID, {**values, "reason": worst.reason})
         return SpfCheck(domain, worst.result, record, None, (sentence,), worst.reason)

@@ -48,8 +48,21 @@ class Lookup(Protocol):
     async def ptr(self, address: str) -> list[str]: ...  # names of a reverse lookup
 
 
+class Problem(StrEnum):
+    """Why a record is a permerror, for advice that says what to change."""
+
+    SYNTAX = "syntax"  # a term, a modifier or a byte that is not SPF
+    RECORDS = "records"  # more than one SPF record at one name
+    LOOKUPS = "lookups"  # over the limit of DNS-querying terms, or of void lookups
+    MISSING = "missing"  # an include or redirect names a domain without a record
+
+
 class PermanentError(Exception):
     """The record cannot be evaluated (syntax, limits): the result is permerror."""
+
+    def __init__(self, text: str, problem: Problem = Problem.SYNTAX) -> None:
+        super().__init__(text)
+        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +74,7 @@ class Evaluation:
     record: str | None = None
     reason: str = ""
     lookups: int = 0
+    problem: Problem | None = None  # for permerror
 
 
 @dataclass(slots=True)
@@ -77,13 +91,15 @@ class _State:
     def count(self) -> None:
         self.lookups += 1
         if self.lookups > LOOKUP_LIMIT:
-            raise PermanentError(f"more than {LOOKUP_LIMIT} DNS-querying terms (include, a, mx, ptr, exists, redirect)")
+            raise PermanentError(
+                f"more than {LOOKUP_LIMIT} DNS-querying terms (include, a, mx, ptr, exists, redirect)", Problem.LOOKUPS
+            )
 
     def void(self, found: list[str] | list[bytes]) -> None:
         if not found:
             self.voids += 1
             if self.voids > VOID_LIMIT:
-                raise PermanentError(f"more than {VOID_LIMIT} lookups found nothing (void lookups)")
+                raise PermanentError(f"more than {VOID_LIMIT} lookups found nothing (void lookups)", Problem.LOOKUPS)
 
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
@@ -293,7 +309,7 @@ async def check_host(lookup: Lookup, address: str, domain: str, sender: str = ""
     except TemporaryDnsError as error:
         return Evaluation(Result.TEMPERROR, state.record, f"DNS: {error}", state.lookups)
     except PermanentError as error:
-        return Evaluation(Result.PERMERROR, state.record, str(error), state.lookups)
+        return Evaluation(Result.PERMERROR, state.record, str(error), state.lookups, error.problem)
     return Evaluation(result, state.record, reason, state.lookups)
 
 
@@ -307,7 +323,7 @@ async def _fetch(state: _State, domain: str) -> str | None:
     if state.record is None:
         state.record = " | ".join(shown(record) for record in records)
     if len(records) > 1:
-        raise PermanentError(f"{domain} publishes {len(records)} SPF records (only one is allowed)")
+        raise PermanentError(f"{domain} publishes {len(records)} SPF records (only one is allowed)", Problem.RECORDS)
     return decode(records[0])
 
 
@@ -321,7 +337,7 @@ async def _evaluate(state: _State, domain: str, text: str) -> tuple[Result, str]
         target = expand(record.redirect, state, domain)
         found = await _fetch(state, target) if valid_domain(target) else None
         if found is None:
-            raise PermanentError(f"redirect={target}: no SPF record there")
+            raise PermanentError(f"redirect={target}: no SPF record there", Problem.MISSING)
         return await _evaluate(state, target, found)
     return Result.NEUTRAL, f"{domain}: no term matched"
 
@@ -346,10 +362,10 @@ async def _matches(state: _State, domain: str, term: Term) -> bool:
         if not valid_domain(target):
             raise PermanentError(f"include:{target} is not a domain name")
         if target.lower() in state.seen:
-            raise PermanentError(f"include:{target} loops back to a record being evaluated")
+            raise PermanentError(f"include:{target} loops back to a record being evaluated", Problem.LOOKUPS)
         found = await _fetch(state, target)
         if found is None:
-            raise PermanentError(f"include:{target}: no SPF record there")
+            raise PermanentError(f"include:{target}: no SPF record there", Problem.MISSING)
         state.seen.append(target.lower())
         result, _ = await _evaluate(state, target, found)  # temperror and permerror propagate as raised
         state.seen.pop()
@@ -369,7 +385,7 @@ async def _matches(state: _State, domain: str, term: Term) -> bool:
         exchanges = await state.lookup.mx(target)
         state.void(exchanges)
         if len(exchanges) > MX_ADDRESS_LIMIT:
-            raise PermanentError(f"mx:{target} has more than {MX_ADDRESS_LIMIT} MX hosts")
+            raise PermanentError(f"mx:{target} has more than {MX_ADDRESS_LIMIT} MX hosts", Problem.LOOKUPS)
         for exchange in exchanges:
             if _in_any(address, await state.lookup.addresses(exchange, address.version), term):
                 return True
