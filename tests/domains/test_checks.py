@@ -61,6 +61,7 @@ async def test_no_records_at_all_gives_both_records_to_publish() -> None:
         ("v=spf1 a mx", "neutral", "v=spf1 a mx include:_spf.platform.example"),
         ("v=spf1 a redirect=_spf.other.example", "fail", "v=spf1 a include:_spf.platform.example redirect=_spf.other.example"),
         ("v=spf1 -all include:_spf.platform.example", "fail", "v=spf1 include:_spf.platform.example -all"),
+        ("v=spf1 ?include:_SPF.platform.example. ~all", "neutral", "v=spf1 include:_spf.platform.example ~all"),
     ],
 )
 async def test_a_record_that_leaves_the_platform_out_gets_the_include_before_all(record: str, result: str, publish: str) -> None:

@@ -187,7 +187,7 @@ def with_platform(record: str, settings: DomainsSettings) -> str:
     its end), and any earlier mention of them moved there."""
     terms = _platform_terms(settings)
     parts = [part for part in record.split(" ") if part]
-    kept = [parts[0]] + [part for part in parts[1:] if part.lstrip("+").lower() not in terms]
+    kept = [parts[0]] + [part for part in parts[1:] if part.lstrip("+-~?").lower().rstrip(".") not in terms]
     position = len(kept)
     for index, part in enumerate(kept[1:], start=1):
         name = part.lstrip("+-~?").split(":")[0].split("/")[0].lower()

@@ -284,6 +284,7 @@ def expand(spec: str, state: _State, domain: str) -> str:
         return ".".join(parts)
 
     text = _MACRO.sub(one, spec).replace("%%", "%").replace("%_", " ").replace("%-", "%20")
+    text = text.rstrip(".")  # a domain-spec may end in a dot (§7.1)
     while len(text) > 253 and "." in text:
         text = text.split(".", 1)[1]
     return text
