@@ -14,7 +14,7 @@ from scriptmail.intake.checks import Refused, check_address, check_data, normali
 from scriptmail.intake.headers import split_headers
 from scriptmail.intake.sendmail_args import UsageError, parse_args
 from scriptmail.intake.sendmail_protocol import ProtocolError, decode_request, parse_file
-from tests.domains.records import Zone
+from tests.domains.zone import Zone
 
 FAST = settings(max_examples=300, deadline=None)
 wire_bytes = st.binary(max_size=3000) | st.lists(st.sampled_from([b"\r\n", b"\n", b"\r", b".", b"\x00", b"a", b" ", b":", b"X-H: v"]), max_size=200).map(b"".join)

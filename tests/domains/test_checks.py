@@ -8,7 +8,7 @@ import pytest
 from scriptmail.config import Settings, load_settings
 from scriptmail.domains import checks
 from scriptmail.domains.checks import check_domain
-from tests.domains.records import Zone
+from tests.domains.zone import Zone
 
 PLATFORM_SPF = {"_spf.platform.example": {"TXT": ["v=spf1 ip4:203.0.113.0/24 ip6:2001:db8:5::/48 -all"]}}
 

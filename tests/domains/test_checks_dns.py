@@ -28,8 +28,9 @@ def strings(text: str) -> str:
 def serve() -> Iterator[object]:
     servers: list[DnsServer] = []
 
-    def start(records: dict[tuple[str, str], list[str]], **faults: tuple[str, ...]) -> DnsServer:
-        server = DnsServer({**PLATFORM, **records}, **faults).start()
+    def start(records: dict[tuple[str, str], list[str]], failures: dict[str, str] | None = None) -> DnsServer:
+        server = DnsServer({**PLATFORM, **records}).start()
+        server.failures.update(failures or {})
         servers.append(server)
         return server
 
@@ -83,7 +84,7 @@ async def test_no_records_and_a_parent_policy_through_the_organisational_domain(
 async def test_servfail_is_a_temporary_error_for_each_check(serve) -> None:  # type: ignore[no-untyped-def]
     server = serve(
         {("shop.example.", "TXT"): ['"v=spf1 include:down.example -all"']},
-        servfail=("down.example.", "_dmarc.shop.example."),
+        {"down.example.": "servfail", "_dmarc.shop.example.": "servfail"},
     )
     found = await check_domain("shop.example", settings(server), "shop.example")
     assert found.spf.result == "temperror" and found.spf.record == "v=spf1 include:down.example -all"
@@ -93,7 +94,7 @@ async def test_servfail_is_a_temporary_error_for_each_check(serve) -> None:  # t
 
 
 async def test_a_server_that_never_answers_is_a_temporary_error_in_bounded_time(serve) -> None:  # type: ignore[no-untyped-def]
-    server = serve({}, silent=("shop.example.", "_dmarc.shop.example."))
+    server = serve({}, {"shop.example.": "drop", "_dmarc.shop.example.": "drop"})
     config = settings(server)
     started = time.monotonic()
     found = await check_domain("shop.example", config, "shop.example", DnsLookup(config.delivery, timeout=0.3))

@@ -8,7 +8,7 @@ import pytest
 from scriptmail.domains import dmarc
 from scriptmail.domains.dmarc import DmarcSyntaxError, Policy
 from scriptmail.domains.spf import TemporaryDnsError
-from tests.domains.records import Zone
+from tests.domains.zone import Zone
 
 
 def test_a_full_record_is_read_with_every_tag() -> None:

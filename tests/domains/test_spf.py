@@ -7,7 +7,7 @@ import pytest
 
 from scriptmail.domains import spf
 from scriptmail.domains.spf import Result
-from tests.domains.records import Zone
+from tests.domains.zone import Zone
 
 PLATFORM = {"_spf.platform.example": {"TXT": ["v=spf1 ip4:203.0.113.0/24 ip6:2001:db8:5::/48 -all"]}}
 

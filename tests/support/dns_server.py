@@ -18,19 +18,13 @@ import dns.rrset
 class DnsServer:
     """Answers from `records`: {("name.", "MX"): ["10 mx.name."], ("mx.name.", "A"): ["127.0.0.1"]}.
     A name with no record of any type is NXDOMAIN; a known name without the asked type is NOERROR/empty.
-    Names in `servfail` are answered SERVFAIL, names in `silent` never (the client times out). A UDP
-    answer larger than the client's buffer (512, or its EDNS size) is sent truncated, as real servers
-    do, and the whole answer is there over TCP on the same port."""
+    `failures` makes a name ("name.") fail: "servfail" (answered so) or "drop" (never answered, the
+    client times out). A UDP answer larger than the client's buffer (512, or its EDNS size) is sent
+    truncated, as real servers do, and the whole answer is there over TCP on the same port."""
 
-    def __init__(
-        self,
-        records: dict[tuple[str, str], list[str]],
-        servfail: tuple[str, ...] = (),
-        silent: tuple[str, ...] = (),
-    ) -> None:
+    def __init__(self, records: dict[tuple[str, str], list[str]]) -> None:
         self.records = records
-        self.servfail = {name.lower() for name in servfail}
-        self.silent = {name.lower() for name in silent}
+        self.failures: dict[str, str] = {}  # name -> "servfail" (answered so) or "drop" (never answered)
         self.queries: list[tuple[str, str]] = []
         self.tcp_queries: list[tuple[str, str]] = []
         self._sock, self._listener = self._bind()
@@ -75,9 +69,10 @@ class DnsServer:
         name = question.name.to_text().lower()
         rdtype = dns.rdatatype.to_text(question.rdtype)
         (self.tcp_queries if over_tcp else self.queries).append((name, rdtype))
-        if name in self.silent:
+        failure = self.failures.get(name)
+        if failure == "drop":
             return None
-        if name in self.servfail:
+        if failure == "servfail":
             response.set_rcode(dns.rcode.SERVFAIL)
             return response.to_wire()
         values = self.records.get((name, rdtype))
