@@ -103,6 +103,14 @@ async def test_a_server_that_never_answers_is_a_temporary_error_in_bounded_time(
     assert found.dmarc.result == "temperror"
 
 
+async def test_a_check_whose_lookups_take_too_long_stops_with_a_temporary_error(serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve({("shop.example.", "TXT"): ['"v=spf1 include:_spf.platform.example -all"']})
+    config = settings(server)
+    found = await check_domain("shop.example", config, "shop.example", DnsLookup(config.delivery, budget=0))
+    assert found.spf.result == "temperror" and "took too long" in found.spf.reason
+    assert found.dmarc.result == "temperror" and server.queries == []
+
+
 async def test_a_long_record_in_many_strings_comes_over_tcp_and_is_evaluated(serve) -> None:  # type: ignore[no-untyped-def]
     filler = " ".join(f"ip4:198.51.{n // 250}.{n % 250}" for n in range(150))  # ~3 KB: too big for UDP
     record = f"v=spf1 {filler} include:_spf.platform.example -all"

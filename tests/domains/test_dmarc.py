@@ -108,12 +108,14 @@ async def test_discovery_reads_the_domain_then_falls_back_to_the_organisational_
 
 async def test_discovery_keeps_only_dmarc_records_and_reports_bad_ones() -> None:
     zone = Zone({
-        "_dmarc.one.example": {"TXT": ["some verification text", "v=DMARC1; p=reject"]},
+        "_dmarc.one.example": {"TXT": ["some verification text", "v=DMARC1; p=reject", "v=dmarc1; p=none"]},
+        "_dmarc.upper.example": {"TXT": ["V=DMARC1; P=Reject"]},
         "_dmarc.two.example": {"TXT": ["v=DMARC1; p=reject", "v=DMARC1; p=none"]},
         "_dmarc.bad.example": {"TXT": ["v=DMARC1; p=rejekt"]},
         "_dmarc.bytes.example": {"TXT": ["v=DMARC1; p=reject; rua=mailto:caf\xe9@bad.example"]},
     })  # fmt: skip
-    assert (await dmarc.discover(zone, "one.example")).policy == Policy(p="reject")
+    assert (await dmarc.discover(zone, "one.example")).policy == Policy(p="reject")  # DMARC1 is case-sensitive
+    assert (await dmarc.discover(zone, "upper.example")).policy == Policy(p="reject")  # tag names are not
     two = await dmarc.discover(zone, "two.example")
     assert two.count == 2 and two.policy is None and "more than one" in two.error
     bad = await dmarc.discover(zone, "bad.example")

@@ -56,7 +56,7 @@ class Policy:
 
 def is_dmarc(record: bytes) -> bool:
     """A TXT record that claims to be DMARC: it starts with v=DMARC1 (§6.6.3 step 3)."""
-    return re.match(rb"^v\s*=\s*DMARC1\s*(;|$)", record) is not None
+    return re.match(rb"^[vV][ \t]*=[ \t]*DMARC1[ \t]*(;|$)", record) is not None
 
 
 def parse(text: str) -> Policy:
