@@ -134,7 +134,7 @@ async def test_spf_aligns_when_the_envelope_is_the_customers_own_domain() -> Non
     assert failed.dmarc.advice_text("en").endswith("Receivers put such mail in the spam folder.")
 
 
-async def test_a_vero_bounce_domain_of_the_same_organisation_aligns_only_when_relaxed() -> None:
+async def test_a_verp_bounce_domain_of_the_same_organisation_aligns_only_when_relaxed() -> None:
     records = {
         "shop.example": {"TXT": ["v=spf1 -all"]},
         "bounces.shop.example": {"TXT": ["v=spf1 include:_spf.platform.example -all"]},
@@ -142,6 +142,8 @@ async def test_a_vero_bounce_domain_of_the_same_organisation_aligns_only_when_re
     }
     relaxed = await run(records, dkim="sign.platform.example", bounce_domain="bounces.shop.example")
     assert relaxed.dmarc.result == "pass" and relaxed.dmarc.aligned == "spf"
+    unknown_addresses = await run(records, dkim="sign.platform.example", bounce_domain="bounces.shop.example", outbound_addresses=[])
+    assert unknown_addresses.dmarc.result == "pass"  # the bounce domain's record names the platform's include
     records["_dmarc.shop.example"] = {"TXT": ["v=DMARC1; p=reject; aspf=s"]}
     strict = await run(records, dkim="sign.platform.example", bounce_domain="bounces.shop.example")
     assert strict.dmarc.result == "fail" and "strict SPF alignment (aspf=s)" in strict.dmarc.advice_text("en")

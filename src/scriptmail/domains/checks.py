@@ -98,7 +98,8 @@ async def check_domain(
     if envelope == name:
         envelope_passes = spf_result.result == spf.Result.PASS
     else:
-        envelope_passes = all(e.result == spf.Result.PASS for e in await _evaluate_spf(lookup, envelope, settings))
+        evaluations = await _evaluate_spf(lookup, envelope, settings)
+        envelope_passes = spf_check(envelope, evaluations, settings.domains).result == spf.Result.PASS
     try:
         found: dmarc.Found | spf.TemporaryDnsError = await dmarc.discover(lookup, name)
     except spf.TemporaryDnsError as error:
