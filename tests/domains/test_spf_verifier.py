@@ -27,6 +27,11 @@ ZONE = {
     ("mx.shop.example.", "A"): ["198.51.100.30"],
     ("web.shop.example.", "A"): ["198.51.100.20"],
     ("198.51.100.50.allow.shop.example.", "A"): ["127.0.0.2"],
+    ("50.100.51.198.in-addr.arpa.", "PTR"): ["host.shop.example."],
+    ("30.100.51.198.in-addr.arpa.", "PTR"): ["mx.elsewhere.example."],
+    ("host.shop.example.", "A"): ["198.51.100.50"],
+    ("mx.elsewhere.example.", "A"): ["198.51.100.30"],
+    ("v6.shop.example.", "AAAA"): ["2001:db8:5::99"],
     **{(f"h{n}.shop.example.", "A"): ["192.0.2.200"] for n in range(12)},
 }
 NINE = " ".join(f"a:h{n}.shop.example" for n in range(9))
@@ -44,6 +49,10 @@ RECORDS = [
     "v=spf1 ip4:198.51.100.1 redirect=soft.example",
     "v=spf1 ~all redirect=_spf.platform.example",
     "v=spf1 exists:%{i}.allow.shop.example -all",
+    "v=spf1 ptr -all",
+    "v=spf1 ptr:elsewhere.example ~all",
+    "v=spf1 a:v6.shop.example//64 -all",
+    "v=spf1 a:v6.shop.example -all",
     f"v=spf1 {NINE} include:_spf.platform.example -all",  # 10 DNS terms: allowed
     f"v=spf1 {NINE} a:h10.shop.example include:_spf.platform.example -all",  # 11: permerror where reached
     "v=spf1 a:void1.example a:void2.example a:void3.example include:_spf.platform.example -all",
