@@ -197,3 +197,6 @@ async def test_the_advice_is_in_the_hostings_language(language: str, spf_words: 
     assert dmarc_words in found.dmarc.advice_text(language)
     assert "v=spf1 include:_spf.platform.example ~all" in found.spf.advice_text(language)  # records are never translated
     assert found.spf.as_json(language)["advice"] == found.spf.advice_text(language)
+    shown = found.as_json(language)
+    assert shown["spf"] == {"result": "none", "record": None, "publish": "v=spf1 include:_spf.platform.example ~all", "advice": found.spf.advice_text(language)}
+    assert shown["dmarc"]["policy"] is None and shown["dmarc"]["advice"] == found.dmarc.advice_text(language)

@@ -75,6 +75,10 @@ class DomainChecks:
     spf: SpfCheck
     dmarc: DmarcCheck
 
+    def as_json(self, language: str) -> dict[str, Any]:
+        """The "spf" and "dmarc" members of `domain show --json` and of the API's answer."""
+        return {"spf": self.spf.as_json(language), "dmarc": self.dmarc.as_json(language)}
+
 
 async def check_domain(
     domain: str, settings: Settings, dkim_domain: str, lookup: spf.Lookup | None = None
@@ -85,9 +89,10 @@ async def check_domain(
     will carry: the domain itself once its DKIM key is verified, else the platform's signing
     domain. Call it as `await check_domain("shop.example", settings, "shop.example")` (or
     `asyncio.run(...)` from the CLI), then read `.spf.result`, `.spf.record`,
-    `.spf.advice_text("es")`, `.dmarc.result`, `.dmarc.policy`, or `.spf.as_json(lang)` /
-    `.dmarc.as_json(lang)`. Never raises for DNS trouble: that is result temperror; a malformed
-    name raises ValueError before any lookup.
+    `.spf.advice_text("es")`, `.dmarc.result`, `.dmarc.policy`, or `.as_json(lang)` for
+    `{"spf": {"result", "record", "publish", "advice"}, "dmarc": {"result", "name", "record",
+    "policy", "aligned", "publish", "advice"}}`. Never raises for DNS trouble (that is result
+    temperror); a malformed name raises ValueError before any lookup.
     """
     name = ascii_domain(domain)
     dkim_domain = ascii_domain(dkim_domain)
