@@ -70,6 +70,13 @@ async def test_a_record_that_leaves_the_platform_out_gets_the_include_before_all
     assert f"(result: {result}). Replace it with this TXT record: {publish}" in found.spf.advice_text("en")
 
 
+async def test_a_record_that_passes_everyone_passes_with_a_warning() -> None:
+    found = await run({"shop.example": {"TXT": ["v=spf1 mx +all"]}})
+    assert found.spf.result == "pass" and found.spf.publish == "v=spf1 mx include:_spf.platform.example ~all"
+    assert "authorises every server on the internet" in found.spf.advice_text("en")
+    assert "autoriza a cualquier servidor" in found.spf.advice_text("es")
+
+
 async def test_one_unauthorised_outbound_address_is_enough_to_fail() -> None:
     found = await run({"shop.example": {"TXT": ["v=spf1 ip4:203.0.113.0/24 ~all"]}})  # IPv4 only, the IPv6 address left out
     assert found.spf.result == "softfail"

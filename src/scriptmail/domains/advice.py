@@ -10,6 +10,10 @@ from scriptmail import catalogues
 from scriptmail.catalogues import N_
 
 SPF_PASS = N_("The SPF record of {domain} authorises the platform's servers: nothing to do.")
+SPF_OPEN = N_(
+    "The SPF record of {domain} ends in +all, which authorises every server on the internet; receivers "
+    "distrust it. Replace it with this TXT record: {record}"
+)
 SPF_NONE = N_("{domain} has no SPF record. Publish this TXT record at {domain}: {record}")
 SPF_ADD = N_(
     "The SPF record of {domain} does not authorise the platform's servers (result: {result}). "
@@ -75,7 +79,7 @@ DMARC_TEMPORARY = N_(
 )
 
 TEXTS = (
-    SPF_PASS, SPF_NONE, SPF_ADD, SPF_TWO, SPF_TOO_MANY, SPF_INVALID, SPF_TEMPORARY, SPF_UNCONFIGURED,
+    SPF_PASS, SPF_OPEN, SPF_NONE, SPF_ADD, SPF_TWO, SPF_TOO_MANY, SPF_INVALID, SPF_TEMPORARY, SPF_UNCONFIGURED,
     DMARC_NONE, DMARC_INVALID, DMARC_TWO, DMARC_NO_P, DMARC_PASS_DKIM, DMARC_PASS_SPF, DMARC_FAIL,
     DMARC_UNSIGNED, DMARC_STRICT_DKIM, DMARC_SPF_FOREIGN, DMARC_SPF_FAILS, DMARC_STRICT_SPF,
     DMARC_EFFECT_NONE, DMARC_EFFECT_QUARANTINE, DMARC_EFFECT_REJECT, DMARC_TEMPORARY,

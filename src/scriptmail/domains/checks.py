@@ -156,6 +156,10 @@ def spf_check(domain: str, evaluations: list[spf.Evaluation], settings: DomainsS
             sentence = Sentence(advice.SPF_INVALID, {**values, "reason": worst.reason})
         return SpfCheck(domain, worst.result, record, None, (sentence,), worst.reason)
     authorised = worst.result == spf.Result.PASS if settings.outbound_addresses else _names_include(record, settings.spf_include)
+    if authorised and _open(record):
+        publish = with_platform(" ".join(_closed(part) for part in record.split(" ")), settings)
+        sentence = Sentence(advice.SPF_OPEN, {**values, "record": publish})
+        return SpfCheck(domain, spf.Result.PASS, record, publish, (sentence,), worst.reason)
     if authorised:
         return SpfCheck(domain, spf.Result.PASS, record, None, (Sentence(advice.SPF_PASS, values),), worst.reason)
     result = worst.result if settings.outbound_addresses else spf.Result.NEUTRAL
@@ -176,6 +180,15 @@ def _platform_terms(settings: DomainsSettings) -> list[str]:
     if settings.spf_include:
         return [f"include:{settings.spf_include}"]
     return [("ip4:" if ":" not in address else "ip6:") + address for address in settings.outbound_addresses]
+
+
+def _open(record: str) -> bool:
+    """Does the record pass every address (+all)?"""
+    return any(term.name == "all" and term.qualifier == spf.Result.PASS for term in spf.parse(record).terms)
+
+
+def _closed(part: str) -> str:
+    return "~all" if part.lower() in ("all", "+all") else part
 
 
 def _names_include(record: str, include: str) -> bool:
