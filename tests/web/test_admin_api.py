@@ -155,7 +155,7 @@ def test_users_grants_and_tokens_through_the_api(gateway: RunningGateway, admin)
     assert client.get("/1.0/hosting/web", headers=mine).status_code == 401
     # A customer cannot be given a scope; a token cannot create a larger one than its own.
     scoped = client.post("/1.0/admin/tokens", json={"user_id": user_id, "scope": "read"}, headers=tokens["manage"])
-    assert scoped.status_code == 422 and "not an operator" in scoped.json()["detail"]
+    assert scoped.status_code == 409 and "not an operator" in scoped.json()["detail"]
     ops = client.get("/1.0/admin/users", params={"email": "ops@"}, headers=tokens["read"]).json()["items"][0]
     bigger = client.post("/1.0/admin/tokens", json={"user_id": ops["id"], "scope": "provision"}, headers=tokens["manage"])
     assert bigger.status_code == 403

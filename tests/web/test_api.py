@@ -72,7 +72,7 @@ def test_block_purge_unblock_and_the_recipient_through_the_api(gateway: RunningG
     assert client.put(url, json={"email": "errors@shop.example"}, headers=headers).status_code == 200
     assert client.get(url, headers=headers).json()["email"] == "errors@shop.example"
     bad = client.put(url, json={"email": "not an address"}, headers=headers)
-    assert bad.status_code == 400 and "invalid e-mail" in bad.json()["message"]
+    assert bad.status_code == 422 and "body.email" in bad.json()["message"]
     history = client.get(f"{url}/history", headers=headers).json()
     assert [row["to_state"] for row in history] == ["active", "purging", "blocked"]
     assert history[-1]["actor"] == "customer" and "a@users.test" in history[-1]["reason"]

@@ -24,16 +24,12 @@ from scriptmail.store.hosting_control import Actor as StateActor
 from scriptmail.store.hosting_control import change_plan
 from scriptmail.web.api_auth import Manager, Provisioner, Reader
 from scriptmail.web.context import WebContext
+from scriptmail.web.fields import EMAIL_PATTERN, KEY_PATTERN, NAME_PATTERN, PLAN_PATTERN
+from scriptmail.web.fields import TEXT_PATTERN as _TEXT
 from scriptmail.web.problems import responses
 
 router = APIRouter(prefix="/1.0/admin", tags=["admin"])
 
-NAME_PATTERN = r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$"
-# hostings.check_email, spelled without the case-insensitive flag so a JSON Schema can carry it.
-EMAIL_PATTERN = r"^[^@\s<>\"(),:;\\\[\]]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-PLAN_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
-_TEXT = r"^[^\x00-\x1f\x7f]*$"
 MAX_ID = 2**63 - 1
 
 Email = Annotated[str, Field(max_length=320, pattern=EMAIL_PATTERN)]
@@ -45,7 +41,9 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown members and loose types (\"5\" for 5, 0 for false) are refused, as the schema says."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class HostingOut(BaseModel):
@@ -80,10 +78,11 @@ class HostingCreate(HostingFields):
 class HostingPatch(_Strict):
     """Only the members given change; `uid: null` removes the uid, `report_to: null` sends reports to the owner."""
 
-    owner: Email | None = None
+    # Absent: unchanged. These three may not be null, so the schema does not offer null.
+    owner: Email = Field(None)  # type: ignore[assignment]
     uid: Uid | None = None
-    plan: Annotated[str | None, Field(pattern=PLAN_PATTERN)] = None
-    language: Language | None = None
+    plan: Annotated[str, Field(pattern=PLAN_PATTERN)] = Field(None)  # type: ignore[assignment]
+    language: Language = Field(None)  # type: ignore[assignment]
     report_to: Email | None = None
 
 
@@ -230,6 +229,8 @@ async def list_hostings(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> HostingList:  # fmt: skip
     context = _context(request)
+    if plan is not None and plan not in context.settings.plans:
+        raise HTTPException(422, f"invalid request: query.plan: no plan named {plan!r}")
     page = await context.read(
         lambda c: provisioning.hosting_page(c, name_contains=name, owner=owner, plan=plan, state=state, deleted=deleted, offset=offset, limit=limit)
     )
@@ -331,9 +332,6 @@ def _update(connection, context: WebContext, caller: accounts.Caller, before: Ho
 async def patch_hosting(request: Request, name: HostingName, body: HostingPatch, caller: Provisioner) -> HostingOut:
     context = _context(request)
     fields = {key: getattr(body, key) for key in body.model_fields_set}
-    for key in ("owner", "plan", "language"):
-        if key in fields and fields[key] is None:
-            raise HTTPException(422, f"invalid request: body.{key}: may not be null")
     if "plan" in fields:
         _check_plan(context, fields["plan"])
 
@@ -517,7 +515,7 @@ async def list_tokens(request: Request, caller: Reader, user_id: Annotated[int, 
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201, summary="Create a token (shown once)",
-             responses=responses(401, 403, 404, 422, 429))  # fmt: skip
+             responses=responses(401, 403, 404, 409, 422, 429))  # fmt: skip
 async def create_token(request: Request, body: TokenCreate, caller: Manager) -> TokenCreated:
     context = _context(request)
     if body.scope is not None and not caller.may(body.scope):
@@ -531,8 +529,8 @@ async def create_token(request: Request, body: TokenCreate, caller: Manager) -> 
             raise HTTPException(403, "only a provision token may create an operator's unscoped token")
         try:
             token_id, token = accounts.create_token(connection, user, body.label, scope=body.scope)
-        except accounts.AccountError as error:
-            raise HTTPException(422, f"invalid request: body.scope: {error}") from None
+        except accounts.AccountError as error:  # a scope for a customer: the user's role, not the body, is wrong
+            raise HTTPException(409, str(error)) from None
         audit.record(connection, _actor(caller), "token.create", user.email, context.clock(),
                      after={"id": token_id, "label": body.label, "scope": body.scope})  # fmt: skip
         return TokenCreated(id=token_id, token=token)

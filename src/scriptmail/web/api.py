@@ -22,6 +22,8 @@ from scriptmail.store import log as store_log
 from scriptmail.store.hosting_control import change_state, history
 from scriptmail.web.api_auth import current_caller
 from scriptmail.web.context import WebContext
+from scriptmail.web.fields import EMAIL_PATTERN
+from scriptmail.web.fields import TEXT_PATTERN as _TEXT
 from scriptmail.web.problems import responses
 
 router = APIRouter(prefix="/1.0", tags=["hosting"])
@@ -41,7 +43,9 @@ class Email(BaseModel):
 
 
 class EmailUpdate(BaseModel):
-    email: str | None = Field(description="The new error-report recipient; null: back to the owner.")
+    email: Annotated[str, Field(max_length=320, pattern=EMAIL_PATTERN)] | None = Field(
+        description="The new error-report recipient; null: back to the owner."
+    )
 
 
 class EmailRequest(BaseModel):
@@ -78,8 +82,6 @@ User = Annotated[accounts.User, Depends(current_user)]
 Writer = Annotated[accounts.User, Depends(current_writer)]
 # A hosting's name as the server reads it (longer or with control characters: 422).
 ServiceName = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[^\x00-\x1f\x7f/]+$")]
-# Free text in a query: no control characters (the stores refuse NUL).
-_TEXT = r"^[^\x00-\x1f\x7f]*$"
 _DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 Context = Annotated[WebContext, Depends(_context)]
 
@@ -170,8 +172,10 @@ async def get_messages(
     recipient: Annotated[str | None, Query(max_length=320, pattern=_TEXT)] = None,
     subject: Annotated[str | None, Query(max_length=200, pattern=_TEXT)] = None,
     script: Annotated[str | None, Query(max_length=200, pattern=_TEXT)] = None,
-    since: Annotated[str | None, Query(pattern=_DAY, description="A day, YYYY-MM-DD (UTC): rows from its start.")] = None,
-    until: Annotated[str | None, Query(pattern=_DAY, description="A day, YYYY-MM-DD (UTC): rows before its start.")] = None,
+    since: Annotated[str | None, Query(pattern=_DAY, json_schema_extra={"format": "date"},
+                                       description="A day, YYYY-MM-DD (UTC): rows from its start.")] = None,
+    until: Annotated[str | None, Query(pattern=_DAY, json_schema_extra={"format": "date"},
+                                       description="A day, YYYY-MM-DD (UTC): rows before its start.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:  # fmt: skip
     first, last = _day(since, "since"), _day(until, "until")
