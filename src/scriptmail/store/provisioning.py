@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, update
 
-from scriptmail.model import FINAL_STATUSES, Hosting, RecipientStatus
+from scriptmail.model import FINAL_STATUSES, Hosting, HostingState, RecipientStatus
 from scriptmail.store import activity
 from scriptmail.store.hostings import SYSTEM_HOSTING, HostingError, find_hosting, get_hosting
 from scriptmail.store.queue import free_message_bodies
@@ -113,6 +113,8 @@ def delete_hosting(connection: Connection, name: str, now: float, purge: bool = 
     connection.execute(
         update(hostings)
         .where(hostings.c.id == hosting.id)
-        .values(name=tombstone, uid=None, smtp_password_hash=None, deleted_at=now)
+        # Blocked too: mail that intake accepts for it in the seconds its lookups are cached is held
+        # (and expires), never sent.
+        .values(name=tombstone, uid=None, smtp_password_hash=None, deleted_at=now, state=HostingState.BLOCKED.value)
     )
     return get_hosting(connection, hosting.id), purged

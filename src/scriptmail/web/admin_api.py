@@ -30,7 +30,7 @@ from scriptmail.web.problems import responses
 
 router = APIRouter(prefix="/1.0/admin", tags=["admin"])
 
-MAX_ID = 2**63 - 1
+MAX_ID = 2**53 - 1  # ids stay exact in every JSON client (JavaScript numbers included)
 
 Email = Annotated[str, Field(max_length=320, pattern=EMAIL_PATTERN)]
 Uid = Annotated[int, Field(ge=0, lt=2**31, description="Unix uid whose sendmail calls belong to the hosting.")]

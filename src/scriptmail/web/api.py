@@ -191,7 +191,7 @@ async def get_messages(
 @router.get("/hosting/web/{serviceName}/email/messages/{id}", summary="One recipient in full, with every attempt",
             responses=responses(401, 404, 422, 429))
 async def get_message(
-    serviceName: ServiceName, id: Annotated[int, Path(ge=1, le=2**63 - 1)], user: User, context: Context
+    serviceName: ServiceName, id: Annotated[int, Path(ge=1, le=2**53 - 1)], user: User, context: Context
 ) -> dict[str, Any]:
     await _hosting_id(context, user, serviceName)
     found = await context.read(lambda c: store_log.detail(c, id))
