@@ -50,6 +50,10 @@ def test_hosting_lifecycle(run) -> None:
     assert (shown["plan"], shown["uid"], shown["has_smtp_password"], shown["recipients"]) == ("pro", None, False, {})
     assert shown["sending"] == {"last_hour": 0, "hourly": 100, "today": 0, "max_per_day": 0}
     assert "shop.example" in run("hosting", "list").stdout
+    deleted = run("hosting", "delete", "shop.example").stdout
+    assert re.search(r"its log is kept as deleted~\d+~shop.example", deleted)
+    assert json.loads(run("hosting", "list", "--json").stdout) == []
+    assert "no hosting named" in run("hosting", "delete", "shop.example", expect=1).stderr
 
 
 def test_the_smtp_password_comes_from_stdin_or_is_generated_never_from_the_command_line(run, database_url: str) -> None:

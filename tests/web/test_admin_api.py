@@ -195,6 +195,16 @@ def test_hostile_and_malformed_input_is_refused_and_changes_nothing(gateway: Run
     for path in ("/1.0/admin/users/0", "/1.0/admin/users/abc", f"/1.0/admin/users/{2**64}", "/1.0/admin/tokens/-3"):
         assert client.get(path, headers=headers).status_code in (405, 422), path
     assert client.get("/1.0/admin/tokens", headers=headers).status_code == 422  # user_id is required
+    for body in ({"email": "x@"}, {"email": "n@x.test", "operator": "yes"}, {"email": "n@x.test", "operator": 0},
+                 {"email": "n@x.test", "hostings": ["Bad Name"]}, {"email": "n@x.test", "password": "chosen"}):  # fmt: skip
+        assert client.post("/1.0/admin/users", json=body, headers=headers).status_code == 422, body
+    for body in ({"user_id": "1"}, {"user_id": 1, "scope": "root"}, {"user_id": 1, "label": "a\nb"}, {"user_id": 1, "label": "x" * 201}):
+        assert client.post("/1.0/admin/tokens", json=body, headers=headers).status_code == 422, body
+    for params in ({"limit": 0}, {"token_id": 0}, {"action": "a\x00"}, {"offset": "x"}):
+        assert client.get("/1.0/admin/audit", params=params, headers=headers).status_code == 422, params
+    assert client.delete(f"/1.0/admin/hostings/{HOSTING}", params={"purge": "maybe"}, headers=headers).status_code == 422
+    for method, path in (("POST", f"/1.0/admin/hostings/{HOSTING}/smtp-password"), ("DELETE", f"/1.0/admin/hostings/{HOSTING}")):
+        assert client.request(method, path, headers={"Authorization": "Basic b3BzOnB3"}).status_code == 401
     with gateway.engine.connect() as connection:
         assert [h.name for h in hosting_store.list_hostings(connection)] == [HOSTING]
     assert client.get("/1.0/admin/audit", headers=tokens["read"]).json()["total"] == 0

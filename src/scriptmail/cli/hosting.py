@@ -19,7 +19,7 @@ from scriptmail.model import HostingState
 from scriptmail.scheduler.jobs import PURGE_POLL
 from scriptmail.scheduler.purge import lease_name as purge_lease
 from scriptmail.scheduler.purge import run_purge
-from scriptmail.store import activity, audit, leases
+from scriptmail.store import activity, audit, leases, provisioning
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store import log as store_log
 from scriptmail.store.engine import for_writing, open_engine
@@ -164,6 +164,23 @@ def hosting_set(
             fail(str(error))
         _record(connection, "hosting.update", name, before=_hosting_dict(before), after=_hosting_dict(hosting))
     out.print(f"hosting {hosting.name} updated" + (f"; SMTP password (shown once): {password}" if generated else ""), highlight=False)
+
+
+@hosting_app.command("delete")
+def hosting_delete(
+    ctx: typer.Context,
+    name: str,
+    purge: Annotated[bool, typer.Option("--purge", help="Purge its queued and held mail too (else such mail refuses the delete).")] = False,
+) -> None:
+    """Delete a hosting: it stops sending at once; its log stays readable until `control.log_days` prunes it."""
+    with open_store(ctx, write=True) as connection:
+        before = hosting_store.find_hosting(connection, name=name)
+        try:
+            tombstone, purged = provisioning.delete_hosting(connection, name, time.time(), purge=purge)
+        except hosting_store.HostingError as error:
+            fail(str(error))
+        _record(connection, "hosting.delete", name, before=_hosting_dict(before), after={"name": tombstone.name, "purged": purged})
+    out.print(f"hosting {name} deleted; {purged} recipient(s) purged; its log is kept as {tombstone.name}", highlight=False)
 
 
 def _check_plan(ctx: typer.Context, plan: str) -> str:
