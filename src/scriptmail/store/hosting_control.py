@@ -8,16 +8,18 @@ the queue, due at once. New mail for a hosting that does not send is held as it 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from scriptmail.control.states import Action, Actor, Context, TransitionNotAllowed, decide, holds_mail
 from scriptmail.model import HostingState, RecipientStatus
-from scriptmail.store import activity
+from scriptmail.store import activity, webhooks
 from scriptmail.store.hostings import SYSTEM_HOSTING, HostingError
 from scriptmail.store.queue import free_bodies, free_message_bodies
 from scriptmail.store.schema import hosting_events, hostings, recipients
+from scriptmail.webhooks.events import EventType
 
 _WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value)
 
@@ -50,8 +52,12 @@ def change_state(
     reason: str = "",
     target: HostingState | None = None,
     context: Context | None = None,
+    evidence: dict | None = None,
 ) -> Change:
-    """Decide and apply; raises TransitionNotAllowed (nothing changes) or HostingError."""
+    """Decide and apply; raises TransitionNotAllowed (nothing changes) or HostingError.
+
+    `evidence` is what an automatic block saw (control.evidence); it is kept with the history row
+    and sent with the `hosting.state_changed` webhook event, written in this same transaction."""
     query = select(hostings.c.id, hostings.c.state).where(hostings.c.name == name)
     if connection.dialect.name == "postgresql":
         query = query.with_for_update()  # intake takes this row FOR SHARE while it commits mail
@@ -80,8 +86,14 @@ def change_state(
             from_state=before.value,
             to_state=after.value,
             reason=reason[:2000],
+            evidence=json.dumps(evidence, ensure_ascii=False) if evidence else "",
         )
     )
+    if webhooks.wants(connection, row.id, EventType.STATE_CHANGED):
+        webhooks.emit(connection, [webhooks.Event(row.id, EventType.STATE_CHANGED, {
+            "hosting": name, "from": before.value, "to": after.value, "actor": actor.value, "action": action.value,
+            "reason": reason[:2000], "evidence": evidence,
+        })], now)  # fmt: skip
     held = released = 0
     if holds_mail(after) and not holds_mail(before):
         held = connection.execute(
@@ -208,7 +220,7 @@ def expire_held(connection: Connection, held_before: float, now: float, limit: i
         return 0
     ids = [row.id for row in rows]
     hours = (now - held_before) / 3600
-    expired = list(connection.execute(
+    expired = connection.execute(
         update(recipients)
         .where(recipients.c.id.in_(ids), recipients.c.status == RecipientStatus.HELD.value)
         .values(
@@ -216,8 +228,10 @@ def expire_held(connection: Connection, held_before: float, now: float, limit: i
             updated_at=now,
             last_text=f"held for {hours:g} h while sending was blocked, and not released",
         )
-        .returning(recipients.c.hosting_id)
-    ).scalars())
-    activity.bump(connection, ((hosting_id, now, {"expired": 1}) for hosting_id in expired))
+        .returning(recipients.c.id, recipients.c.hosting_id)
+    ).all()
+    activity.bump(connection, ((row.hosting_id, now, {"expired": 1}) for row in expired))
+    text = f"held for {hours:g} h while sending was blocked, and not released"
+    webhooks.recipient_events(connection, ((row.id, row.hosting_id, EventType.EXPIRED, None, text) for row in expired), now)
     free_bodies(connection, ids)
     return len(ids)
