@@ -17,19 +17,19 @@ from babel.messages.pofile import read_po
 from babel.support import NullTranslations
 
 from scriptmail import catalogues
-from scriptmail.control import notices
+from scriptmail.control import evidence, notices
 from scriptmail.model import HostingState
 from scriptmail.reports import daily
 from scriptmail.webhooks import notice as webhook_notice
 
 LANGUAGES = ("es", "fr")
-MODULES = (notices, daily, webhook_notice)
+MODULES = (notices, daily, webhook_notice, evidence)
 NOW = datetime.datetime(2026, 11, 29, 7, 0, tzinfo=datetime.timezone.utc).timestamp()
 
 
 def _constants() -> set[str]:
     """The msgids, as the modules keep them: the constants they translate."""
-    return set(notices.TEXTS) | set(daily.TEXTS.values()) | set(webhook_notice.TEXTS)
+    return set(notices.TEXTS) | set(daily.TEXTS.values()) | set(webhook_notice.TEXTS) | set(evidence.TEXTS)
 
 
 def _marked(module: object) -> set[str]:
@@ -63,14 +63,14 @@ def _placeholders(text: str) -> list[str]:
 
 
 def test_the_constants_are_every_marked_text() -> None:
-    marked = _marked(notices) | _marked(daily) | _marked(webhook_notice)
+    marked = _marked(notices) | _marked(daily) | _marked(webhook_notice) | _marked(evidence)
     assert marked == _constants()
     assert "What to do:" in marked and "Showing the {shown} most recent of {total} failures." in marked
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_catalogues_are_there(language: str) -> None:
-    assert [path.name for path in _files(language)] == ["daily.po", "notices.po", "webhooks.po"]
+    assert [path.name for path in _files(language)] == ["daily.po", "evidence.po", "notices.po", "webhooks.po"]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -149,16 +149,18 @@ def repeated_spam(connection: Connection, hosting_id: int, now: float) -> bool:
 
 
 def history(connection: Connection, name: str, limit: int = 100) -> list[dict]:
-    """The latest state changes of a hosting, newest first."""
+    """The latest state changes of a hosting, newest first; an automatic block with its evidence
+    (control.evidence, None for the others) and whether an operator marked it a false positive."""
     query = (
-        select(hosting_events.c.at, hosting_events.c.actor, hosting_events.c.action, hosting_events.c.from_state,
-               hosting_events.c.to_state, hosting_events.c.reason)
+        select(hosting_events.c.id, hosting_events.c.at, hosting_events.c.actor, hosting_events.c.action,
+               hosting_events.c.from_state, hosting_events.c.to_state, hosting_events.c.reason, hosting_events.c.evidence,
+               hosting_events.c.false_positive_at, hosting_events.c.false_positive_by, hosting_events.c.false_positive_note)
         .join(hostings, hostings.c.id == hosting_events.c.hosting_id)
         .where(hostings.c.name == name)
         .order_by(hosting_events.c.id.desc())
         .limit(limit)
     )  # fmt: skip
-    return [dict(row._mapping) for row in connection.execute(query)]
+    return [{**row._mapping, "evidence": json.loads(row.evidence) if row.evidence else None} for row in connection.execute(query)]
 
 
 def held_hostings(connection: Connection) -> set[int]:

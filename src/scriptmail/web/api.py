@@ -190,7 +190,7 @@ async def get_scripts(serviceName: str, user: User, context: Context) -> list[di
 async def get_history(serviceName: str, user: User, context: Context) -> list[dict[str, Any]]:
     await _hosting_id(context, user, serviceName)
     rows = await context.read(lambda c: history(c, serviceName))
-    return [{**row, "at": _iso(row["at"])} for row in rows]
+    return [{**row, "at": _iso(row["at"]), "false_positive_at": row["false_positive_at"] and _iso(row["false_positive_at"])} for row in rows]
 
 
 def _day_start(day: date | None) -> float | None:
