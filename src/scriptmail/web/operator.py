@@ -230,14 +230,17 @@ async def force_state(
 
 @router.post("/hostings/{name}/false-positive/{event_id}")
 async def false_positive(
-    request: Request, name: str, event_id: int, note: Annotated[str, Form(max_length=2000)] = "", csrf: CsrfField = ""
+    request: Request, name: str, event_id: str, note: Annotated[str, Form(max_length=2000)] = "", csrf: CsrfField = ""
 ) -> Response:
-    """Mark an automatic block as wrong, with a note: counted in the metrics to tune the thresholds."""
+    """Mark an automatic block as wrong, with a note: counted in the metrics to tune the thresholds.
+    The id is checked after the operator's session, so nobody else learns anything from its form."""
     page = await operator_form(request, csrf)
     await _hosting(page, name)
     try:
+        if not (event_id.isascii() and event_id.isdigit() and len(event_id) < 19):
+            raise evidence.EvidenceError(event_id)
         await page.context.write(
-            lambda c: evidence.mark_false_positive(c, name, event_id, page.user.email, note, page.context.clock())
+            lambda c: evidence.mark_false_positive(c, name, int(event_id), page.user.email, note, page.context.clock())
         )
     except evidence.EvidenceError:
         raise HTTPException(404, page._("No such automatic block, or it is already marked.")) from None
