@@ -153,3 +153,46 @@ def test_bad_endpoints_are_refused_with_a_reason(sites: Engine, url: str, events
         store.create_endpoint(connection, "a.test", url, events, 10.0)
     with pytest.raises(hosting_store.HostingError), for_writing(sites).begin() as connection:
         store.create_endpoint(connection, "nobody.test", URL, "*", 10.0)
+
+
+def test_a_complaint_and_a_later_bounce_report_are_events(sites: Engine) -> None:
+    from scriptmail.bounces.reports import Failure, Report
+    from scriptmail.store.bounce_reports import apply_report
+
+    with for_writing(sites).begin() as connection:
+        store.create_endpoint(connection, "a.test", URL, "message.complained,message.bounced", 10.0)
+    due = _claimed(sites, "a.test", 2, 100.0)
+    with for_writing(sites).begin() as connection:
+        queue.record_results(connection, "node", [
+            AttemptResult(r.id, RecipientStatus.SENT, 250, "ok", "mx", 101.0, 0.1, hosting_id=r.hosting_id) for r in due
+        ], 101.0)  # fmt: skip
+        apply_report(connection, due[0].id, Report("arf", feedback_type="abuse"), b"report", "mx", 200.0)
+        failure = Failure(recipient=due[1].address, status="5.1.1", action="failed", diagnostic="no such user", remote_mta="mx", code=550)
+        apply_report(connection, due[1].id, Report("dsn", failures=(failure,)), b"report", "mx", 201.0)
+    events = _events(sites)
+    assert [(event_type, payload["data"]["to"]) for _, event_type, payload in events] == [
+        ("message.complained", due[0].address), ("message.bounced", due[1].address),
+    ]
+    assert "complaint (abuse)" in events[0][2]["data"]["text"] and events[1][2]["data"]["code"] == 550
+
+
+def test_the_quota_gate_holding_mail_back_is_an_event(sites: Engine) -> None:
+    from zoneinfo import ZoneInfo
+
+    from scriptmail.config import PlanSettings, Settings
+    from scriptmail.control.quota import QuotaGate
+
+    settings = Settings(plans={"tiny": PlanSettings(hourly=2)})
+    with for_writing(sites).begin() as connection:
+        hosting_store.update_hosting(connection, "a.test", plan="tiny")
+        store.create_endpoint(connection, "a.test", URL, "hosting.quota_reached", 10.0)
+    gate = QuotaGate(settings.plan, ZoneInfo("UTC"))
+    with for_writing(sites).begin() as connection:
+        hosting_id = hosting_store.find_hosting(connection, name="a.test").id
+        queue.insert_submission(connection, Submission(hosting_id, "w@a.test", ("x@d.test", "y@d.test", "z@d.test"), b"\r\n",
+                                                       Origin.SMTP, "c"), 100.0)  # fmt: skip
+        assert len(queue.claim_due(connection, "node", 10, 60, 101.0, gate)) == 2
+        assert queue.claim_due(connection, "node", 10, 60, 102.0, gate) == []  # the gate remembers: no second event
+    ((_, event_type, payload),) = _events(sites)
+    assert event_type == "hosting.quota_reached" and payload["data"]["hosting"] == "a.test"
+    assert payload["data"]["waiting"] == 1 and "hourly quota of 2" in payload["data"]["reason"]
