@@ -70,6 +70,14 @@ def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         ('[bounces]\ndomain = "b.test"\nlisten = "0.0.0.0:99999"\n', "bounces.listen"),
         ("[reports]\nhour = 24\n", "reports.hour"),
         ('[reports]\narea_url = "javascript:alert(1)"\n', "reports.area_url"),
+        ('[webhooks]\nallow_networks = ["localhost"]\n', "webhooks.allow_networks: 'localhost' is not a network"),
+        ('[webhooks]\nnameservers = ["dns.test"]\n', "webhooks.nameservers"),
+        ("[webhooks]\nretry_delays = [300, 5]\n", "webhooks.retry_delays: delays grow"),
+        ("[webhooks]\nretry_delays = []\n", "webhooks.retry_delays"),
+        ("[webhooks]\nretry_window = 10\n", "webhooks.retry_window"),
+        ("[webhooks]\ntimeout = 60\nlease_seconds = 60\n", "lease_seconds (60) must be at least twice timeout (60)"),
+        ("[webhooks]\nconcurrency = 0\n", "webhooks.concurrency"),
+        ("[webhooks]\nsecret = 1\n", "webhooks.secret: unknown key"),
     ],
 )
 def test_bad_values_are_reported_by_key(tmp_path: Path, text: str, named: str) -> None:
