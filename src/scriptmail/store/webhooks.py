@@ -118,10 +118,11 @@ def emit(connection: Connection, events: Iterable[Event], now: float) -> int:
     if cache.empty:
         return 0
     rows = []
+    stamp = iso(now)
     for event in events:
         targets = cache.endpoints(event.hosting_id, event.type.value)
         if targets:
-            payload = body(event.type, now, event.data)
+            payload = body(event.type, now, event.data, stamp)
             rows += [{"eid": endpoint_id, "hid": event.hosting_id, "etype": event.type.value, "payload": payload} for endpoint_id in targets]
     if not rows:
         return 0

@@ -47,6 +47,9 @@ def iso(at: float) -> str:
     return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def body(event_type: EventType | str, at: float, data: dict[str, Any]) -> str:
-    """The request body: {"type", "timestamp", "data"}, the shape Standard Webhooks suggests."""
-    return json.dumps({"type": str(event_type), "timestamp": iso(at), "data": data}, separators=(",", ":"), ensure_ascii=False)
+def body(event_type: EventType | str, at: float, data: dict[str, Any], stamp: str | None = None) -> str:
+    """The request body: {"type", "timestamp", "data"}, the shape Standard Webhooks suggests
+    (`stamp`: iso(at), when the caller writes many events of one moment)."""
+    return json.dumps(
+        {"type": str(event_type), "timestamp": stamp or iso(at), "data": data}, separators=(",", ":"), ensure_ascii=False
+    )
