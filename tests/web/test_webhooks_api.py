@@ -68,9 +68,10 @@ def test_a_customer_adds_an_endpoint_gets_its_events_signed_and_sees_the_deliver
     test = client.post(f"{BASE}/{endpoint['id']}/test", headers=tokens["a"])
     assert test.status_code == 202
     _wait(lambda: any(request.id == test.json()["webhook_id"] for request in receiver.received))
+    _wait(lambda: len(client.get(f"{BASE}/{endpoint['id']}/deliveries", headers=tokens["a"]).json()) == 3)  # recorded after the answer
     deliveries = client.get(f"{BASE}/{endpoint['id']}/deliveries", headers=tokens["a"]).json()
-    assert [d["status_code"] for d in deliveries] == [204, 204, 500]
-    assert deliveries[-1]["excerpt"] == "answer 500" and deliveries[0]["event_type"] == "webhook.test"
+    assert sorted(d["status_code"] for d in deliveries) == [204, 204, 500]
+    assert deliveries[-1]["excerpt"] == "answer 500" and "webhook.test" in {d["event_type"] for d in deliveries}
     rotated = client.post(f"{BASE}/{endpoint['id']}/rotate", headers=tokens["a"]).json()
     assert rotated["secret"] != receiver.secret and rotated["previous_valid_seconds"] == 86400
     assert client.delete(f"{BASE}/{endpoint['id']}", headers=tokens["a"]).status_code == 204
