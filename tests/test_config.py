@@ -79,6 +79,14 @@ def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         ('[domains]\noutbound_addresses = ["203.0.113.0/24"]\n', "domains.outbound_addresses: '203.0.113.0/24' is not an IP address"),
         ('[domains]\noutbound_addresses = "203.0.113.1"\n', "domains.outbound_addresses"),
         ('[domains]\nspf_includ = "x.example"\n', "domains.spf_includ: unknown key"),
+        ('[webhooks]\nallow_networks = ["localhost"]\n', "webhooks.allow_networks: 'localhost' is not a network"),
+        ('[webhooks]\nnameservers = ["dns.test"]\n', "webhooks.nameservers"),
+        ("[webhooks]\nretry_delays = [300, 5]\n", "webhooks.retry_delays: delays grow"),
+        ("[webhooks]\nretry_delays = []\n", "webhooks.retry_delays"),
+        ("[webhooks]\nretry_window = 10\n", "webhooks.retry_window"),
+        ("[webhooks]\ntimeout = 60\nlease_seconds = 60\n", "lease_seconds (60) must be at least twice timeout (60)"),
+        ("[webhooks]\nconcurrency = 0\n", "webhooks.concurrency"),
+        ("[webhooks]\nsecret = 1\n", "webhooks.secret: unknown key"),
     ],
 )
 def test_bad_values_are_reported_by_key(tmp_path: Path, text: str, named: str) -> None:

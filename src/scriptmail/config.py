@@ -280,6 +280,52 @@ class ReportsSettings(_Section):
         return value
 
 
+class WebhooksSettings(_Section):
+    """Signed HTTP callbacks to the operator's and the customers' systems (scriptmail.webhooks)."""
+
+    enabled: bool = True  # this node sends webhook messages (every node may; each message goes once at a time)
+    allow_networks: list[str] = Field(default_factory=list)  # private networks endpoints may reach anyway
+    nameservers: list[str] = Field(default_factory=list)  # resolvers for endpoint names; empty: the system's
+    dns_port: int = Field(53, gt=0, lt=65536)
+    timeout: float = Field(10.0, gt=0, le=120)  # whole request, answer included
+    retry_window: int = Field(86400, ge=60)  # a message is retried this long after its event, then fails
+    retry_delays: list[int] = Field(default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000])
+    disable_after: int = Field(5 * 86400, ge=60)  # an endpoint failing this long without a success is disabled
+    batch_size: int = Field(50, ge=1, le=1000)
+    concurrency: int = Field(10, ge=1, le=200)
+    poll_interval: float = Field(1.0, gt=0)
+    lease_seconds: int = Field(120, ge=10)
+    rotation_grace: int = Field(86400, ge=0)  # the old secret also signs this long after a rotation
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _allow(cls, value: list[str]) -> list[str]:
+        from scriptmail.webhooks.addresses import parse_networks
+
+        parse_networks(value)
+        return value
+
+    @field_validator("nameservers")
+    @classmethod
+    def _nameservers(cls, value: list[str]) -> list[str]:
+        return DeliverySettings._nameservers(value)
+
+    @field_validator("retry_delays")
+    @classmethod
+    def _delays(cls, value: list[int]) -> list[int]:
+        if not value or any(delay < 1 for delay in value):
+            raise ValueError("give at least one delay, each of 1 second or more")
+        if any(later < earlier for earlier, later in zip(value, value[1:])):
+            raise ValueError("delays grow: each at least as long as the one before")
+        return value
+
+    @model_validator(mode="after")
+    def _lease(self) -> WebhooksSettings:
+        if self.lease_seconds < 2 * self.timeout:
+            raise ValueError(f"lease_seconds ({self.lease_seconds}) must be at least twice timeout ({self.timeout:g})")
+        return self
+
+
 class WebSettings(_Section):
     listen: str = "127.0.0.1:8025"
     # Whether the customer area shows the body of held mail before a purge (headers always).
@@ -318,6 +364,7 @@ class Settings(BaseSettings):
     bounces: BouncesSettings = Field(default_factory=BouncesSettings)
     reports: ReportsSettings = Field(default_factory=ReportsSettings)
     domains: DomainsSettings = Field(default_factory=DomainsSettings)
+    webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
     plans: dict[str, PlanSettings] = Field(default_factory=dict)  # merged over the built-in plans
 
     @field_validator("database_url")

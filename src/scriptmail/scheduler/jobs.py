@@ -4,7 +4,8 @@
 - the policy sweep: under the `policy` lease, every `control.policy_interval` seconds;
 - held-mail expiry: every node may sweep, each batch only touches rows still held;
 - pruning (old counters, and the log beyond `control.log_days`): under the `prune` lease, hourly;
-- daily error reports: every minute, those due and not yet sent (exactly once by their key).
+- daily error reports: every minute, those due and not yet sent (exactly once by their key);
+- webhooks: every node sends the due messages of the outbox, each under its own lease.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from scriptmail.reports.schedule import days_due
 from scriptmail.scheduler import daily_reports
 from scriptmail.scheduler.policy_sweep import apply_detection, find_detections
 from scriptmail.scheduler.purge import run_purge
-from scriptmail.store import activity, idempotency, leases, report_data, retention
+from scriptmail.store import activity, idempotency, leases, report_data, retention, webhooks
 from scriptmail.store.hosting_control import expire_held, purging_hostings
 from scriptmail.store.writer import Writer
+from scriptmail.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class Scheduler:
         self._owner = f"{settings.node}:scheduler"
         self._purges: dict[str, asyncio.Task] = {}
         self._stopping = threading.Event()
+        self.webhooks = Dispatcher(writer, settings, clock) if settings.webhooks.enabled else None
 
     def loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         """Each job repeated at its interval, by name (the gateway runs them as tasks)."""
@@ -56,6 +59,8 @@ class Scheduler:
             ("pruning", PRUNE_INTERVAL, self.prune),
             ("daily reports", REPORT_INTERVAL, self.send_due_reports),
         ]
+        if self.webhooks is not None:
+            jobs.append(("webhooks", self._settings.webhooks.poll_interval, self.webhooks.round))
         return {name: self._every(seconds, job, name) for name, seconds, job in jobs}
 
     def _run_sync(self, operation: Callable[[Connection], Any]) -> Any:
@@ -121,6 +126,8 @@ class Scheduler:
         pruned = 0
         while count := await self._writer.submit(lambda c: retention.prune_log(c, now - keep)):
             pruned += count
+        while await self._writer.submit(lambda c: webhooks.prune(c, now - keep)):
+            pass
         await self._writer.submit(lambda c: retention.prune_days(c, activity.day_of(now - keep)))
         await self._writer.submit(lambda c: idempotency.prune(c, now))  # answers kept 24 h for retries
         if pruned:
@@ -154,3 +161,5 @@ class Scheduler:
         running = list(self._purges.values())
         if running:
             await asyncio.wait(running, timeout=30)
+        if self.webhooks is not None:
+            await self.webhooks.close()

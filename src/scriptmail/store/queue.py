@@ -25,8 +25,9 @@ from scriptmail.model import (
     RecipientStatus,
     Submission,
 )
-from scriptmail.store import activity
+from scriptmail.store import activity, webhooks
 from scriptmail.store.schema import attempts, bodies, hostings, messages, recipients
+from scriptmail.webhooks.events import EventType, iso
 
 _CLAIMABLE = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value, RecipientStatus.SENDING.value)
 _FINAL = tuple(status.value for status in FINAL_STATUSES)
@@ -229,6 +230,10 @@ def _within_quota(connection: Connection, gate: QuotaGate, rows: list, now: floa
         after = quota.room(plan, [*used, (activity.minute_of(now), len(kept))], now, gate.zone)
         until = after.until or now + 60
         gate.exhaust(hosting_id, until)
+        webhooks.hosting_event(
+            connection, hosting_id, EventType.QUOTA_REACHED,
+            {"reason": after.reason, "until": iso(until), "waiting": len(over)}, now,
+        )  # fmt: skip
         gate.waits.append((hosting_id, len(over), until, after.reason))
         if over:
             put_back.update(row.id for row in over)
@@ -310,7 +315,20 @@ def record_results(connection: Connection, owner: str, results: Sequence[Attempt
     activity.count_script_bounces(
         connection, [result.recipient_id for result in results if result.status is RecipientStatus.BOUNCED and result.hosting_id]
     )
+    # Webhook events of final failures: nothing at all unless an endpoint subscribes (cached).
+    webhooks.recipient_events(
+        connection,
+        (
+            (result.recipient_id, result.hosting_id, _EVENT_OF[result.status], result.code, result.text)
+            for result in results
+            if result.status in _EVENT_OF and result.hosting_id
+        ),
+        now,
+    )
     return updated
+
+
+_EVENT_OF = {RecipientStatus.BOUNCED: EventType.BOUNCED, RecipientStatus.EXPIRED: EventType.EXPIRED}
 
 
 def _outcome_counts(result: AttemptResult, now: float) -> tuple[int, float, dict[str, int]]:
