@@ -4,35 +4,26 @@ It parses the command line strictly, reads the message, and hands it to the daem
 Unix socket, which identifies the caller by uid. If the daemon cannot be reached, or answers
 that the queue is temporarily unavailable, the message goes to the maildrop directory (atomic
 rename, owned by the caller) and the command still exits 0: mail from scripts is never lost.
-Stdlib only, so that it starts fast.
-
-Settings come from the environment, because loading the daemon's configuration would be slow
-and the caller may not be able to read it. For each, the short name wins over the daemon's name:
-  SCRIPTMAIL_SOCKET            or SCRIPTMAIL_INTAKE__SOCKET            (default var/intake.sock)
-  SCRIPTMAIL_MAILDROP          or SCRIPTMAIL_INTAKE__MAILDROP          (default var/maildrop)
-  SCRIPTMAIL_MAX_MESSAGE_SIZE  or SCRIPTMAIL_INTAKE__MAX_MESSAGE_SIZE  (default 10 MiB)
-Relative defaults only suit a development checkout; on a server set absolute paths, e.g. in
-php.ini: sendmail_path = "env SCRIPTMAIL_SOCKET=/run/scriptmail/intake.sock scriptmail-sendmail -t -i".
+Where the socket and the maildrop are comes from the environment, /etc/scriptmail or the
+checkout's defaults (`intake/sendmail_config.py`). Stdlib only, so that it starts fast.
 """
 
 from __future__ import annotations
 
 import email.utils
 import os
-import secrets
 import socket
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from scriptmail.intake.checks import Refused, check_address, normalize_newlines
 from scriptmail.intake.headers import addresses_in, split_headers
 from scriptmail.intake.sendmail_args import Invocation, Mode, UsageError, parse_args
+from scriptmail.intake.sendmail_config import ConfigError, Locations, find
 from scriptmail.intake.sendmail_protocol import (
-    DEFAULT_MAX_SIZE,
     EX_DATAERR,
     EX_OK,
     EX_SOFTWARE,
@@ -54,23 +45,6 @@ class Failure(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
-
-
-@dataclass(frozen=True, slots=True)
-class Locations:
-    socket: Path
-    maildrop: Path
-    max_size: int
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Locations:
-        def setting(name: str, default: str) -> str:
-            return env.get(f"SCRIPTMAIL_{name}") or env.get(f"SCRIPTMAIL_INTAKE__{name}") or default
-
-        size_text = setting("MAX_MESSAGE_SIZE", str(DEFAULT_MAX_SIZE))
-        if not size_text.isdigit() or int(size_text) < 1:
-            raise Failure(f"invalid maximum message size {size_text!r} in the environment", EX_SOFTWARE)
-        return cls(Path(setting("SOCKET", "var/intake.sock")), Path(setting("MAILDROP", "var/maildrop")), int(size_text))
 
 
 def compose(invocation: Invocation, raw: bytes) -> tuple[list[str], bytes]:
@@ -121,7 +95,7 @@ def exchange(path: Path, line: bytes, data: bytes) -> dict[str, Any] | None:
 
 def drop(maildrop: Path, line: bytes, data: bytes) -> Path:
     """Write tmp/<unique> (O_EXCL, 0600), fsync, rename into new/: pickup never sees half a file."""
-    name = f"{time.time_ns()}.{os.getpid()}.{secrets.token_hex(8)}"
+    name = f"{time.time_ns()}.{os.getpid()}.{os.urandom(8).hex()}"
     temporary, final = maildrop / "tmp" / name, maildrop / "new" / name
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(temporary, flags, 0o600)
@@ -237,11 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = ["-bp", *args]
     try:
         invocation = parse_args(args)
-        where = Locations.from_env(os.environ)
+        where = find(os.environ)
         if invocation.mode is Mode.LIST:
             return list_queue(where)
         return send(invocation, argv, where)
-    except (UsageError, Failure) as error:
+    except (UsageError, Failure, ConfigError) as error:
         print(f"{program}: {error.message}", file=sys.stderr)
         return error.code
     except Exception as error:  # noqa: BLE001 - a script gets a code and a line, not a traceback
