@@ -130,31 +130,42 @@ def send(invocation: Invocation, argv: Sequence[str], where: Locations) -> int:
     recipients, data = compose(invocation, raw)
     if len(data) > where.max_size:
         raise Failure(f"message larger than the limit of {where.max_size} bytes", EX_DATAERR)
-    try:
-        cwd = os.getcwd()
-    except OSError:
-        cwd = ""
     request = Request(
         op="send",
         sender=invocation.sender,
         recipients=tuple(recipients),
         extract=invocation.extract_recipients,
-        cwd=cwd,
+        cwd=working_directory(),
         argv=tuple(argv),
         size=len(data),
     )
+    hand_over(where, request, data)
+    return EX_OK
+
+
+def working_directory() -> str:
+    try:
+        return os.getcwd()
+    except OSError:
+        return ""
+
+
+def hand_over(where: Locations, request: Request, data: bytes) -> int | None:
+    """Give one message to the daemon, else to the maildrop: its queue id, or None once it is in the
+    maildrop (durable either way). A refusal or a double failure raises Failure."""
     line = encode_request(request)
     reply = exchange(where.socket, line, data)
     if reply is not None and (reply["ok"] or reply["code"] != EX_TEMPFAIL):
         if reply["ok"]:
-            return EX_OK
+            queue_id = reply.get("queue_id")
+            return queue_id if type(queue_id) is int else 0
         raise Failure(reply["error"], reply["code"])
     try:
         drop(where.maildrop, line, data)
     except OSError as error:
         reason = "is not reachable" if reply is None else "cannot queue now"
         raise Failure(f"the mail daemon {reason} and the maildrop failed: {error}", EX_TEMPFAIL) from None
-    return EX_OK
+    return None
 
 
 def list_queue(where: Locations) -> int:
@@ -167,6 +178,34 @@ def list_queue(where: Locations) -> int:
     rows = reply.get("rows")
     sys.stdout.write(format_queue(rows if isinstance(rows, list) else []))
     return EX_OK
+
+
+def verify(addresses: Sequence[str]) -> int:
+    """`-bv`: say for each address whether scriptmail would take it; nothing is sent."""
+    status = EX_OK
+    for address in addresses:
+        try:
+            check_address(address)
+        except Refused as refused:
+            print(f"{_printable(address)}: undeliverable: {refused.text}")
+            status = EX_DATAERR
+        else:
+            print(f"{address}: deliverable")
+    return status
+
+
+def _printable(text: str) -> str:
+    return text if text.isprintable() and len(text) <= 300 else repr(text[:300])
+
+
+def flush(where: Locations, site: str) -> int:
+    """`-q`, `-qR<domain>`: the daemon makes the caller's own deferred mail due now."""
+    reply = exchange(where.socket, encode_request(Request(op="flush", site=site)), b"")
+    if reply is None:
+        raise Failure("the mail daemon is not reachable; cannot retry the queue now", EX_UNAVAILABLE)
+    if not reply["ok"]:
+        raise Failure(reply["error"], reply["code"])
+    return EX_OK  # silent, as Postfix's: a cron job running it must not mail its output every time
 
 
 def format_queue(rows: list[Any]) -> str:
@@ -209,11 +248,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = argv[1:]
     if program == "mailq":
         args = ["-bp", *args]
+    elif program == "newaliases":
+        args = ["-bi", *args]
     try:
         invocation = parse_args(args)
+        if invocation.mode is Mode.ALIASES:
+            return EX_OK  # no alias database: hostings send, they do not receive
+        if invocation.mode is Mode.VERIFY:
+            return verify(invocation.recipients)
         where = find(os.environ)
+        if invocation.mode is Mode.FLUSH:
+            return flush(where, invocation.site)
         if invocation.mode is Mode.LIST:
             return list_queue(where)
+        if invocation.mode is Mode.SMTP:
+            from scriptmail.intake.sendmail_smtp import converse  # aiosmtpd and asyncio only for -bs
+
+            return converse(argv, where)
         return send(invocation, argv, where)
     except (UsageError, Failure, ConfigError) as error:
         print(f"{program}: {error.message}", file=sys.stderr)
