@@ -156,3 +156,24 @@ def test_mailx_s_nail_with_its_mta_setting(gateway, sink, run_as_system) -> None
     run_as_system(["s-nail", "-n", "-S", f"mta={SENDMAIL}", "-S", "sendwait", "-s", "mailx", "buyer@sink.test"],
                   data=b"Sent by mailx.\n")
     delivered(gateway, sink, "buyer@sink.test", b"mailx")
+
+
+def test_debian_cron_mails_a_jobs_output_through_usr_sbin_sendmail(gateway, sink, tmp_path) -> None:
+    """cron has no setting for its mailer: it runs /usr/sbin/sendmail -FCronDaemon -i -B8BITMIME -oem
+    <MAILTO>, so the test lays our command over /usr/sbin/sendmail, as the installer's alternative does."""
+    needs("cron")
+    etc = namespace.system_dir(tmp_path / "etc", {"scriptmail.toml": daemon_file(gateway)})
+    (etc / "crontab").write_text("SHELL=/bin/sh\nMAILTO=admin@sink.test\n@reboot root echo backup finished\n")
+    (etc / "crontab").chmod(0o644)
+    sbin = tmp_path / "sbin"
+    sbin.mkdir()
+    (sbin / "sendmail").symlink_to(SENDMAIL)
+    argv = namespace.isolated({"/etc": etc, "/usr/sbin": sbin}, ["sh", "-c", "mount -t tmpfs run /run && exec cron -f"])
+    cron = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={"PATH": namespace.CLEAN_PATH})
+    try:
+        (received,) = sink.wait_for(1, timeout=60)
+    finally:
+        cron.terminate()
+        cron.wait(10)
+    assert received.recipients == ["admin@sink.test"]
+    assert b"Subject: Cron <root@" in received.data and received.data.endswith(b"\r\n\r\nbackup finished\r\n")
