@@ -177,3 +177,33 @@ def test_debian_cron_mails_a_jobs_output_through_usr_sbin_sendmail(gateway, sink
         cron.wait(10)
     assert received.recipients == ["admin@sink.test"]
     assert b"Subject: Cron <root@" in received.data and received.data.endswith(b"\r\n\r\nbackup finished\r\n")
+
+
+PYRAMID_MAILER = "pyramid-mailer==0.15.1"
+
+
+@pytest.fixture(scope="session")
+def pyramid_mailer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Python mailer from PyPI with a sendmail delivery (repoze.sendmail's), installed apart from the project."""
+    target = tmp_path_factory.mktemp("pyramid-mailer")
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target), PYRAMID_MAILER],
+                            capture_output=True, timeout=300)
+    if result.returncode != 0:
+        pytest.skip(f"cannot install {PYRAMID_MAILER}: {result.stderr.decode(errors='replace')[-300:]}")
+    return target
+
+
+def test_pyramid_mailer_sendmail_delivery(gateway, sink, run_as_system, tmp_path, pyramid_mailer) -> None:
+    script = tmp_path / "pyramid_send.py"
+    script.write_text(f"""
+import sys
+sys.path.insert(0, {str(pyramid_mailer)!r})
+from pyramid_mailer.mailer import Mailer
+from pyramid_mailer.message import Message
+mailer = Mailer(sendmail_app={SENDMAIL!r})  # its template adds -t -i -f <sender>
+mailer.send_immediately_sendmail(Message(subject="Pyramid", sender="web@shop.example",
+                                         recipients=["buyer@sink.test"], body="Sent by pyramid_mailer."))
+""")
+    run_as_system([sys.executable, "-I", str(script)])
+    received = delivered(gateway, sink, "buyer@sink.test", b"Pyramid")
+    assert received.mail_from == "web@shop.example"

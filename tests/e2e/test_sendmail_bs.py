@@ -215,3 +215,21 @@ def test_with_the_daemon_down_250_means_the_maildrop_has_it(make_gateway, sink: 
     assert len(list((gateway.settings.intake.maildrop / "new").iterdir())) == 1
     make_gateway()
     assert sink.wait_for(1)[0].recipients == ["late@sink.test"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="calling as another uid needs root")
+def test_a_caller_whose_uid_has_no_hosting_gets_550_and_nothing_is_stored(gateway: RunningGateway) -> None:
+    for parent in gateway.settings.intake.socket.parents:  # the test's directories are root's 0700
+        if parent != parent.parent:
+            os.chmod(parent, os.stat(parent).st_mode | 0o011)
+    env = env_of(gateway)
+    session = PipeSession(env, command=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", SENDMAIL, "-bs"])
+    session.command("EHLO x")
+    session.command("MAIL FROM:<web@shop.example>")
+    session.command("RCPT TO:<a@sink.test>")
+    assert session.command("DATA")[0] == 354
+    session.send(b"Subject: who am I\r\n\r\nx\r\n.\r\n")
+    code, text = session.reply()
+    session.close()
+    assert code == 550 and "uid 65534 is not assigned to any hosting" in text
+    assert count_messages(gateway.engine) == 0
