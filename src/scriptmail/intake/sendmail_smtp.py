@@ -35,7 +35,7 @@ IDLE_TIMEOUT = 300  # as the network server
 class PipeHandler:
     """aiosmtpd hooks for one caller whose identity is its uid: checks, then hand_over()."""
 
-    def __dir__(self) -> list[str]:
+    def __dir__(self) -> tuple[str, ...]:
         return hook_names(type(self), ("handle_",))
 
     def __init__(self, where: Locations, argv: Sequence[str]) -> None:

@@ -46,7 +46,7 @@ class TrustedNetworks:
 class SubmissionHandler:
     """aiosmtpd hooks: identity, envelope checks and the durable 250."""
 
-    def __dir__(self) -> list[str]:
+    def __dir__(self) -> tuple[str, ...]:
         # Same reason as SubmissionSMTP.__dir__: aiosmtpd scans the handler on every connection.
         return hook_names(type(self), ("handle_", "auth_"))
 
