@@ -269,9 +269,16 @@ class Gateway:
 
             return await asyncio.to_thread(read)
 
+        async def retry_now(hosting_id: int, domain: str) -> int:
+            count = await self.writer.submit(lambda c: queue.retry_now(c, hosting_id, time.time(), domain))
+            if count:
+                self._mail_committed()  # wakes delivery here and, through the bus, in the other processes
+            return count
+
         intake = self.settings.intake
         server = await start_socket_server(
-            intake.socket, acceptor, queue_of, max_size=intake.max_message_size, max_recipients=intake.max_recipients
+            intake.socket, acceptor, queue_of, max_size=intake.max_message_size, max_recipients=intake.max_recipients,
+            flusher=retry_now,
         )
         self._servers.append(server)
         log.info("sendmail socket at %s", self.settings.intake.socket)

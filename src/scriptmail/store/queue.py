@@ -416,3 +416,15 @@ def release_leases(connection: Connection, owner: str, now: float) -> int:
             updated_at=now,
         )
     ).rowcount
+
+
+def retry_now(connection: Connection, hosting_id: int, now: float, domain: str = "") -> int:
+    """`sendmail -q`: the hosting's deferred recipients (at `domain`, if given) become due at once.
+
+    Only the due time moves; attempts, backoff and lifetime stay as they were, like Postfix's flush.
+    """
+    condition = (recipients.c.hosting_id == hosting_id) & (recipients.c.status == RecipientStatus.DEFERRED.value)
+    if domain:
+        # The socket server checked the domain (letters, digits, dots, dashes): nothing to escape.
+        condition &= func.lower(recipients.c.address).like(f"%@{domain.lower()}")
+    return connection.execute(update(recipients).where(condition).values(next_attempt_at=now)).rowcount
