@@ -246,6 +246,31 @@ class ReportsSettings(_Section):
         return value
 
 
+class DomainsSettings(_Section):
+    """Sending domains and DKIM signing (SPF and DMARC checks keep their keys here too)."""
+
+    # DKIM signing: where the key that encrypts the private keys lives, what signs unverified mail.
+    key_file: Path = Path("var/dkim-master.key")  # Fernet key, created 0600 on the first key generated
+    platform_domain: str = ""  # the platform's own signing domain (a domain of `_system`); empty: none
+    ed25519: bool = False  # also generate an Ed25519 key per domain and send a second signature
+    rsa_bits: int = Field(2048, ge=1024, le=4096)
+    check_interval: float = Field(3600.0, ge=60)  # seconds between two DNS checks of every domain
+    dns_timeout: float = Field(5.0, gt=0, le=60)
+    rotation_overlap: int = Field(7 * 86400, ge=0)  # seconds the old key stays in the DNS instructions
+
+    @field_validator("platform_domain")
+    @classmethod
+    def _platform(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        from scriptmail.domains.names import DomainNameError, normalise
+
+        try:
+            return normalise(value)
+        except DomainNameError as error:
+            raise ValueError(str(error)) from None
+
+
 class WebSettings(_Section):
     listen: str = "127.0.0.1:8025"
     # Whether the customer area shows the body of held mail before a purge (headers always).
@@ -279,6 +304,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     bounces: BouncesSettings = Field(default_factory=BouncesSettings)
     reports: ReportsSettings = Field(default_factory=ReportsSettings)
+    domains: DomainsSettings = Field(default_factory=DomainsSettings)
     plans: dict[str, PlanSettings] = Field(default_factory=dict)  # merged over the built-in plans
 
     @field_validator("database_url")

@@ -26,6 +26,7 @@ from scriptmail.model import (
     Submission,
 )
 from scriptmail.store import activity
+from scriptmail.store.domains import count_from_domains
 from scriptmail.store.schema import attempts, bodies, hostings, messages, recipients
 
 _CLAIMABLE = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value, RecipientStatus.SENDING.value)
@@ -117,6 +118,7 @@ def insert_submissions(connection: Connection, items: list[tuple[Submission, flo
         connection,
         ((submission.hosting_id, submission.script or submission.cwd, len(submission.recipients), now) for submission, now in items),
     )
+    count_from_domains(connection, ((s.hosting_id, s.from_domain, s.dkim, now) for s, now in items))
     return message_ids
 
 
