@@ -19,6 +19,7 @@ class DnsServer:
     def __init__(self, records: dict[tuple[str, str], list[str]]) -> None:
         self.records = records
         self.queries: list[tuple[str, str]] = []
+        self.failures: dict[str, str] = {}  # name -> "servfail" (answered so) or "drop" (never answered)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
@@ -47,6 +48,13 @@ class DnsServer:
             name = question.name.to_text().lower()
             rdtype = dns.rdatatype.to_text(question.rdtype)
             self.queries.append((name, rdtype))
+            failure = self.failures.get(name)
+            if failure == "drop":
+                continue
+            if failure == "servfail":
+                response.set_rcode(dns.rcode.SERVFAIL)
+                self._sock.sendto(response.to_wire(), peer)
+                continue
             values = self.records.get((name, rdtype))
             if values:
                 response.answer.append(dns.rrset.from_text(question.name, 300, "IN", rdtype, *values))
