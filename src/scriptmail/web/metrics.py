@@ -8,6 +8,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import Connection, func, select
 
 from scriptmail.model import HostingState, RecipientStatus
+from scriptmail.store.domains import signing_totals
 from scriptmail.store.schema import hosting_totals, hostings, recipients, script_counts
 
 _WAITING = [RecipientStatus.QUEUED, RecipientStatus.DEFERRED, RecipientStatus.SENDING, RecipientStatus.HELD]
@@ -25,7 +26,7 @@ def snapshot(connection: Connection) -> dict:
     ).one()
     accepted = connection.execute(select(func.coalesce(func.sum(script_counts.c.messages), 0), func.coalesce(func.sum(script_counts.c.recipients), 0))).one()
     states = dict(connection.execute(select(hostings.c.state, func.count()).group_by(hostings.c.state)).all())
-    return {"waiting": waiting, "totals": totals, "accepted": accepted, "states": states}
+    return {"waiting": waiting, "totals": totals, "accepted": accepted, "states": states, "dkim": signing_totals(connection)}
 
 
 def render(values: dict) -> bytes:
@@ -54,6 +55,13 @@ def render(values: dict) -> bytes:
             for state in HostingState:
                 states.add_metric([state.value], values["states"].get(state.value, 0))
             yield states
+            dkim = CounterMetricFamily(
+                "scriptmail_dkim_messages", "Messages by DKIM signing at intake (signed with the From domain or the platform's; unsigned: not set up, or an error).",
+                labels=["result", "reason"],
+            )  # fmt: skip
+            for reason, value in values.get("dkim", {}).items():
+                dkim.add_metric(["signed" if reason in ("domain", "platform") else "unsigned", reason], value)
+            yield dkim
 
     registry.register(_Snapshot())
     return generate_latest(registry)
