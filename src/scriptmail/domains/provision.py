@@ -15,12 +15,15 @@ def algorithms(settings: DomainsSettings) -> list[Algorithm]:
     return [Algorithm.RSA, Algorithm.ED25519] if settings.ed25519 else [Algorithm.RSA]
 
 
-def new_keys(settings: DomainsSettings, now: float, taken: Iterable[str] = (), only: Iterable[Algorithm] | None = None) -> list[NewKey]:
+def new_keys(
+    settings: DomainsSettings, now: float, taken: Iterable[str] = (), only: Iterable[Algorithm] | None = None, create: bool = True
+) -> list[NewKey]:
     """One fresh key per algorithm, each under a dated selector not in `taken`.
 
-    The master key file is created here if it does not exist yet (the only place that may).
+    The master key file is created here if it does not exist yet and `create` (the only place that
+    may): callers pass False once the store holds keys, which a new master key could not open.
     """
-    vault = open_vault(settings.key_file, create=True)
+    vault = open_vault(settings.key_file, create=create)
     day = dt.datetime.fromtimestamp(now, dt.UTC).date()
     used = set(taken)
     keys = []

@@ -77,6 +77,11 @@ def _insert_keys(connection: Connection, domain_id: int, keys: list[NewKey], now
     )  # fmt: skip
 
 
+def has_keys(connection: Connection) -> bool:
+    """Whether any key is stored (then a missing master key file is an error, not a first use)."""
+    return connection.execute(select(dkim_keys.c.id).limit(1)).first() is not None
+
+
 def remove_domain(connection: Connection, domain: str) -> None:
     domain_id = _domain_id(connection, domain)
     connection.execute(delete(dkim_keys).where(dkim_keys.c.domain_id == domain_id))
