@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from scriptmail.web import account, area, area_log, metrics, operator, pages
+from scriptmail.web import account, area, area_log, domains_api, metrics, operator, pages
 from scriptmail.web.api import router
 from scriptmail.web.context import WebContext
 
@@ -29,6 +29,7 @@ def create_app(context: WebContext) -> FastAPI:
     )
     app.state.context = context
     app.include_router(router)
+    app.include_router(domains_api.router)
     app.include_router(area.router)
     app.include_router(area_log.router)
     app.include_router(operator.router)
