@@ -160,3 +160,29 @@ def test_mail_from_a_domain_not_set_up_is_signed_by_the_platform_and_a_pending_k
         totals = store.signing_totals(connection)
     assert rows["shop.example"]["state"] == "pending" and rows["news.example"]["state"] == "not-set-up"
     assert totals["platform"] == 2
+
+
+def test_ed25519_is_a_second_signature_that_rspamd_verifies(signing_gateway, sink: Sink, shop, dns_server, tmp_path, request) -> None:
+    from tests.support.dkim_verifier import DkimRspamd
+
+    ed_domains = DomainsSettings(key_file=tmp_path / "master.key", ed25519=True)
+    publish(dns_server, shop, HOSTING, "shop.example", ed_domains)
+    check(shop, dns_server, ed_domains)
+    with shop.connect() as connection:
+        selectors = {key["algorithm"]: key["selector"] for key in store.keys_to_check(connection, "shop.example")}
+    gateway = signing_gateway()
+    with smtplib.SMTP("127.0.0.1", gateway.smtp_port, timeout=30) as client:
+        client.login(HOSTING, PASSWORD)
+        client.sendmail("web@shop.example", ["e@sink.test"], b"From: web@shop.example\r\nTo: e@sink.test\r\nSubject: two\r\n\r\nBody.\r\n")
+    (received,) = sink.wait_for(1)
+    assert received.data.count(b"DKIM-Signature:") == 2
+    assert passing(verify(received.data, dns_server.port)) == [f"shop.example/{selectors['rsa-sha256']}"]  # Mail::DKIM: RSA
+    cache = request.config.cache.mkdir("rspamd-hyperscan") if getattr(request.config, "cache", None) else None
+    rspamd = DkimRspamd(tmp_path / "rspamd", dns_server.port, hyperscan_cache=cache).start()
+    try:
+        verdicts = rspamd.verdicts(received.data)
+    finally:
+        rspamd.stop()
+    # Both signatures pass: rspamd lists each allowed signature by domain and selector.
+    assert "R_DKIM_REJECT" not in verdicts and "R_DKIM_PERMFAIL" not in verdicts, verdicts
+    assert sorted(verdicts["R_DKIM_ALLOW"]) == sorted(f"shop.example:s={s}" for s in selectors.values()), verdicts

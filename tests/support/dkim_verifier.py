@@ -35,3 +35,43 @@ def verify(message: bytes, dns_port: int) -> dict:
     done = subprocess.run(["perl", "-e", _SCRIPT, str(dns_port)], input=message, capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()
     return json.loads(done.stdout)
+
+
+class DkimRspamd:
+    """A real rspamd with only its DKIM check on, resolving through the test's loopback DNS server:
+    the independent verifier for Ed25519 signatures (RFC 8463), which that Mail::DKIM lacks."""
+
+    def __init__(self, directory, dns_port: int, hyperscan_cache=None) -> None:
+        from tests.support.rspamd import NETWORK_MODULES, Rspamd, rspamd_binary
+
+        class _Rspamd(Rspamd):
+            def write_config(self):
+                config = super().write_config()
+                override = self.directory / "local" / "override.d"
+                (override / "dkim.conf").unlink(missing_ok=True)
+                options = override / "options.inc"
+                text = options.read_text()
+                start = text.index("dns {")
+                options.write_text(text[:start] + f'dns {{ nameserver = ["127.0.0.1:{dns_port}"]; timeout = 1s; retransmits = 2; }}\n')
+                return config
+
+        assert "dkim" in NETWORK_MODULES
+        self.server = _Rspamd(directory, rspamd_binary(), hyperscan_cache=hyperscan_cache)
+
+    def start(self) -> DkimRspamd:
+        self.server.start(timeout=180)
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def verdicts(self, message: bytes) -> dict[str, list[str]]:
+        """rspamd's DKIM symbols and their options, e.g. {"R_DKIM_ALLOW": ["shop.example:s=sm20261201e"]}."""
+        import httpx2
+
+        answer = httpx2.post(f"{self.server.url}/checkv2", content=message, headers={"IP": "192.0.2.1"}, timeout=30).json()
+        return {
+            name: [str(option) for option in symbol.get("options", [])]
+            for name, symbol in answer.get("symbols", {}).items()
+            if "DKIM" in name
+        }

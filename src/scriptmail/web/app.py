@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from scriptmail.web import account, area, area_log, domains_api, metrics, operator, pages
+from scriptmail.web import account, area, area_domains, area_log, domains_api, metrics, operator, pages
 from scriptmail.web.api import router
 from scriptmail.web.context import WebContext
 
@@ -32,6 +32,7 @@ def create_app(context: WebContext) -> FastAPI:
     app.include_router(domains_api.router)
     app.include_router(area.router)
     app.include_router(area_log.router)
+    app.include_router(area_domains.router)
     app.include_router(operator.router)
     app.include_router(account.router)
     app.mount("/static", StaticFiles(directory=Path(area.__file__).parent / "static"), name="static")
