@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 
 from tests.support.gateway import HOSTING, RunningGateway, submit, wait_status
-from tests.support.web_client import OTHER, A, B
+from tests.support.web_client import OPERATOR, OTHER, A, B
 
 PAGE = f"/hostings/{HOSTING}/domains"
 
@@ -51,3 +51,17 @@ def test_bad_names_and_another_hostings_domain_come_back_with_the_form(gateway: 
     spanish.login(A)
     spanish.post("/language", {"csrf": spanish.csrf(spanish.get(PAGE)), "language": "es", "next": PAGE})
     assert "Dominios de envío" in spanish.get(PAGE).text
+
+
+def test_the_operator_sees_every_domain_by_state_and_customers_do_not(gateway: RunningGateway, area) -> None:
+    owner = area()
+    owner.login(A)
+    owner.post(PAGE, {"csrf": owner.csrf(owner.get(PAGE)), "domain": "shop.example"})
+    operator = area()
+    operator.login(OPERATOR)
+    everything = operator.get("/operator/domains")
+    assert everything.status_code == 200 and "shop.example" in everything.text and "Waiting for DNS (1)" in everything.text
+    assert "shop.example" not in operator.get("/operator/domains?state=verified").text
+    assert "shop.example" in operator.get("/operator/domains?state=pending").text
+    assert operator.get("/operator/domains?state=<bad>").status_code == 200
+    assert owner.get("/operator/domains").status_code == 403

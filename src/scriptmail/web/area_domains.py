@@ -112,3 +112,28 @@ async def domains_check(request: Request, name: str, domain: DomainField = "", c
         return await _page(page, name, hosting_id, 404, error=page._("This domain is not in the list."))
     await dns_check.check(page.context.engine, page.context.write, page.context.settings, page.context.clock(), a_label)
     return see(_url(name) + f"#d-{a_label}")
+
+
+# --- the operator's view of every domain -----------------------------------------------------------
+
+
+@router.get("/operator/domains")
+async def operator_domains(request: Request) -> Response:
+    """Every sending domain of the platform by state (a filter), with its hosting and the reason."""
+    from scriptmail.web.operator import operator_page
+
+    page = await operator_page(request)
+    wanted = request.query_params.get("state", "")
+    if wanted and wanted not in STATE_LABELS:
+        wanted = ""
+    rows = await page.context.read(store.list_domains)
+    counts = {state: sum(1 for row in rows if row["state"] == state) for state in STATE_LABELS}
+    shown = [
+        {"domain": display(row["domain"]), "hosting": row["hosting"], "state": row["state"], "state_label": page._(STATE_LABELS[row["state"]]),
+         "reason": row["reason"] if row["state"] != "not-set-up" else "", "messages": format_decimal(row["messages"], locale=page.lang),
+         "checked": page.when(row["checked_at"])}
+        for row in rows
+        if not wanted or row["state"] == wanted
+    ]  # fmt: skip
+    states = [(state, page._(label), counts[state]) for state, label in STATE_LABELS.items()]
+    return page.render("operator_domains.html", domains=shown, states=states, wanted=wanted)
