@@ -67,6 +67,9 @@ def test_add_publish_check_rotate_and_remove(run, dns_server: DnsServer, tmp_pat
     assert after["dkim"]["selector"] == roles["next"]["selector"] and after["state"] == "verified"
     assert {record["role"] for record in after["records"]} == {"signing", "retiring"}  # the old key stays listed
 
+    platform = json.loads(run("domain", "add", "_system", "mail.platform.example", "--json").stdout)
+    assert platform["hosting"] == "_system" and platform["state"] == "pending"
+    run("domain", "remove", "mail.platform.example")
     listed = json.loads(run("domain", "list", "shop.example", "--json").stdout)
     assert [(row["domain"], row["state"]) for row in listed] == [("bücher.example", "verified")]
     assert "bücher.example" in run("domain", "show", "bücher.example").stdout

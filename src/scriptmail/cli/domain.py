@@ -72,11 +72,15 @@ def domain_add(
     except VaultError as error:
         fail(str(error), 78)
     with open_store(ctx, write=True) as connection:
-        found = hosting_store.find_hosting(connection, name=hosting)
-        if found is None:
-            fail(f"no hosting named {hosting}")
+        if hosting == hosting_store.SYSTEM_HOSTING:  # the platform's own signing domain: its hosting may not exist yet
+            hosting_id = hosting_store.system_hosting_id(connection, settings.control.notify_from)
+        else:
+            found = hosting_store.find_hosting(connection, name=hosting)
+            if found is None:
+                fail(f"no hosting named {hosting}")
+            hosting_id = found.id
         try:
-            store.add_domain(connection, found.id, name, keys, time.time(), move=move)
+            store.add_domain(connection, hosting_id, name, keys, time.time(), move=move)
         except (store.DomainTaken, store.DomainExists) as error:
             fail(str(error))
     _print(_shown(ctx, name), as_json)
