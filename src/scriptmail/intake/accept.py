@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -213,7 +214,16 @@ class Acceptor:
         )
 
 
+_PLAIN_FROM = re.compile(r'^(?:[^<>@,"()]*<)?[^<>@\s,"()]+@([^<>@\s,"()]+)>?$')
+
+
 def _from_domain(block: HeaderBlock) -> str:
-    """The RFC 5322 From domain (the first address's), as an A-label; "" when there is none."""
+    """The RFC 5322 From domain (the first address's), as an A-label; "" when there is none.
+
+    A plain `a@b` or `Name <a@b>` is read with a regular expression (3 µs); anything else (quoted
+    names, comments, several addresses) by the email package (30 µs)."""
+    plain = _PLAIN_FROM.match(block.first("from"))
+    if plain:
+        return from_domain(plain.group(1))
     found = addresses_in(block, "from")
     return from_domain(found[0].rpartition("@")[2]) if found and "@" in found[0] else ""
