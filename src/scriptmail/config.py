@@ -28,6 +28,9 @@ CONFIG_ENV = "SCRIPTMAIL_CONFIG"
 _PLAN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
+# An SPF include target may start with an underscore label (_spf.platform.example); two labels at least.
+_SPF_NAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")
+
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the bad key."""
@@ -230,25 +233,34 @@ class BouncesSettings(_Section):
         return self
 
 
-class ReportsSettings(_Section):
-    """The daily error report mailed to each hosting whose mail failed the day before."""
-
-    enabled: bool = True
-    hour: int = Field(6, ge=0, le=23)  # local hour (config key `timezone`) at which reports go out
-    max_rows: int = Field(200, ge=1, le=5000)  # failures listed; beyond, a total and the link
-    area_url: str = ""  # link to a hosting's log in the customer area; "{hosting}" is replaced
-    catch_up_days: int = Field(7, ge=1, le=90)  # days missed while down that are still sent (late)
-
-    @field_validator("area_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
-
-
 class DomainsSettings(_Section):
-    """Sending domains and DKIM signing (SPF and DMARC checks keep their keys here too)."""
+    """Sending domains: DKIM signing, and what the SPF and DMARC checks expect a domain to authorise."""
+
+    # SPF: the name customers include (v=spf1 include:<spf_include> ~all), e.g. _spf.platform.example,
+    # and the addresses the platform's mail leaves from, which that record must pass.
+    spf_include: str = ""
+    outbound_addresses: list[str] = Field(default_factory=list)
+
+    @field_validator("spf_include")
+    @classmethod
+    def _spf_include(cls, value: str) -> str:
+        name = value.strip().lower().rstrip(".")
+        if name and not _SPF_NAME_RE.match(name):
+            raise ValueError(f"{value!r} is not a domain name")
+        return name
+
+    @field_validator("outbound_addresses")
+    @classmethod
+    def _outbound(cls, value: list[str]) -> list[str]:
+        addresses: list[str] = []
+        for text in value:
+            try:
+                address = ipaddress.ip_address(text.strip())
+            except ValueError:
+                raise ValueError(f"{text!r} is not an IP address") from None
+            if str(address) not in addresses:
+                addresses.append(str(address))
+        return addresses
 
     # DKIM signing: where the key that encrypts the private keys lives, what signs unverified mail.
     key_file: Path = Path("var/dkim-master.key")  # Fernet key, created 0600 on the first key generated
@@ -270,6 +282,23 @@ class DomainsSettings(_Section):
             return normalise(value)
         except DomainNameError as error:
             raise ValueError(str(error)) from None
+
+
+class ReportsSettings(_Section):
+    """The daily error report mailed to each hosting whose mail failed the day before."""
+
+    enabled: bool = True
+    hour: int = Field(6, ge=0, le=23)  # local hour (config key `timezone`) at which reports go out
+    max_rows: int = Field(200, ge=1, le=5000)  # failures listed; beyond, a total and the link
+    area_url: str = ""  # link to a hosting's log in the customer area; "{hosting}" is replaced
+    catch_up_days: int = Field(7, ge=1, le=90)  # days missed while down that are still sent (late)
+
+    @field_validator("area_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
 
 
 class WebSettings(_Section):

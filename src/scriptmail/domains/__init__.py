@@ -1,4 +1,5 @@
-"""Sending domains: their names, DKIM keys, the records to publish, what DNS answers mean, signing.
+"""Sending domains: what each customer must publish in DNS (DKIM, SPF, DMARC), and what it says;
+their names, DKIM keys and signing.
 
-The modules here are pure (no network, no store); the store, the DNS check and intake call them.
+The modules here are pure where they can be; the store, the DNS checks and intake call them.
 """
