@@ -73,6 +73,7 @@ def make_gateway(database_url: str, tmp_path: Path, sink: Sink, shop: Engine):
         bounces: dict | None = None,
         web: dict | None = None,
         webhooks: dict | None = None,
+        domains: dict | None = None,
         clock: Callable[[], float] = time.time,
         **delivery: object,
     ) -> RunningGateway:
@@ -91,6 +92,8 @@ def make_gateway(database_url: str, tmp_path: Path, sink: Sink, shop: Engine):
             settings.web = settings.web.model_copy(update=web)
         if webhooks:
             settings.webhooks = settings.webhooks.model_copy(update=webhooks)
+        if domains:
+            settings.domains = settings.domains.model_copy(update=domains)
         running = RunningGateway(settings, parts, clock).start()
         running.engine = engine
         started.append(running)

@@ -234,7 +234,7 @@ class BouncesSettings(_Section):
 
 
 class DomainsSettings(_Section):
-    """Sending domains: what the SPF and DMARC checks expect a customer's domain to authorise."""
+    """Sending domains: DKIM signing, and what the SPF and DMARC checks expect a domain to authorise."""
 
     # SPF: the name customers include (v=spf1 include:<spf_include> ~all), e.g. _spf.platform.example,
     # and the addresses the platform's mail leaves from, which that record must pass.
@@ -261,6 +261,27 @@ class DomainsSettings(_Section):
             if str(address) not in addresses:
                 addresses.append(str(address))
         return addresses
+
+    # DKIM signing: where the key that encrypts the private keys lives, what signs unverified mail.
+    key_file: Path = Path("var/dkim-master.key")  # Fernet key, created 0600 on the first key generated
+    platform_domain: str = ""  # the platform's own signing domain (a domain of `_system`); empty: none
+    ed25519: bool = False  # also generate an Ed25519 key per domain and send a second signature
+    rsa_bits: int = Field(2048, ge=1024, le=4096)
+    check_interval: float = Field(3600.0, ge=60)  # seconds between two DNS checks of every domain
+    dns_timeout: float = Field(5.0, gt=0, le=60)
+    rotation_overlap: int = Field(7 * 86400, ge=0)  # seconds the old key stays in the DNS instructions
+
+    @field_validator("platform_domain")
+    @classmethod
+    def _platform(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        from scriptmail.domains.names import DomainNameError, normalise
+
+        try:
+            return normalise(value)
+        except DomainNameError as error:
+            raise ValueError(str(error)) from None
 
 
 class ReportsSettings(_Section):

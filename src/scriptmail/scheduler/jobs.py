@@ -6,6 +6,8 @@
 - pruning (old counters, and the log beyond `control.log_days`): under the `prune` lease, hourly;
 - daily error reports: every minute, those due and not yet sent (exactly once by their key);
 - webhooks: every node sends the due messages of the outbox, each under its own lease.
+- DNS checks of sending domains' DKIM records: under the `domain-check` lease, every
+  `domains.check_interval` seconds (a record that disappears makes its domain `failing`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine
 
 from scriptmail.config import Settings
+from scriptmail.domains import dns_check
 from scriptmail.reports.schedule import days_due
 from scriptmail.scheduler import daily_reports
 from scriptmail.scheduler.policy_sweep import apply_detection, find_detections
@@ -58,6 +61,7 @@ class Scheduler:
             ("held-mail expiry", control.sweep_interval, self.expire_held_mail),
             ("pruning", PRUNE_INTERVAL, self.prune),
             ("daily reports", REPORT_INTERVAL, self.send_due_reports),
+            ("domain checks", self._settings.domains.check_interval, self.check_domains),
         ]
         if self.webhooks is not None:
             jobs.append(("webhooks", self._settings.webhooks.poll_interval, self.webhooks.round))
@@ -150,6 +154,14 @@ class Scheduler:
                 log.info("daily report of hosting %d for %s queued as %d", hosting_id, day, queue_id)
                 sent.append(queue_id)
         return sent
+
+    async def check_domains(self) -> dict[str, str]:
+        """Look up every sending domain's DKIM records once (one node at a time); their states."""
+        now = self._clock()
+        interval = self._settings.domains.check_interval
+        if not await self._writer.submit(lambda c: leases.acquire(c, "domain-check", self._owner, interval, now)):
+            return {}
+        return await dns_check.check(self._engine, self._writer.submit, self._settings, now)
 
     def _read(self, query: Callable[[Connection], Any]) -> Any:
         with self._engine.connect() as connection:

@@ -26,6 +26,7 @@ from scriptmail.model import (
     Submission,
 )
 from scriptmail.store import activity, webhooks
+from scriptmail.store.domains import count_from_domains
 from scriptmail.store.schema import attempts, bodies, hostings, messages, recipients
 from scriptmail.webhooks.events import EventType, iso
 
@@ -118,6 +119,7 @@ def insert_submissions(connection: Connection, items: list[tuple[Submission, flo
         connection,
         ((submission.hosting_id, submission.script or submission.cwd, len(submission.recipients), now) for submission, now in items),
     )
+    count_from_domains(connection, ((s.hosting_id, s.from_domain, s.dkim, now) for s, now in items))
     return message_ids
 
 

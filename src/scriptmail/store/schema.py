@@ -402,3 +402,58 @@ webhook_attempts = Table(
     Index("ix_webhook_attempts_endpoint", "endpoint_id", "id"),
     Index("ix_webhook_attempts_message", "webhook_message_id"),
 )
+
+# Sending domains (DKIM): one hosting each; `domain` is the A-label. The state follows its keys:
+# pending until DNS holds them, verified, or failing with the reason shown to the customer.
+DOMAIN_STATES = ("pending", "verified", "failing")
+
+sending_domains = Table(
+    "sending_domains",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("hosting_id", Id, ForeignKey("hostings.id"), nullable=False),
+    Column("domain", String(253), nullable=False, unique=True),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("created_at", Float, nullable=False),
+    Column("checked_at", Float, nullable=True),
+    Column("verified_at", Float, nullable=True),
+    CheckConstraint("state IN ('pending', 'verified', 'failing')", name="state"),
+    Index("ix_sending_domains_hosting", "hosting_id"),
+)
+
+# A domain's keys: the private key is Fernet-encrypted under the master key file (never clear here).
+# `active` keys sign (once verified); a new key from a rotation waits inactive until DNS holds it;
+# a replaced key stays listed in the DNS instructions until `retire_after`.
+dkim_keys = Table(
+    "dkim_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("domain_id", Id, ForeignKey("sending_domains.id", ondelete="CASCADE"), nullable=False),
+    Column("selector", String(63), nullable=False),
+    Column("algorithm", String(16), nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("private_key", LargeBinary, nullable=False),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("active", Integer, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    Column("retire_after", Float, nullable=True),
+    CheckConstraint("state IN ('pending', 'verified', 'failing')", name="state"),
+    Index("ix_dkim_keys_domain", "domain_id", "selector", unique=True),
+)
+
+# The From domains each hosting actually sends with, counted by intake's bulk insert (one upsert per
+# commit): how many messages, and how many were signed with the domain's key, with the platform's, or
+# failed to sign. A domain here without a sending_domains row is "seen, not set up".
+from_domains = Table(
+    "from_domains",
+    metadata,
+    Column("hosting_id", Id, ForeignKey("hostings.id"), primary_key=True),
+    Column("domain", String(253), primary_key=True),
+    Column("messages", BigInteger, nullable=False, server_default="0"),
+    Column("signed", BigInteger, nullable=False, server_default="0"),
+    Column("platform", BigInteger, nullable=False, server_default="0"),
+    Column("failed", BigInteger, nullable=False, server_default="0"),
+    Column("last_at", Float, nullable=False, server_default="0"),
+)
