@@ -261,6 +261,8 @@ class Installer:
             for link, _ in plan.links:
                 self.changes.append(Change("unchanged", "link", str(link), f"-> {target} (alternatives)"))
             return
+        for link, _ in plan.links:
+            self.path(link).parent.mkdir(parents=True, exist_ok=True)
         if self.staging:
             self.path(PurePosixPath("/etc/alternatives")).mkdir(parents=True, exist_ok=True)
             self.path(PurePosixPath("/var/lib/dpkg/alternatives")).mkdir(parents=True, exist_ok=True)
