@@ -28,7 +28,8 @@ def install(
     force: Annotated[bool, typer.Option("--force", help="Divert another MTA's sendmail, mailq and newaliases aside.")] = False,
     user: Annotated[str, typer.Option("--user", help="System account (and group) the gateway runs as.")] = "scriptmail",
     bin_dir: Annotated[
-        Path | None, typer.Option("--bin-dir", help="Where `scriptmail` and `scriptmail-sendmail` are (default: this one's).")
+        Path | None,
+        typer.Option("--bin-dir", help="Where `scriptmail` and `scriptmail-sendmail` are (default: beside this Python)."),
     ] = None,
     hostname: Annotated[
         str | None, typer.Option("--hostname", help="Name for a new scriptmail.toml (default: this machine's).")
@@ -45,9 +46,10 @@ def install(
         fail(f"--root {target_root}: not a directory (create it first)", 2)
     if not staging and os.geteuid() != 0:
         fail("run as root, or stage the installation with --root DIR", 1)
-    programs = (
-        PurePosixPath(os.path.abspath(bin_dir)) if bin_dir else PurePosixPath(os.path.dirname(os.path.abspath(sys.argv[0])))
-    )
+    # A virtual environment's python and its scripts share bin/ (not resolved: the python there is a link).
+    programs = PurePosixPath(os.path.abspath(bin_dir or os.path.dirname(sys.executable)))
+    if not staging and not os.access(programs / "scriptmail-sendmail", os.X_OK):
+        fail(f"{programs}/scriptmail-sendmail is not there: give the directory of the installed programs with --bin-dir", 1)
     config = target_root / str(CONFIG_FILE).lstrip("/")
     try:
         text = config.read_text() if config.is_file() else None
