@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -31,12 +32,15 @@ class Installation:
         self.nameservers = ["127.0.0.1"]
         self.database = base / "lib" / "scriptmail.db"
         self.gateway: RunningGateway | None = None
+        with socket.socket() as probe:  # a fixed port, so that the doctor can connect to it
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
 
     def write_config(self) -> None:
         self.config.parent.mkdir(exist_ok=True)
         self.config.write_text(
             f'database_url = "sqlite:///{self.database}"\nhostname = "{HELO}"\nnode = "doctor"\n'
-            f'[intake]\nlisten = "127.0.0.1:0"\nsocket = "{self.base}/run/intake.sock"\nmaildrop = "{self.base}/maildrop"\n'
+            f'[intake]\nlisten = "127.0.0.1:{self.port}"\nsocket = "{self.base}/run/intake.sock"\nmaildrop = "{self.base}/maildrop"\n'
             f'tls_cert = "{self.cert}"\ntls_key = "{self.key}"\n'
             f"[delivery]\nnameservers = {json.dumps(self.nameservers)}\ndns_port = {self.dns.port}\n"
         )
@@ -91,7 +95,7 @@ def test_a_good_installation_has_no_problem(installation: Installation) -> None:
     statuses = {finding["check"]: finding["status"] for finding in report["findings"]}
     assert statuses == {
         "socket": "ok", "maildrop": "ok", "sendmail.toml": "ok", "store": "ok",
-        "nameservers": "ok", "certificate": "ok", "helo": "ok",
+        "nameservers": "ok", "certificate": "ok", "served": "ok", "helo": "ok",
     }  # fmt: skip
 
 
@@ -124,6 +128,16 @@ def test_an_expired_certificate_and_a_wrong_reverse_name(installation: Installat
     found = problems(installation.doctor(expect=1))
     assert "expired on" in found["certificate"][0]
     assert "points back to host-5.isp.example" in found["helo"][0]
+
+
+def test_a_renewal_that_does_not_load_leaves_the_old_certificate_served_and_says_so(installation: Installation) -> None:
+    other_key = installation.base / "other.key"
+    write_certificate(installation.cert, other_key, HELO, days=90)  # the new certificate, its key not yet there
+    found = problems(installation.doctor(expect=1))
+    assert "cannot be used" in found["certificate"][0]
+    assert "older certificate" in found["served"][0]
+    os.replace(other_key, installation.key)
+    installation.doctor(expect=0)
 
 
 def test_an_unmigrated_or_missing_store_is_a_problem(installation: Installation) -> None:

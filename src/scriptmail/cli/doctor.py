@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from scriptmail.cli.root import JsonOption, app, fail, out, print_json, settings_of
+from scriptmail.config import parse_host_port
 from scriptmail.doctor import checks, probes
 from scriptmail.store.engine import open_engine
 
@@ -124,6 +125,13 @@ def doctor(
         findings += checks.check_certificate(
             str(intake.tls_cert), not_before, not_after, names, settings.hostname, now, cert_error
         )
+        host, port = parse_host_port(intake.listen, listening=True)
+        if port:  # port 0 is a test's: nothing to connect to
+            host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+            served, served_error = probes.served_certificate(host, port)
+            findings += checks.check_served_certificate(
+                f"{host}:{port}", probes.certificate_der(intake.tls_cert), served, served_error
+            )
     else:
         findings += checks.check_certificate(None, None, None, [], settings.hostname, now)
 

@@ -206,3 +206,16 @@ def check_sendmail_config(daemon: dict[str, object], public: dict[str, object] |
 
 def has_problem(findings: list[Finding]) -> bool:
     return any(finding.status == PROBLEM for finding in findings)
+
+
+def check_served_certificate(address: str, on_disk: bytes | None, served: bytes | None, error: str | None) -> list[Finding]:
+    """Intake hands out the certificate that is on disk (a renewal was picked up)."""
+    check = "served"
+    if served is None:
+        return [
+            Finding(check, PROBLEM, f"no STARTTLS certificate from {address}: {error}", "is the intake running? see its journal")
+        ]
+    if on_disk is not None and served != on_disk:
+        return [Finding(check, PROBLEM, f"{address} still serves an older certificate than the file",
+                        "systemctl reload scriptmail; if it stays, the new files do not load: see the journal")]  # fmt: skip
+    return [Finding(check, OK, f"{address} serves the configured certificate")]

@@ -134,3 +134,29 @@ def certificate_facts(cert: Path, key: Path) -> tuple[datetime.datetime | None, 
     except x509.ExtensionNotFound:
         names = []
     return certificate.not_valid_before_utc, certificate.not_valid_after_utc, list(names), None
+
+
+def served_certificate(host: str, port: int) -> tuple[bytes | None, str | None]:
+    """The certificate intake hands out after STARTTLS now (DER), or why it could not be had."""
+    import smtplib
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with smtplib.SMTP(host, port, timeout=10) as client:
+            client.starttls(context=context)
+            sock = client.sock
+            der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
+        return der, None if der else "no certificate"
+    except (OSError, smtplib.SMTPException) as error:
+        return None, str(error) or type(error).__name__
+
+
+def certificate_der(cert: Path) -> bytes | None:
+    try:
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return x509.load_pem_x509_certificates(cert.read_bytes())[0].public_bytes(Encoding.DER)
+    except (OSError, ValueError):
+        return None
