@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -120,6 +121,20 @@ def test_the_units_are_hardened_and_systemd_analyze_verify_is_clean(root: Path) 
     assert "CapabilityBoundingSet=\n" in delivery and "AmbientCapabilities=\n" in delivery
     assert "CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n" in units[4].read_text()  # bounces: port 25 only
     assert "Conflicts=scriptmail.service" in delivery
+
+
+def test_systemd_analyze_security_rates_every_unit_well_exposed_below_2(root: Path, tmp_path: Path) -> None:
+    install(root)
+    bare = tmp_path / "bare.service"  # the same service without its hardening, for comparison
+    bare.write_text(f"[Service]\nExecStart={BIN}/scriptmail serve\n")
+    for unit in [*(root / f"etc/systemd/system/{name}.service" for name in UNITS), bare]:
+        result = subprocess.run(
+            ["systemd-analyze", "security", "--offline=yes", str(unit)], capture_output=True, text=True, timeout=120
+        )
+        match = re.search(r"Overall exposure level for \S+: (\d+\.\d)", result.stdout)
+        assert match, result.stdout + result.stderr
+        exposure = float(match.group(1))
+        assert (exposure >= 9) if unit == bare else (exposure < 2.0), (unit.name, exposure)
 
 
 def test_systemd_analyze_verify_would_notice_a_broken_unit(root: Path, tmp_path: Path) -> None:

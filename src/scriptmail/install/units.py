@@ -77,6 +77,8 @@ def unit_text(spec: UnitSpec, layout: Layout) -> str:
         "ProtectHome=yes",
         "PrivateTmp=yes",
         "PrivateDevices=yes",
+        "PrivateMounts=yes",
+        "RemoveIPC=yes",
         f"ReadWritePaths={' '.join(str(path) for path in writable)}",
         f"CapabilityBoundingSet={' '.join(spec.capabilities)}",
         f"AmbientCapabilities={' '.join(spec.capabilities)}",
