@@ -277,3 +277,9 @@ def test_a_bad_existing_configuration_is_refused_with_the_reason(root: Path, tex
     result = install(root, expect=1)
     assert error in result.stderr
     assert (root / "etc/scriptmail/scriptmail.toml").read_text() == text
+
+
+def test_a_real_install_needs_root_and_touches_nothing_otherwise() -> None:
+    command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", SCRIPTMAIL, "install"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd="/")
+    assert result.returncode == 1 and "run as root" in result.stderr
