@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, literal, select, update
 
 from scriptmail.control.states import Action, Actor, Context, TransitionNotAllowed, decide, holds_mail
 from scriptmail.model import HostingState, RecipientStatus
 from scriptmail.store import activity
 from scriptmail.store.hostings import SYSTEM_HOSTING, HostingError
 from scriptmail.store.queue import free_bodies, free_message_bodies
-from scriptmail.store.schema import hosting_events, hostings, recipients
+from scriptmail.store.schema import hosting_events, hostings, notice_events, recipients
 
 _WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value)
 
@@ -219,5 +219,16 @@ def expire_held(connection: Connection, held_before: float, now: float, limit: i
         .returning(recipients.c.hosting_id)
     ).scalars())
     activity.bump(connection, ((hosting_id, now, {"expired": 1}) for hosting_id in expired))
-    free_bodies(connection, ids)
+    # Their senders are told, unless the hosting is blocked as spam or bounce: notices for mail a
+    # compromised site sent would be backscatter.
+    quiet = [HostingState.SPAM.value, HostingState.BOUNCE.value]
+    connection.execute(
+        insert(notice_events).from_select(
+            ["recipient_id", "message_id", "action", "created_at"],
+            select(recipients.c.id, recipients.c.message_id, literal("failed"), literal(now))
+            .select_from(recipients.join(hostings, hostings.c.id == recipients.c.hosting_id))
+            .where(recipients.c.id.in_(ids), recipients.c.status == RecipientStatus.EXPIRED.value, hostings.c.state.not_in(quiet)),
+        )
+    )
+    free_bodies(connection, ids, now)
     return len(ids)
