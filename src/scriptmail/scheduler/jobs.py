@@ -4,7 +4,9 @@
 - the policy sweep: under the `policy` lease, every `control.policy_interval` seconds;
 - held-mail expiry: every node may sweep, each batch only touches rows still held;
 - pruning (old counters, and the log beyond `control.log_days`): under the `prune` lease, hourly;
-- daily error reports: every minute, those due and not yet sent (exactly once by their key).
+- daily error reports: every minute, those due and not yet sent (exactly once by their key);
+- notices to senders (DSN): every `control.notice_interval` seconds, from the events delivery wrote;
+  each batch in one transaction, so no notice is lost or written twice.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from scriptmail.reports.schedule import days_due
 from scriptmail.scheduler import daily_reports
 from scriptmail.scheduler.policy_sweep import apply_detection, find_detections
 from scriptmail.scheduler.purge import run_purge
-from scriptmail.store import activity, leases, report_data, retention
+from scriptmail.store import activity, leases, queue, report_data, retention, sender_notices, suppressions
 from scriptmail.store.hosting_control import expire_held, purging_hostings
 from scriptmail.store.writer import Writer
 
@@ -55,6 +57,7 @@ class Scheduler:
             ("held-mail expiry", control.sweep_interval, self.expire_held_mail),
             ("pruning", PRUNE_INTERVAL, self.prune),
             ("daily reports", REPORT_INTERVAL, self.send_due_reports),
+            ("sender notices", control.notice_interval, self.write_notices),
         ]
         return {name: self._every(seconds, job, name) for name, seconds, job in jobs}
 
@@ -107,6 +110,23 @@ class Scheduler:
                 log.info("%d held recipient(s) expired after %g h", count, hold / 3600)
             if count < 5000:
                 break
+        # Suppressed mail whose re-queue window has passed no longer needs its body; expired
+        # suppression entries go.
+        now = self._clock()
+        await self._writer.submit(lambda c: (queue.free_suppressed_bodies(c, now), suppressions.prune(c, now)))
+
+    async def write_notices(self) -> int:
+        """Queue the notices to senders that delivery outcomes asked for; returns how many events."""
+        settings = self._settings
+        notice_settings = sender_notices.NoticeSettings(
+            settings.hostname, settings.control.notify_from, settings.control.dsn_per_sender_hour, settings.delivery.lifetime
+        )
+        handled = 0
+        while True:
+            count = await self._writer.submit(lambda c: sender_notices.write_pending(c, notice_settings, self._clock()))
+            handled += count
+            if count < sender_notices.BATCH:
+                return handled
 
     async def prune(self) -> None:
         """Old per-minute counters, then the log beyond `control.log_days`, a batch per commit."""
@@ -121,6 +141,7 @@ class Scheduler:
         while count := await self._writer.submit(lambda c: retention.prune_log(c, now - keep)):
             pruned += count
         await self._writer.submit(lambda c: retention.prune_days(c, activity.day_of(now - keep)))
+        await self._writer.submit(lambda c: sender_notices.prune(c, now - 86400))
         if pruned:
             log.info("%d recipient(s) older than %d days removed from the log", pruned, self._settings.control.log_days)
 
