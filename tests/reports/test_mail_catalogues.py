@@ -18,17 +18,18 @@ from babel.support import NullTranslations
 
 from scriptmail import catalogues
 from scriptmail.control import notices
+from scriptmail.dsn import compose
 from scriptmail.model import HostingState
 from scriptmail.reports import daily
 
 LANGUAGES = ("es", "fr")
-MODULES = (notices, daily)
+MODULES = (notices, daily, compose)
 NOW = datetime.datetime(2026, 11, 29, 7, 0, tzinfo=datetime.timezone.utc).timestamp()
 
 
 def _constants() -> set[str]:
     """The msgids, as the modules keep them: the constants they translate."""
-    return set(notices.TEXTS) | set(daily.TEXTS.values())
+    return set(notices.TEXTS) | set(daily.TEXTS.values()) | set(compose.TEXTS)
 
 
 def _marked(module: object) -> set[str]:
@@ -62,14 +63,14 @@ def _placeholders(text: str) -> list[str]:
 
 
 def test_the_constants_are_every_marked_text() -> None:
-    marked = _marked(notices) | _marked(daily)
+    marked = _marked(notices) | _marked(daily) | _marked(compose)
     assert marked == _constants()
     assert "What to do:" in marked and "Showing the {shown} most recent of {total} failures." in marked
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_catalogues_are_there(language: str) -> None:
-    assert [path.name for path in _files(language)] == ["daily.po", "notices.po"]
+    assert [path.name for path in _files(language)] == ["daily.po", "dsn.po", "notices.po"]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
