@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from scriptmail.web import account, area, area_log, metrics, operator, pages
 from scriptmail.web.api import router
 from scriptmail.web.context import WebContext
+from scriptmail.web.suppression_api import router as suppression_router
 
 
 def create_app(context: WebContext) -> FastAPI:
@@ -29,6 +30,7 @@ def create_app(context: WebContext) -> FastAPI:
     )
     app.state.context = context
     app.include_router(router)
+    app.include_router(suppression_router)
     app.include_router(area.router)
     app.include_router(area_log.router)
     app.include_router(operator.router)
