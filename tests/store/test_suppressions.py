@@ -133,3 +133,14 @@ def test_search_is_a_plain_substring_whatever_it_contains(engine: Engine) -> Non
         assert suppressions.entries(connection, hosting_id, 1000.0, search="' OR 1=1 --") == []
         page = suppressions.entries(connection, hosting_id, 1000.0, limit=2)
         assert [e["value"] for e in suppressions.entries(connection, hosting_id, 1000.0, after=page[-1]["value"])] == ["c%d@x.test"]
+
+
+def test_control_characters_in_a_search_or_a_removal_match_nothing(engine: Engine) -> None:
+    hosting_id = _hosting(engine)
+    with for_writing(engine).begin() as connection:
+        suppressions.add(connection, hosting_id, "a@x.test", 900.0, 30)
+        assert suppressions.remove(connection, hosting_id, "a@x.test\x00", 1000.0) == suppressions.Removed(False, 0)
+    with engine.connect() as connection:
+        assert suppressions.entries(connection, hosting_id, 1000.0, search="\x00") == []
+        assert suppressions.entries(connection, hosting_id, 1000.0, after="a\x00") == []
+        assert len(suppressions.entries(connection, hosting_id, 1000.0)) == 1

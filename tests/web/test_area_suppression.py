@@ -8,7 +8,7 @@ from html import unescape
 
 from tests.support.gateway import HOSTING, RunningGateway, submit, wait_status
 from tests.support.sink import Behaviour, Sink
-from tests.support.web_client import A
+from tests.support.web_client import OPERATOR, A
 
 PAGE = f"/hostings/{HOSTING}/suppressions"
 
@@ -46,3 +46,32 @@ def test_the_owner_finds_searches_and_removes_a_suppressed_address(gateway: Runn
     sink.wait_for(1)
     assert "No address is suppressed." in owner.get(PAGE).text
     assert owner.get(f"{PAGE}/remove", params={"address": "gone@sink.test"}).status_code == 404
+
+
+def test_the_operator_keeps_the_platform_list_and_bad_csv_imports_nothing(gateway: RunningGateway, sink: Sink, area) -> None:
+    operator = area()
+    operator.login(OPERATOR)
+    page = operator.get("/operator/suppressions")
+    assert page.status_code == 200 and "No entry." in page.text
+    csrf = operator.csrf(page)
+    refused = operator.post("/operator/suppressions/add", {"csrf": csrf, "value": "*@*"})
+    assert refused.status_code == 400 and "would match every address" in unescape(refused.text)
+    bad = operator.post("/operator/suppressions/import", {"csrf": csrf, "csv_text": "value,reason\n*@spamtrap.example,traps\nnot an address\n"})
+    assert bad.status_code == 400 and "Nothing imported: line 3" in unescape(bad.text) and "*@spamtrap.example,traps" in bad.text
+    assert "No entry." in operator.get("/operator/suppressions").text
+    operator.post("/operator/suppressions/import", {"csrf": csrf, "csv_text": "*@spamtrap.example,traps\ndead.example,\n"})
+    listing = operator.get("/operator/suppressions").text
+    assert "*@spamtrap.example" in listing and "dead.example" in listing
+    assert operator.get("/operator/suppressions.csv").text.splitlines() == ["value,reason", "*@spamtrap.example,traps", "dead.example,manual"]
+
+    # The list holds for every hosting's mail: nothing reaches the trap.
+    submit(gateway.smtp_port, b"Subject: hi\r\n\r\nx\r\n", ["x@spamtrap.example", "reader@sink.test"])
+    (row,) = wait_status(gateway.engine, "suppressed", 1)
+    assert row["recipient"] == "x@spamtrap.example" and "platform" in row["last_text"]
+    done = operator.post("/operator/suppressions/remove", {"csrf": csrf, "value": "dead.example", "confirm": "yes"})
+    assert "dead.example removed" in done.text + operator.get("/operator/suppressions").text
+    assert "dead.example" not in operator.get("/operator/suppressions").text
+
+    customer = area()
+    customer.login(A)
+    assert customer.get("/operator/suppressions").status_code == 403

@@ -20,6 +20,12 @@ _BOUNCED = RecipientStatus.BOUNCED.value
 _SUPPRESSED = RecipientStatus.SUPPRESSED.value
 
 
+def _storable(text: str) -> bool:
+    """No entry holds a control character, and PostgreSQL refuses NUL in a query: such input
+    matches nothing, without asking the store."""
+    return not any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
 def _live(now: float):
     return or_(suppressions.c.expires_at.is_(None), suppressions.c.expires_at > now)
 
@@ -167,6 +173,8 @@ def remove(connection: Connection, scope: int, value: str, now: float, requeue: 
     """Remove one entry; with `requeue`, mail to it suppressed in the last 72 h goes back to the queue
     (only where its message is still stored)."""
     normal = value.strip().lower()
+    if not _storable(normal):
+        return Removed(False, 0)
     found = connection.execute(
         delete(suppressions).where(suppressions.c.scope == scope, suppressions.c.value == normal).returning(suppressions.c.kind)
     ).scalar()
@@ -199,6 +207,8 @@ def entries(
     connection: Connection, scope: int, now: float, search: str = "", after: str | None = None, limit: int = PAGE
 ) -> list[dict[str, Any]]:
     """A page of a list, by value; `search` is a plain substring (no wildcards of its own)."""
+    if not _storable(search) or (after is not None and not _storable(after)):
+        return []
     query = select(suppressions).where(suppressions.c.scope == scope, _live(now)).order_by(suppressions.c.value).limit(limit)
     if search:
         escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from scriptmail.web import account, area, area_log, area_suppression, metrics, operator, pages
+from scriptmail.web import account, area, area_log, area_suppression, metrics, operator, operator_suppression, pages
 from scriptmail.web.api import router
 from scriptmail.web.context import WebContext
 from scriptmail.web.suppression_api import router as suppression_router
@@ -35,6 +35,7 @@ def create_app(context: WebContext) -> FastAPI:
     app.include_router(area_log.router)
     app.include_router(area_suppression.router)
     app.include_router(operator.router)
+    app.include_router(operator_suppression.router)
     app.include_router(account.router)
     app.mount("/static", StaticFiles(directory=Path(area.__file__).parent / "static"), name="static")
 
