@@ -69,6 +69,12 @@ def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         ('[bounces]\nlisten = "0.0.0.0:25"\n', "listen needs domain"),
         ('[bounces]\ndomain = "b.test"\nlisten = "0.0.0.0:99999"\n', "bounces.listen"),
         ("[reports]\nhour = 24\n", "reports.hour"),
+        ("[delivery]\nsuppression_days = 0\n", "delivery.suppression_days"),
+        ('[delivery]\nsuppression_days = "forever"\n', "delivery.suppression_days"),
+        ("[delivery]\ndelay_warning = 30\n", "delivery.delay_warning: use 0 (off) or at least 60 seconds"),
+        ("[delivery]\ndelay_warning = -1\n", "delivery.delay_warning"),
+        ("[control]\ndsn_per_sender_hour = -1\n", "control.dsn_per_sender_hour"),
+        ("[control]\nnotice_interval = 0\n", "control.notice_interval"),
         ('[reports]\narea_url = "javascript:alert(1)"\n', "reports.area_url"),
     ],
 )
