@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stage_profile import Profiler, per_message_us, stage_shares
+
 HOST = "127.0.0.1"
 SENDER = "sender@bench.test"
 RECIPIENT = "rcpt@sink.test"
@@ -351,6 +353,8 @@ class Figures:
     peak_pss_mb: float | None = None
     processes: int | None = None
     cpu_pct: float | None = None
+    cpu_seconds: float | None = None  # of the throughput phase
+    stage_us: dict[str, float] = field(default_factory=dict)  # --profile: CPU µs per message by stage
     errors: list[str] = field(default_factory=list)
 
 
@@ -393,6 +397,7 @@ def run_source(
         if server_pid and cpu_start is not None:
             used = tree_cpu_seconds(server_pid) - cpu_start
             fig.cpu_pct = round(100 * used / (accepted_at - start), 0)
+            fig.cpu_seconds = used
         return
     remaining = args.timeout - (accepted_at - start)
     delivered_at = sink.wait_for(base + args.messages, max(remaining, 1.0))
@@ -406,6 +411,7 @@ def run_source(
     if server_pid and cpu_start is not None:
         used = tree_cpu_seconds(server_pid) - cpu_start
         fig.cpu_pct = round(100 * used / (delivered_at - start), 0)
+        fig.cpu_seconds = used
 
 
 def _message(index: int, size: int) -> bytes:
@@ -664,7 +670,15 @@ def measure(
     sampler.start()
     try:
         log(f"{name}: {args.messages} messages, concurrency {args.concurrency}")
-        run_source(tools["smtp-source"], port, args, sink, fig, pid, deliver)
+        profiling = args.profile_dir is not None and name.startswith("scriptmail")
+        profiler = Profiler(pid, args.profile_dir / "scriptmail.raw") if profiling else None
+        try:
+            run_source(tools["smtp-source"], port, args, sink, fig, pid, deliver)
+        finally:
+            if profiler is not None:
+                profiler.stop()
+        if profiler is not None and fig.cpu_seconds and profiler.output.exists():
+            fig.stage_us = per_message_us(stage_shares(profiler.output.read_text()), fig.cpu_seconds, args.messages)
         alive()
         log(f"{name}: latency sample of {args.latency_sample}")
         run_latency(port, args, sink, fig, deliver)
@@ -927,6 +941,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--install", action="store_true", help="apt-get install postfix if its tools are missing")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL, help="where to CREATE/DROP the fresh database")
     parser.add_argument("--workdir", type=Path, default=None, help="parent of the temporary directory")
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="sample scriptmail with py-spy during the throughput phase and print CPU µs per message by stage",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, queue, config)")
     parser.add_argument("--json-out", type=Path, default=None, help="also write the JSON result to this file")
     args = parser.parse_args(argv)
@@ -953,6 +971,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="scriptmail-bench-", dir=args.workdir))
     workdir.chmod(0o755)  # Postfix's unprivileged daemons must traverse it to their queue
     fs = filesystem_of(workdir)
+    args.profile_dir = workdir if args.profile else None
     sink: Sink | None = None
     tools_rate: float | None = None
     pf: Figures | None = None
@@ -989,6 +1008,11 @@ def main(argv: list[str] | None = None) -> int:
     print_table(tools_rate, pf, sm, args, fs)
     load_after = os.getloadavg()[0]
     print(f"load average (1 min) before {load_before:.2f}, after {load_after:.2f}, {cpus} CPUs")
+    if sm and sm.stage_us:
+        print("scriptmail CPU µs per message by stage (py-spy samples x CPU seconds of the throughput phase / N):")
+        for stage, micros in sm.stage_us.items():
+            print(f"  {stage:<34} {micros:>8.1f}")
+        print(f"  {'total':<34} {sum(sm.stage_us.values()):>8.1f}")
     if sm_extra.get("log_problems"):
         print(f"! scriptmail log: {sm_extra['log_problems']} warning/error lines, e.g.:")
         for line in sm_extra["log_samples"]:
@@ -1003,6 +1027,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_mb": sm.peak_rss_mb,
         "peak_pss_mb": sm.peak_pss_mb,
         "cpu_pct": sm.cpu_pct,
+        "stage_us": sm.stage_us,
         "postfix_accept_per_s": pf.accept_per_s,
         "postfix_delivered_per_s": pf.delivered_per_s,
         "postfix_accept_p50_ms": pf.accept_p50_ms,

@@ -115,6 +115,7 @@ class DeliverySettings(_Section):
     idle_seconds: float = Field(5.0, ge=0)
     suppression_days: int = Field(30, ge=1, le=3650)  # an automatic or customer suppression entry lasts this long
     delay_warning: int = Field(0, ge=0)  # seconds queued before the sender is warned of a delay; 0: never
+    processes: int = Field(1, ge=1, le=64)  # delivery processes of `serve --split`
 
     @field_validator("delay_warning")
     @classmethod
@@ -283,6 +284,7 @@ class Settings(BaseSettings):
     hostname: str = Field(default_factory=socket.getfqdn)
     node: str = Field(default_factory=socket.gethostname)
     processes: int = Field(1, ge=1, le=64)
+    split: bool = False  # intake, delivery and web each in processes of their own (serve --split)
     timezone: str = "UTC"  # where a "day" starts: sent today, max per day, the daily report
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
