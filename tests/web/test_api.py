@@ -187,6 +187,8 @@ def test_the_customer_keeps_the_suppression_list_through_the_api(gateway: Runnin
 
     submit(gateway.smtp_port, b"Subject: again\r\n\r\nx\r\n", ["gone@sink.test"])
     wait_status(gateway.engine, "suppressed", 1)
+    assert 'scriptmail_recipients_finished_total{outcome="suppressed"} 1.0' in client.get("/metrics").text
+    assert client.get(f"/1.0/hosting/web/{HOSTING}/email", headers=headers).json()["bounce"] == 2  # bounced + suppressed
     gone.clear()  # the mailbox exists again
     removed = client.delete(f"{url}/gone@sink.test", params={"requeue": "true"}, headers=headers)
     assert removed.json() == {"address": "gone@sink.test", "requeued": 1}
