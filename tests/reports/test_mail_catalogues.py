@@ -1,5 +1,5 @@
-"""The mail scriptmail writes itself (the owner's block notice, the daily error report) takes its Spanish
-and French from gettext catalogues (translations/LANG/LC_MESSAGES/*.po): every text the code marks has a
+"""The mail scriptmail writes itself (the owner's block notice, the daily error report), and the SPF and
+DMARC advice of a sending domain, take their Spanish and French from gettext catalogues (translations/LANG/LC_MESSAGES/*.po): every text the code marks has a
 translation there with the same {placeholders}, and the mail really comes out translated."""
 
 from __future__ import annotations
@@ -18,18 +18,19 @@ from babel.support import NullTranslations
 
 from scriptmail import catalogues
 from scriptmail.control import notices
+from scriptmail.domains import advice
 from scriptmail.dsn import compose
 from scriptmail.model import HostingState
 from scriptmail.reports import daily
 
 LANGUAGES = ("es", "fr")
-MODULES = (notices, daily, compose)
+MODULES = (notices, daily, advice, compose)
 NOW = datetime.datetime(2026, 11, 29, 7, 0, tzinfo=datetime.timezone.utc).timestamp()
 
 
 def _constants() -> set[str]:
     """The msgids, as the modules keep them: the constants they translate."""
-    return set(notices.TEXTS) | set(daily.TEXTS.values()) | set(compose.TEXTS)
+    return set(notices.TEXTS) | set(daily.TEXTS.values()) | set(advice.TEXTS) | set(compose.TEXTS)
 
 
 def _marked(module: object) -> set[str]:
@@ -63,14 +64,15 @@ def _placeholders(text: str) -> list[str]:
 
 
 def test_the_constants_are_every_marked_text() -> None:
-    marked = _marked(notices) | _marked(daily) | _marked(compose)
+    marked = _marked(notices) | _marked(daily) | _marked(advice) | _marked(compose)
     assert marked == _constants()
+    assert len(advice.TEXTS) == len(set(advice.TEXTS)) == len(_marked(advice))
     assert "What to do:" in marked and "Showing the {shown} most recent of {total} failures." in marked
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_catalogues_are_there(language: str) -> None:
-    assert [path.name for path in _files(language)] == ["daily.po", "dsn.po", "notices.po"]
+    assert [path.name for path in _files(language)] == ["daily.po", "domains.po", "dsn.po", "notices.po"]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -26,7 +26,7 @@ from scriptmail.reports.schedule import days_due
 from scriptmail.scheduler import daily_reports
 from scriptmail.scheduler.policy_sweep import apply_detection, find_detections
 from scriptmail.scheduler.purge import run_purge
-from scriptmail.store import activity, leases, queue, report_data, retention, sender_notices, suppressions
+from scriptmail.store import activity, idempotency, leases, queue, report_data, retention, sender_notices, suppressions
 from scriptmail.store.hosting_control import expire_held, purging_hostings
 from scriptmail.store.writer import Writer
 
@@ -129,7 +129,8 @@ class Scheduler:
                 return handled
 
     async def prune(self) -> None:
-        """Old per-minute counters, then the log beyond `control.log_days`, a batch per commit."""
+        """Old per-minute counters, then the log beyond `control.log_days`, a batch per commit, then
+        the Idempotency-Key answers older than a day."""
         now = self._clock()
         if not await self._writer.submit(lambda c: leases.acquire(c, "prune", self._owner, PRUNE_INTERVAL, now)):
             return
@@ -142,6 +143,7 @@ class Scheduler:
             pruned += count
         await self._writer.submit(lambda c: retention.prune_days(c, activity.day_of(now - keep)))
         await self._writer.submit(lambda c: sender_notices.prune(c, now - 86400))
+        await self._writer.submit(lambda c: idempotency.prune(c, now))  # answers kept 24 h for retries
         if pruned:
             log.info("%d recipient(s) older than %d days removed from the log", pruned, self._settings.control.log_days)
 

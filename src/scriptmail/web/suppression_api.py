@@ -16,12 +16,9 @@ from pydantic import BaseModel, Field
 from scriptmail.store import accounts, suppressions
 from scriptmail.suppression.rules import EntryError
 from scriptmail.web.api import NOT_FOUND, Context, User
+from scriptmail.web.problems import responses
 
 router = APIRouter(prefix="/1.0/hosting/web/{serviceName}/email/suppressions", tags=["suppressions"])
-
-
-class Problem(BaseModel):
-    message: str
 
 
 class Suppression(BaseModel):
@@ -51,11 +48,7 @@ class Removal(BaseModel):
     requeued: int = Field(description="Recipients sent again (suppressed by it in the last 72 h).")
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "No valid bearer token."},
-    404: {"model": Problem, "description": "No such service for this caller."},
-    422: {"model": Problem, "description": "Malformed request."},
-}
+_ERRORS = responses(401, 404, 422, 429)
 
 
 async def _hosting(serviceName: Annotated[str, Path(max_length=253)], user: User, context: Context) -> int:
@@ -97,7 +90,7 @@ async def list_suppressions(
 
 @router.post(
     "", response_model=Suppression, status_code=201,
-    responses={**_ERRORS, 400: {"model": Problem, "description": "Not an address or a domain."}},
+    responses=responses(400, 401, 404, 422, 429),
     summary="Stop mailing an address (or a domain)",
 )  # fmt: skip
 async def add_suppression(hosting_id: Hosting, body: NewSuppression, context: Context) -> Suppression:
@@ -116,7 +109,7 @@ async def add_suppression(hosting_id: Hosting, body: NewSuppression, context: Co
 
 @router.delete(
     "/{address}", response_model=Removal,
-    responses={**_ERRORS, 404: {"model": Problem, "description": "No such service, or the address is not on its list."}},
+    responses=_ERRORS,
     summary="Mail this address again; with requeue=true, also what it stopped in the last 72 h",
 )  # fmt: skip
 async def remove_suppression(

@@ -2,7 +2,7 @@
 `suppressed` recipient status and counters, the per-hosting notices switch
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0011
 Create Date: 2026-12-01
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
