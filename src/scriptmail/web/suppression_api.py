@@ -39,7 +39,13 @@ class SuppressionPage(BaseModel):
 
 
 class NewSuppression(BaseModel):
-    address: str = Field(max_length=320, description="An address or a whole domain.")
+    # The same forms suppression.rules.entry_of accepts (it lower-cases): an address, or a domain.
+    address: str = Field(
+        max_length=320,
+        pattern=r"^([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+"
+        r"|@?[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+\.?)$",
+        description="An address or a whole domain.",
+    )
     reason: str = Field("manual", max_length=32, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
