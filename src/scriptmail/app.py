@@ -220,7 +220,7 @@ class Gateway:
             report = await asyncio.to_thread(parse_report, data) if len(data) > 256 * 1024 else parse_report(data)
 
             def apply(connection):
-                applied = apply_report(connection, recipient_id, report, data, client, self.clock())
+                applied = apply_report(connection, recipient_id, report, data, client, self.clock(), settings.delivery.suppression_days)
                 if settings.bounces.forward and applied.outcome == "bounced" and applied.original_sender:
                     queue_system_mail(
                         connection, settings.control.notify_from, applied.original_sender, data,

@@ -19,18 +19,19 @@ from babel.support import NullTranslations
 from scriptmail import catalogues
 from scriptmail.control import evidence, notices
 from scriptmail.domains import advice
+from scriptmail.dsn import compose
 from scriptmail.model import HostingState
 from scriptmail.reports import daily
 from scriptmail.webhooks import notice as webhook_notice
 
 LANGUAGES = ("es", "fr")
-MODULES = (notices, daily, advice, webhook_notice, evidence)
+MODULES = (notices, daily, advice, webhook_notice, evidence, compose)
 NOW = datetime.datetime(2026, 11, 29, 7, 0, tzinfo=datetime.timezone.utc).timestamp()
 
 
 def _constants() -> set[str]:
     """The msgids, as the modules keep them: the constants they translate."""
-    return set(notices.TEXTS) | set(daily.TEXTS.values()) | set(advice.TEXTS) | set(webhook_notice.TEXTS) | set(evidence.TEXTS)
+    return set(notices.TEXTS) | set(daily.TEXTS.values()) | set(advice.TEXTS) | set(webhook_notice.TEXTS) | set(evidence.TEXTS) | set(compose.TEXTS)
 
 
 def _marked(module: object) -> set[str]:
@@ -64,7 +65,7 @@ def _placeholders(text: str) -> list[str]:
 
 
 def test_the_constants_are_every_marked_text() -> None:
-    marked = _marked(notices) | _marked(daily) | _marked(advice) | _marked(webhook_notice) | _marked(evidence)
+    marked = _marked(notices) | _marked(daily) | _marked(advice) | _marked(webhook_notice) | _marked(evidence) | _marked(compose)
     assert marked == _constants()
     assert len(advice.TEXTS) == len(set(advice.TEXTS)) == len(_marked(advice))
     assert "What to do:" in marked and "Showing the {shown} most recent of {total} failures." in marked
@@ -72,7 +73,7 @@ def test_the_constants_are_every_marked_text() -> None:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_catalogues_are_there(language: str) -> None:
-    assert [path.name for path in _files(language)] == ["daily.po", "domains.po", "evidence.po", "notices.po", "webhooks.po"]
+    assert [path.name for path in _files(language)] == ["daily.po", "domains.po", "dsn.po", "evidence.po", "notices.po", "webhooks.po"]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
