@@ -77,8 +77,16 @@ async def current_writer(caller: Annotated[accounts.Caller, Depends(current_call
     return caller.user
 
 
+async def current_user_for(request: Request, caller: Annotated[accounts.Caller, Depends(current_caller)]) -> accounts.User:
+    """The caller, as a writer for a change (any method but GET and HEAD), else as a reader."""
+    if request.method not in ("GET", "HEAD"):
+        return await current_writer(caller)
+    return caller.user
+
+
 User = Annotated[accounts.User, Depends(current_user)]
 Writer = Annotated[accounts.User, Depends(current_writer)]
+ByMethod = Annotated[accounts.User, Depends(current_user_for)]  # for routers whose routes share one dependency
 # A hosting's name as the server reads it (longer or with control characters: 422).
 ServiceName = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[^\x00-\x1f\x7f/]+$")]
 _DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"

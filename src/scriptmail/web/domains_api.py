@@ -20,7 +20,7 @@ from scriptmail.domains.provision import new_keys
 from scriptmail.domains.vault import VaultError
 from scriptmail.domains.view import describe, with_checks
 from scriptmail.store import domains as store
-from scriptmail.web.api import Context, User, _hosting_id
+from scriptmail.web.api import Context, User, Writer, _hosting_id
 
 router = APIRouter(prefix="/1.0/hosting/web/{serviceName}/email/domains", tags=["sending domains"])
 
@@ -60,7 +60,7 @@ async def list_domains(serviceName: str, user: User, context: Context) -> list[d
 
 
 @router.post("", status_code=201, summary="Add a sending domain (its DKIM keys are generated, pending until DNS holds them)")
-async def add_domain(serviceName: str, body: DomainAdd, user: User, context: Context) -> dict[str, Any]:
+async def add_domain(serviceName: str, body: DomainAdd, user: Writer, context: Context) -> dict[str, Any]:
     hosting_id = await _hosting_id(context, user, serviceName)
     name = _name(body.domain)
     first = not await context.read(store.has_keys)
@@ -82,7 +82,7 @@ async def get_domain(serviceName: str, domain: str, user: User, context: Context
 
 
 @router.post("/{domain}/check", summary="Look the records up in DNS now")
-async def check_domain(serviceName: str, domain: str, user: User, context: Context) -> dict[str, Any]:
+async def check_domain(serviceName: str, domain: str, user: Writer, context: Context) -> dict[str, Any]:
     hosting_id = await _hosting_id(context, user, serviceName)
     found = await _found(context, hosting_id, domain)
     await dns_check.check(context.engine, context.write, context.settings, context.clock(), found["domain"])
@@ -90,7 +90,7 @@ async def check_domain(serviceName: str, domain: str, user: User, context: Conte
 
 
 @router.post("/{domain}/rotate", summary="Start a key rotation: new selectors to publish; they sign once verified")
-async def rotate_domain(serviceName: str, domain: str, user: User, context: Context) -> dict[str, Any]:
+async def rotate_domain(serviceName: str, domain: str, user: Writer, context: Context) -> dict[str, Any]:
     hosting_id = await _hosting_id(context, user, serviceName)
     found = await _found(context, hosting_id, domain)
     if found["state"] != "verified":
@@ -109,7 +109,7 @@ async def rotate_domain(serviceName: str, domain: str, user: User, context: Cont
 
 
 @router.delete("/{domain}", status_code=204, summary="Remove a sending domain and its keys")
-async def remove_domain(serviceName: str, domain: str, user: User, context: Context) -> Response:
+async def remove_domain(serviceName: str, domain: str, user: Writer, context: Context) -> Response:
     hosting_id = await _hosting_id(context, user, serviceName)
     found = await _found(context, hosting_id, domain)
     await context.write(lambda c: store.remove_domain(c, found["domain"]))

@@ -76,6 +76,9 @@ def document(app: FastAPI, context: WebContext | None) -> dict[str, Any]:
     schemas["Problem"] = problem
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    for path, item in spec.get("paths", {}).items():
+        for operation in item.values():
+            _every_error_is_a_problem(path, operation)
     if context is not None:
         plans = sorted(context.settings.plans)
         for model in ("HostingFields", "HostingCreate", "HostingPatch"):
@@ -87,6 +90,29 @@ def document(app: FastAPI, context: WebContext | None) -> dict[str, Any]:
                         _set_enum(parameter["schema"], plans)
     app.openapi_schema = spec
     return spec
+
+
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_ALWAYS = {"401": "No valid bearer token", "422": "A parameter or the body is not what this document says", "429": "Too many requests for this token: wait Retry-After seconds"}
+
+
+def _every_error_is_a_problem(path: str, operation: dict[str, Any]) -> None:
+    """Whatever router a route lives in, its errors are documented as the server sends them: a
+    problem+json body, with the answers every /1.0 route can give (and 404 where a name or id is
+    in the path)."""
+    if not isinstance(operation, dict) or "responses" not in operation:
+        return
+    responses = operation["responses"]
+    if path.startswith("/1.0/"):
+        for code, text in _ALWAYS.items():
+            responses.setdefault(code, {"description": text})
+        if "{" in path:
+            responses.setdefault("404", {"description": "No such object for this caller"})
+        if operation.get("requestBody"):
+            responses.setdefault("400", {"description": "A value the store refuses (e.g. an address or URL that cannot be used)"})
+    for code, answer in responses.items():
+        if code.isdigit() and int(code) >= 400:
+            answer["content"] = dict(_PROBLEM)
 
 
 def _set_enum(schema: dict[str, Any] | None, plans: list[str]) -> None:

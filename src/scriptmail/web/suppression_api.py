@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from scriptmail.store import accounts, suppressions
 from scriptmail.suppression.rules import EntryError
-from scriptmail.web.api import NOT_FOUND, Context, User
+from scriptmail.web.api import NOT_FOUND, ByMethod, Context
 from scriptmail.web.problems import responses
 
 router = APIRouter(prefix="/1.0/hosting/web/{serviceName}/email/suppressions", tags=["suppressions"])
@@ -57,7 +57,7 @@ class Removal(BaseModel):
 _ERRORS = responses(401, 404, 422, 429)
 
 
-async def _hosting(serviceName: Annotated[str, Path(max_length=253)], user: User, context: Context) -> int:
+async def _hosting(serviceName: Annotated[str, Path(max_length=253)], user: ByMethod, context: Context) -> int:
     """The hosting's id, or 404 before anything else is read (the body included)."""
     found = await context.read(lambda c: accounts.may_see(c, user, serviceName))
     if found is None:

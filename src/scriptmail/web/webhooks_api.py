@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from scriptmail.store import webhooks
-from scriptmail.web.api import Context, User, _hosting_id, _iso
+from scriptmail.web.api import ByMethod, Context, User, _hosting_id, _iso
 from scriptmail.webhooks.addresses import MAX_URL
 from scriptmail.webhooks.events import SUBSCRIBABLE
 
@@ -78,7 +78,7 @@ class WebhookDelivery(BaseModel):
     excerpt: str = Field(description="The start of the answer's body.")
 
 
-async def _owned(serviceName: ServiceName, user: User, context: Context) -> str:
+async def _owned(serviceName: ServiceName, user: ByMethod, context: Context) -> str:
     """The hosting, checked before the body is: a foreign hosting is 404 whatever was posted."""
     await _hosting_id(context, user, serviceName)
     return serviceName
