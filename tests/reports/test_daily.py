@@ -165,7 +165,7 @@ def test_each_language_shows_subject_totals_and_every_field_of_a_failure(
 
 
 def test_other_languages_get_english() -> None:
-    subject, data = mail(report(language="de"))
+    subject, data = mail(report(language="nl"))
     message, text, _ = parsed(data)
     assert subject == "[shop.example] Email errors on 2026-11-28 (2)"
     assert message["Content-Language"] == "en"

@@ -78,6 +78,11 @@ class Page:
             raise Redirect("/login")
         return self.session.user
 
+    @property
+    def locale(self) -> str:
+        """The Babel locale that formats this page's numbers (web/i18n.locale)."""
+        return i18n.locale(self.lang)
+
     def _(self, message: str, **values: object) -> str:
         return i18n.gettext(self.lang, message, **values)
 
