@@ -1,6 +1,7 @@
-"""Every text the areas show is in the Spanish and French catalogues: the strings of the templates
+"""Every text the areas show is in the catalogue of every language the areas offer (Spanish, French,
+German, Italian, Portuguese, Polish): the strings of the templates
 (found as gettext calls by Jinja2's extractor) and of the Python handlers (`_("…")`, `page._("…")`
-and `N_("…")` for texts translated later), with the same %(placeholders)s."""
+and `N_("…")` for texts translated later), with the same %(placeholders)s and the plural forms the language needs."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from jinja2.ext import babel_extract
 
 import scriptmail.web
 from scriptmail import catalogues
+from scriptmail.web import i18n
+from tests.support import plurals
 
 WEB = Path(scriptmail.web.__file__).parent
+LANGUAGES = tuple(code for code in i18n.CODES if code != "en")  # English is the msgids
 _PYTHON_CALL = re.compile(r"""\b(?:N_|_)\(\s*(?:\n\s*)?("(?:[^"\\]|\\.)+")""")
 
 
@@ -50,23 +54,36 @@ def test_the_extractor_sees_the_templates_strings() -> None:
     assert Environment(extensions=["jinja2.ext.i18n"])  # the extension the extractor parses with
 
 
-@pytest.mark.parametrize("language", ["es", "fr"])
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_every_text_is_translated(language: str) -> None:
     catalogue = _catalogue(language)
     missing = sorted(f"{where}: {text}" for text, where in _used().items() if text not in catalogue)
     assert not missing, f"{len(missing)} texts have no {language} translation:\n" + "\n".join(missing)
 
 
-@pytest.mark.parametrize("language", ["es", "fr"])
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_translations_keep_the_placeholders(language: str) -> None:
     placeholder = re.compile(r"%\((\w+)\)s")
     for text, translated in _catalogue(language).items():
         assert sorted(placeholder.findall(text)) == sorted(placeholder.findall(translated)), (text, translated)
 
 
-@pytest.mark.parametrize("language", ["es", "fr"])
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_each_text_has_one_home(language: str) -> None:
     """The catalogues of a language are merged: a text in two of them would have one translation
     win silently, by file name."""
     twice = {text: files for text, files in catalogues.homes(WEB / "translations", language).items() if len(files) > 1}
     assert not twice, twice
+
+
+def test_every_offered_language_has_its_catalogues() -> None:
+    assert LANGUAGES == ("es", "fr", "de", "it", "pt", "pl")
+    for language in LANGUAGES:
+        files = sorted(path.name for path in (WEB / "translations" / language / "LC_MESSAGES").glob("*.po"))
+        assert files == sorted(path.name for path in (WEB / "translations" / "es" / "LC_MESSAGES").glob("*.po")), language
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_plural_forms_are_the_languages(language: str) -> None:
+    found = plurals.problems(sorted((WEB / "translations" / language / "LC_MESSAGES").glob("*.po")), language)
+    assert not found, found

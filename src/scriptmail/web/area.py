@@ -115,15 +115,15 @@ async def logout(request: Request, csrf: CsrfField = "") -> Response:
 @router.post("/language")
 async def language(
     request: Request,
-    language: Annotated[str, Form(max_length=5)] = "en",
+    language: Annotated[str, Form(max_length=5)] = "",  # none given is refused like an unknown one
     next: Annotated[str, Form(max_length=500)] = "/",
     csrf: CsrfField = "",
 ) -> Response:
+    page = await current_page(request)
     if language not in i18n.CODES:
-        raise HTTPException(400, "unknown language")
+        raise HTTPException(400, f"{page._('Choose one of the offered languages.')} ({', '.join(i18n.CODES)})")
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     response = see(target)
-    page = await current_page(request)
     if page.session is not None:
         check_form(request, page, csrf)
         await page.context.write(lambda c: accounts.set_language(c, page.session.user, language))
