@@ -21,29 +21,40 @@ from tests.support import plurals
 WEB = Path(scriptmail.web.__file__).parent
 LANGUAGES = tuple(code for code in i18n.CODES if code != "en")  # English is the msgids
 _PYTHON_CALL = re.compile(r"""\b(?:N_|_)\(\s*(?:\n\s*)?("(?:[^"\\]|\\.)+")""")
+# A text with plural forms: ngettext("singular", "plural", n, ...), the msgid being the pair.
+_PLURAL_CALL = re.compile(r"""\bngettext\(\s*("(?:[^"\\]|\\.)+"),\s*("(?:[^"\\]|\\.)+")""")
+
+Msgid = str | tuple[str, str]
 
 
-def _used() -> dict[str, str]:
+def _used() -> dict[Msgid, str]:
     """msgid -> where it is used."""
-    found: dict[str, str] = {}
+    found: dict[Msgid, str] = {}
     for template in sorted((WEB / "templates").glob("*.html")):
         with template.open("rb") as source:
-            for _, _, message, _ in babel_extract(source, ("_", "gettext", "ngettext"), [], {"extensions": "jinja2.ext.i18n"}):
+            for _, function, message, _ in babel_extract(source, ("_", "gettext", "ngettext"), [], {"extensions": "jinja2.ext.i18n"}):
+                if function == "ngettext":
+                    found.setdefault(tuple(message[:2]), template.name)
+                    continue
                 for text in message if isinstance(message, tuple) else (message,):
                     if text:
                         found.setdefault(text, template.name)
     for module in sorted(WEB.glob("*.py")):
-        for literal in _PYTHON_CALL.findall(module.read_text()):
+        source = module.read_text()
+        for literal in _PYTHON_CALL.findall(source):
             found.setdefault(eval(literal), module.name)  # a plain string literal
+        for singular, plural in _PLURAL_CALL.findall(source):
+            found.setdefault((eval(singular), eval(plural)), module.name)
     return found
 
 
-def _catalogue(language: str) -> dict[str, str]:
-    merged: dict[str, str] = {}
+def _catalogue(language: str) -> dict[Msgid, str | tuple[str, ...]]:
+    merged: dict[Msgid, str | tuple[str, ...]] = {}
     for path in sorted((WEB / "translations" / language / "LC_MESSAGES").glob("*.po")):
         with path.open("rb") as po:
             for message in read_po(po, locale=language):
-                if message.id and message.string:
+                forms = message.string if isinstance(message.string, tuple) else (message.string,)
+                if message.id and all(forms):
                     merged[message.id] = message.string
     return merged
 
@@ -51,6 +62,10 @@ def _catalogue(language: str) -> dict[str, str]:
 def test_the_extractor_sees_the_templates_strings() -> None:
     used = _used()
     assert "Block sending" in used and "Change the password" in used and "Confirm the action first." in used
+    assert (
+        "Too many failed attempts: try again in %(seconds)s second.",
+        "Too many failed attempts: try again in %(seconds)s seconds.",
+    ) in used  # a text with plural forms
     assert Environment(extensions=["jinja2.ext.i18n"])  # the extension the extractor parses with
 
 
@@ -58,6 +73,7 @@ def test_the_extractor_sees_the_templates_strings() -> None:
 def test_every_text_is_translated(language: str) -> None:
     catalogue = _catalogue(language)
     missing = sorted(f"{where}: {text}" for text, where in _used().items() if text not in catalogue)
+    missing += sorted(f"{text}: no plural forms" for text in _used() if isinstance(text, tuple) and not isinstance(catalogue.get(text), tuple))
     assert not missing, f"{len(missing)} texts have no {language} translation:\n" + "\n".join(missing)
 
 
@@ -65,7 +81,9 @@ def test_every_text_is_translated(language: str) -> None:
 def test_translations_keep_the_placeholders(language: str) -> None:
     placeholder = re.compile(r"%\((\w+)\)s")
     for text, translated in _catalogue(language).items():
-        assert sorted(placeholder.findall(text)) == sorted(placeholder.findall(translated)), (text, translated)
+        wanted = placeholder.findall(text if isinstance(text, str) else text[1])
+        for form in translated if isinstance(translated, tuple) else (translated,):
+            assert sorted(placeholder.findall(form)) == sorted(wanted), (text, form)
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

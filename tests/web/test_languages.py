@@ -5,6 +5,7 @@ refused, with the list to choose from, when they are not ours."""
 from __future__ import annotations
 
 import html
+import re
 
 import pytest
 
@@ -69,3 +70,19 @@ def test_a_language_that_is_not_ours_is_refused_clearly(area) -> None:
     too_long = browser.post("/language", {"language": "deutsch", "next": "/hostings", "csrf": token})
     assert too_long.status_code == 422 and "language" in too_long.text
     assert 'lang="de"' in browser.get("/hostings").text  # nothing changed
+
+
+def test_the_wait_after_wrong_passwords_takes_the_polish_plural_form(area) -> None:
+    browser = area()
+    browser.get("/login")
+    assert browser.post("/language", {"language": "pl", "next": "/login"}).status_code == 303  # before login: a cookie
+    for _ in range(3):
+        assert "Nieprawidłowy adres e-mail lub hasło." in browser.login("a@users.test", "wrong password").text
+    throttled = browser.login("a@users.test")
+    assert throttled.status_code == 429
+    found = re.search(r"spróbuj ponownie za (\d+) (\w+)\.", html.unescape(throttled.text))
+    assert found, throttled.text
+    n, word = int(found.group(1)), found.group(2)
+    # Polish: 1 sekundę, 2-4 sekundy (but 12-14 sekund), 5 and more sekund, 22 sekundy.
+    few = n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14)
+    assert word == ("sekundę" if n == 1 else "sekundy" if few else "sekund"), (n, word)

@@ -41,6 +41,7 @@ from scriptmail.web.pages import (
     same_origin,
     see,
     set_cookie,
+    too_many_attempts,
 )  # fmt: skip
 
 router = APIRouter(include_in_schema=False)
@@ -87,7 +88,7 @@ async def login(
     counts = await context.read(lambda c: web_sessions.failures(c, keys))
     wait = throttle.wait_left(counts, now)
     if wait > 0:
-        error = page._("Too many failed attempts: try again in %(seconds)s seconds.", seconds=int(wait) + 1)
+        error = too_many_attempts(page, int(wait) + 1)
         return page.render("login.html", status=429, error=error, login_csrf=expected)
     user = await context.read(lambda c: accounts.check_password(c, email.strip(), password))
     if user is None:

@@ -46,6 +46,12 @@ def gettext(language: str, message: str, **values: object) -> str:
     return text % values if values else text
 
 
+def ngettext(language: str, singular: str, plural: str, n: int, **values: object) -> str:
+    """The form of a text that fits the number `n` in the language (Polish has three: 2 sekundy,
+    5 sekund, 22 sekundy), placeholders filled."""
+    return translations(language).ngettext(singular, plural, n) % values
+
+
 def locale(language: str) -> str:
     """The Babel locale for a language's numbers and dates."""
     return _LOCALES.get(language, language)

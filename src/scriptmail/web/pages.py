@@ -86,6 +86,9 @@ class Page:
     def _(self, message: str, **values: object) -> str:
         return i18n.gettext(self.lang, message, **values)
 
+    def ngettext(self, singular: str, plural: str, n: int, **values: object) -> str:
+        return i18n.ngettext(self.lang, singular, plural, n, **values)
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.context.settings.timezone)
@@ -159,6 +162,16 @@ class Page:
         if hosting_id is None:
             raise HTTPException(404, self._(NOT_FOUND))
         return hosting_id
+
+
+def too_many_attempts(page: Page, seconds: int) -> str:
+    """What the login and the password change say while the throttle makes the user wait."""
+    return page.ngettext(
+        "Too many failed attempts: try again in %(seconds)s second.",
+        "Too many failed attempts: try again in %(seconds)s seconds.",
+        seconds,
+        seconds=seconds,
+    )
 
 
 async def current_page(request: Request) -> Page:
