@@ -38,6 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stage_profile import Profiler, per_message_us, stage_shares
+from web_load import WRK_CONNECTIONS, block_latency, parse_wrk, run_wrk, start_wrk, wrk_path
+
 HOST = "127.0.0.1"
 SENDER = "sender@bench.test"
 RECIPIENT = "rcpt@sink.test"
@@ -351,6 +354,8 @@ class Figures:
     peak_pss_mb: float | None = None
     processes: int | None = None
     cpu_pct: float | None = None
+    cpu_seconds: float | None = None  # of the throughput phase
+    stage_us: dict[str, float] = field(default_factory=dict)  # --profile: CPU µs per message by stage
     errors: list[str] = field(default_factory=list)
 
 
@@ -393,6 +398,7 @@ def run_source(
         if server_pid and cpu_start is not None:
             used = tree_cpu_seconds(server_pid) - cpu_start
             fig.cpu_pct = round(100 * used / (accepted_at - start), 0)
+            fig.cpu_seconds = used
         return
     remaining = args.timeout - (accepted_at - start)
     delivered_at = sink.wait_for(base + args.messages, max(remaining, 1.0))
@@ -406,6 +412,7 @@ def run_source(
     if server_pid and cpu_start is not None:
         used = tree_cpu_seconds(server_pid) - cpu_start
         fig.cpu_pct = round(100 * used / (delivered_at - start), 0)
+        fig.cpu_seconds = used
 
 
 def _message(index: int, size: int) -> bytes:
@@ -664,7 +671,15 @@ def measure(
     sampler.start()
     try:
         log(f"{name}: {args.messages} messages, concurrency {args.concurrency}")
-        run_source(tools["smtp-source"], port, args, sink, fig, pid, deliver)
+        profiling = args.profile_dir is not None and name.startswith("scriptmail")
+        profiler = Profiler(pid, args.profile_dir / "scriptmail.raw") if profiling else None
+        try:
+            run_source(tools["smtp-source"], port, args, sink, fig, pid, deliver)
+        finally:
+            if profiler is not None:
+                profiler.stop()
+        if profiler is not None and fig.cpu_seconds and profiler.output.exists():
+            fig.stage_us = per_message_us(stage_shares(profiler.output.read_text()), fig.cpu_seconds, args.messages)
         alive()
         log(f"{name}: latency sample of {args.latency_sample}")
         run_latency(port, args, sink, fig, deliver)
@@ -710,7 +725,7 @@ def _toml_str(value: Any) -> str:
     return json.dumps(str(value))  # a JSON string literal is a valid TOML basic string
 
 
-def write_config(workdir: Path, database_url: str, port: int, sink_port: int) -> Path:
+def write_config(workdir: Path, database_url: str, port: int, sink_port: int, web_port: int = 0) -> Path:
     maildrop = workdir / "maildrop"
     maildrop.mkdir()
     text = (
@@ -722,6 +737,8 @@ def write_config(workdir: Path, database_url: str, port: int, sink_port: int) ->
         f'trusted_networks = {{"127.0.0.0/8" = {_toml_str(HOSTING)}}}\n'
         "\n[delivery]\n"
         f'routes = {{"sink.test" = {_toml_str(f"{HOST}:{sink_port}")}}}\n'
+        "\n[web]\n"
+        f"listen = {_toml_str(f'{HOST}:{web_port}')}\n"
     )
     path = workdir / "scriptmail.toml"
     path.write_text(text)
@@ -765,14 +782,19 @@ def bench_scriptmail(
     database = PostgresDatabase(args.pg_admin_url) if args.store == "postgresql" else None
     proc: subprocess.Popen | None = None
     parts = ["serve", "--processes", str(args.processes)] + (["--parts", args.parts] if args.parts else [])
+    parts += ["--split"] if args.split else []
     deliver = not args.parts or "delivery" in args.parts.split(",")
     log_path = workdir / "scriptmail.log"
     try:
         exe = scriptmail_exe()
         url = database.create() if database else f"sqlite:///{workdir / 'bench.db'}"
-        port = free_port()
-        config = write_config(workdir, url, port, sink.port)
-        for command in (["db", "upgrade"], ["hosting", "add", HOSTING, "--owner", "ops@bench.test", "--plan", "unlimited"]):
+        port, web_port = free_port(), free_port()
+        config = write_config(workdir, url, port, sink.port, web_port)
+        outputs = []
+        for command in (
+            ["db", "upgrade"], ["hosting", "add", HOSTING, "--owner", "ops@bench.test", "--plan", "unlimited"],
+            ["user", "add", "ops@bench.test", "--hosting", HOSTING], ["token", "create", "ops@bench.test"],
+        ):
             done = subprocess.run(
                 [exe, "--config", str(config), *command],
                 capture_output=True, text=True, timeout=args.timeout, cwd=workdir,
@@ -782,6 +804,8 @@ def bench_scriptmail(
                 raise BenchError(
                     f"'scriptmail {' '.join(command)}' exited {done.returncode}: {' | '.join(detail)}"
                 )
+            outputs.append(done.stdout)
+        token = outputs[-1].strip().rpartition(" ")[2]
         with open(log_path, "wb") as log_file:
             proc = subprocess.Popen(
                 [exe, "--config", str(config), *parts],
@@ -796,6 +820,8 @@ def bench_scriptmail(
 
         wait_for_banner(port, min(args.timeout, 60), alive)
         measure(f"scriptmail ({args.store})", proc.pid, port, tools, args, sink, fig, deliver, alive)
+        if args.web:
+            extra["web"] = bench_web(port, web_port, token, tools, args, sink, proc.pid, deliver, alive)
     except BenchError as exc:
         fig.errors.append(str(exc))
     finally:
@@ -815,8 +841,53 @@ def bench_scriptmail(
     return fig, extra
 
 
+def bench_web(
+    port: int, web_port: int, token: str, tools: dict[str, str], args: argparse.Namespace, sink: Sink, pid: int, deliver: bool,
+    alive: Callable[[], None],
+) -> dict[str, Any]:
+    """The API and /metrics alone under wrk, SMTP intake while wrk polls the counters, BLOCK's answer time."""
+    if wrk_path() is None:
+        raise BenchError("--web needs wrk (apt-get install wrk)")
+    base = f"http://{HOST}:{web_port}"
+    counters = f"{base}/1.0/hosting/web/{HOSTING}/email"
+    result: dict[str, Any] = {}
+    for name, url in (("counters", counters), ("metrics", f"{base}/metrics")):
+        log(f"web: wrk -c {WRK_CONNECTIONS} on {name} for {args.web_seconds:g} s")
+        result[name] = vars(run_wrk(url, token, args.web_seconds))
+        alive()
+    log(f"web: {args.messages} messages over SMTP while wrk polls the counters")
+    polling = start_wrk(counters, token, 600)
+    loaded = Figures()
+    try:
+        time.sleep(1)  # wrk is connected and at full rate
+        run_source(tools["smtp-source"], port, args, sink, loaded, pid, deliver)
+    finally:
+        polling.send_signal(signal.SIGINT)  # wrk reports what it did so far
+        output, _ = polling.communicate(timeout=60)
+    alive()
+    result["counters_during_smtp"] = vars(parse_wrk(output))
+    result["accept_per_s_during_web_load"] = loaded.accept_per_s
+    result["delivered_per_s_during_web_load"] = loaded.delivered_per_s
+    log("web: BLOCK / UNBLOCK through the API")
+    result.update(block_latency(base, HOSTING, token, args.block_rounds))
+    return result
+
+
+
+
 # --------------------------------------------------------------------------------------------
 # Report
+
+
+def print_web(web: dict[str, Any], sm: Figures) -> None:
+    print(f"web (wrk, {WRK_CONNECTIONS} connections)   requests/s   p50 ms   p99 ms   errors")
+    for name in ("counters", "metrics", "counters_during_smtp"):
+        row = web[name]
+        print(f"  {name:<30} {row['requests_per_s']:>10,.1f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['errors']:>8}")
+    during, alone = web["accept_per_s_during_web_load"], sm.accept_per_s
+    change = f" ({during / alone:.2f}x of the rate without web load)" if during and alone else ""
+    print(f"  SMTP accepted/s while wrk polls the counters: {_fmt(during)}{change}")
+    print(f"  BLOCK answered (API, every node holds it): p50 {web['block_p50_ms']} ms, p99 {web['block_p99_ms']} ms")
 
 
 def _fmt(value: float | None, digits: int = 0) -> str:
@@ -927,6 +998,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--install", action="store_true", help="apt-get install postfix if its tools are missing")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL, help="where to CREATE/DROP the fresh database")
     parser.add_argument("--workdir", type=Path, default=None, help="parent of the temporary directory")
+    parser.add_argument("--split", action="store_true", help="scriptmail serve --split: intake, delivery and web in processes of their own")
+    parser.add_argument(
+        "--web", action="store_true",
+        help="also measure the API and /metrics under wrk, SMTP intake while wrk polls the counters, and BLOCK's answer time",
+    )
+    parser.add_argument("--web-seconds", type=float, default=10, help="length of each wrk run alone (default 10)")
+    parser.add_argument("--block-rounds", type=int, default=50, help="BLOCK/UNBLOCK rounds timed with --web (default 50)")
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="sample scriptmail with py-spy during the throughput phase and print CPU µs per message by stage",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, queue, config)")
     parser.add_argument("--json-out", type=Path, default=None, help="also write the JSON result to this file")
     args = parser.parse_args(argv)
@@ -953,6 +1035,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="scriptmail-bench-", dir=args.workdir))
     workdir.chmod(0o755)  # Postfix's unprivileged daemons must traverse it to their queue
     fs = filesystem_of(workdir)
+    args.profile_dir = workdir if args.profile else None
     sink: Sink | None = None
     tools_rate: float | None = None
     pf: Figures | None = None
@@ -989,6 +1072,14 @@ def main(argv: list[str] | None = None) -> int:
     print_table(tools_rate, pf, sm, args, fs)
     load_after = os.getloadavg()[0]
     print(f"load average (1 min) before {load_before:.2f}, after {load_after:.2f}, {cpus} CPUs")
+    if sm and sm.stage_us:
+        print("scriptmail CPU µs per message by stage (py-spy samples x CPU seconds of the throughput phase / N):")
+        for stage, micros in sm.stage_us.items():
+            print(f"  {stage:<34} {micros:>8.1f}")
+        print(f"  {'total':<34} {sum(sm.stage_us.values()):>8.1f}")
+    web = sm_extra.get("web")
+    if web:
+        print_web(web, sm)
     if sm_extra.get("log_problems"):
         print(f"! scriptmail log: {sm_extra['log_problems']} warning/error lines, e.g.:")
         for line in sm_extra["log_samples"]:
@@ -1003,6 +1094,8 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_mb": sm.peak_rss_mb,
         "peak_pss_mb": sm.peak_pss_mb,
         "cpu_pct": sm.cpu_pct,
+        "stage_us": sm.stage_us,
+        "web": sm_extra.get("web"),
         "postfix_accept_per_s": pf.accept_per_s,
         "postfix_delivered_per_s": pf.delivered_per_s,
         "postfix_accept_p50_ms": pf.accept_p50_ms,

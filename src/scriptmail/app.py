@@ -28,7 +28,7 @@ from scriptmail.intake.smtp_server import SubmissionHandler, TrustedNetworks, ma
 from scriptmail.intake.tls import ensure_self_signed, server_context
 from scriptmail.model import DueRecipient
 from scriptmail.scheduler.jobs import Scheduler
-from scriptmail.store import activity, nodes, queue
+from scriptmail.store import activity, bus, nodes, queue
 from scriptmail.store import log as store_log
 from scriptmail.store.bounce_reports import apply_report
 from scriptmail.store.engine import open_engine
@@ -79,6 +79,8 @@ class Gateway:
         activity.set_zone(ZoneInfo(self.settings.timezone))
         self.engine = open_engine(self.settings.database_url)
         self.writer = Writer(self.engine)
+        self.bus = bus.open_bus(self.settings.database_url, self.settings.node)
+        self.writer.bus = self.bus
         self._stop = asyncio.Event()
         self._servers: list[Any] = []
         self._tasks: list[asyncio.Task] = []
@@ -97,6 +99,7 @@ class Gateway:
             self.engine.dispose()
             raise
         try:
+            await self._start_bus()
             self._tasks.append(asyncio.create_task(self._keep_registration(), name="node"))
             await self._start()
             if on_ready is not None:
@@ -133,13 +136,15 @@ class Gateway:
                 sender_for=self._verp_sender(secret),
             )  # fmt: skip
             self._tasks.append(asyncio.create_task(self.agent.run(), name="delivery"))
+            self.bus.on(bus.MAIL, lambda *_: self.agent.wake())
+            self.bus.on(bus.HOSTINGS, self.agent.reread_states)
         acceptor = self.acceptor = Acceptor(
             self.engine,
             self.writer,
             hostname=settings.hostname,
             max_size=settings.intake.max_message_size,
             max_recipients=settings.intake.max_recipients,
-            on_accepted=self.agent.wake if self.agent else None,
+            on_accepted=self._mail_committed,
             scanner=self._scanner() if {"smtp", "sendmail", "maildrop"} & set(self.parts) else None,
         )
         if "smtp" in self.parts:
@@ -165,6 +170,22 @@ class Gateway:
             )
             pickup.ensure_layout()
             self._tasks.append(asyncio.create_task(pickup.run(), name="maildrop"))
+
+    async def _start_bus(self) -> None:
+        """Without the bus every part still works, only by polling: a warning, not a failure."""
+        try:
+            await self.bus.start()
+        except Exception as error:  # noqa: BLE001
+            log.warning("no push between processes (%s): delivery and BLOCK fall back to polling", error)
+            self.bus = bus.Bus(self.settings.node)
+            self.writer.bus = None
+            return
+        self._closers.append(self.bus.close)
+
+    def _mail_committed(self) -> None:
+        if self.agent is not None:
+            self.agent.wake()
+        self.bus.mail_committed()  # delivery in the other processes and nodes
 
     def _verp_sender(self, secret: bytes) -> Callable[[DueRecipient], str | None] | None:
         """Each recipient's own envelope sender on the bounce domain; the null sender stays null."""
@@ -205,7 +226,7 @@ class Gateway:
         host, port = parse_host_port(self.settings.web.listen, listening=True)
         sock = listening_socket(host, port)
         self.web_port = sock.getsockname()[1]
-        server = make_server(create_app(WebContext(self.engine, self.writer, self.settings, self.clock)))
+        server = make_server(create_app(WebContext(self.engine, self.writer, self.settings, self.clock, self.bus)))
         task = asyncio.create_task(server.serve(sockets=[sock]), name="web")
 
         async def stop() -> None:

@@ -113,6 +113,7 @@ class DeliverySettings(_Section):
     data_timeout: float = Field(600.0, gt=0)
     messages_per_connection: int = Field(100, ge=1)
     idle_seconds: float = Field(5.0, ge=0)
+    processes: int = Field(1, ge=1, le=64)  # delivery processes of `serve --split`
 
     @model_validator(mode="after")
     def _backoff(self) -> DeliverySettings:
@@ -272,6 +273,7 @@ class Settings(BaseSettings):
     hostname: str = Field(default_factory=socket.getfqdn)
     node: str = Field(default_factory=socket.gethostname)
     processes: int = Field(1, ge=1, le=64)
+    split: bool = False  # intake, delivery and web each in processes of their own (serve --split)
     timezone: str = "UTC"  # where a "day" starts: sent today, max per day, the daily report
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)

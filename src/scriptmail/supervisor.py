@@ -4,11 +4,16 @@ The supervisor starts N copies of `scriptmail serve`, each with its own node nam
 (`<node>-<i>`, stable across restarts so each hands back its own leases), all listening on
 the same SMTP port (SO_REUSEPORT: the kernel spreads connections). A Unix socket and a
 maildrop have one owner, so only the first copy runs the sendmail socket and the maildrop
-pickup. A copy that dies is started again; SIGTERM stops them all.
+pickup. With `split`, the parts run in processes of their own kind instead, like Postfix's
+daemons: intake copies, delivery processes (`<node>-delivery-<i>`) and the web part
+(`<node>-web`), so that neither delivery nor a crowd of customers polling the API takes CPU
+from accepting mail. A copy that dies is started again; SIGTERM stops them all, and a copy
+whose supervisor dies is killed by the kernel, so none is left behind.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -23,8 +28,10 @@ log = logging.getLogger(__name__)
 # Parts that belong to one process per machine (a socket path, a maildrop directory), and the
 # scheduler, whose jobs take leases anyway: one copy running them is enough.
 SINGLE_OWNER = ("sendmail", "maildrop", "scheduler")
+OWN_PROCESS = ("delivery", "web")  # with split, each kind runs in processes of its own
 RESTART_DELAY = 1.0
 STOP_GRACE = 30.0
+_PR_SET_PDEATHSIG = 1
 
 
 def parts_for(copy: int, parts: Sequence[str]) -> tuple[str, ...]:
@@ -32,6 +39,25 @@ def parts_for(copy: int, parts: Sequence[str]) -> tuple[str, ...]:
     if copy == 0:
         return tuple(parts)
     return tuple(part for part in parts if part not in SINGLE_OWNER)
+
+
+def plan(node: str, parts: Sequence[str], processes: int, split: bool = False, delivery_processes: int = 1) -> list[tuple[str, tuple[str, ...]]]:
+    """The processes to run, as (node name, parts): N copies of everything, or with `split`
+    N intake copies, `delivery_processes` delivery processes and one web process."""
+    if not split:
+        return [(f"{node}-{index}", parts_for(index, parts)) for index in range(processes)]
+    rest = [part for part in parts if part not in OWN_PROCESS]
+    planned = [(f"{node}-{index}", parts_for(index, rest)) for index in range(processes if rest else 0)]
+    if "delivery" in parts:
+        planned += [(f"{node}-delivery-{index}", ("delivery",)) for index in range(delivery_processes)]
+    if "web" in parts:
+        planned.append((f"{node}-web", ("web",)))
+    return [(name, chosen) for name, chosen in planned if chosen]
+
+
+def _die_with_parent() -> None:
+    # Linux: a copy is killed when the supervisor dies, as if it had been killed with it.
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass
@@ -43,20 +69,20 @@ class _Copy:
 
 
 class Supervisor:
-    def __init__(self, config_args: Sequence[str], node: str, parts: Sequence[str], processes: int, log_level: str) -> None:
+    def __init__(self, config_args: Sequence[str], planned: Sequence[tuple[str, tuple[str, ...]]], log_level: str) -> None:
         self._config_args = list(config_args)
         self._log_level = log_level
-        self._copies = [
-            _Copy(index, f"{node}-{index}", parts_for(index, parts)) for index in range(processes)
-        ]
+        self._copies = [_Copy(index, name, parts) for index, (name, parts) in enumerate(planned)]
         self._stopping = False
 
     def _start(self, copy: _Copy) -> None:
         command = [
-            sys.executable, "-m", "scriptmail", *self._config_args, "serve", "--no-demo",
+            sys.executable, "-m", "scriptmail", *self._config_args, "serve", "--no-demo", "--no-split",
             "--processes", "1", "--parts", ",".join(copy.parts), "--log-level", self._log_level,
         ]  # fmt: skip
-        copy.process = subprocess.Popen(command, env=os.environ | {"SCRIPTMAIL_NODE": copy.node})
+        copy.process = subprocess.Popen(
+            command, env=os.environ | {"SCRIPTMAIL_NODE": copy.node}, preexec_fn=_die_with_parent if sys.platform == "linux" else None
+        )
         log.info("started %s (pid %d): %s", copy.node, copy.process.pid, ", ".join(copy.parts))
 
     def run(self) -> int:

@@ -6,15 +6,17 @@ from __future__ import annotations
 import os
 import signal
 import smtplib
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
-from scriptmail.store.schema import nodes
+from scriptmail.store.schema import attempts, nodes
 from tests.support.daemon import SCRIPTMAIL, free_port, write_config
 from tests.support.gateway import wait_status
 from tests.support.sink import Sink
@@ -33,6 +35,19 @@ def _wait_nodes(engine: Engine, count: int, timeout: float = 30) -> dict[str, in
     raise AssertionError(f"nodes registered: {found}")
 
 
+def _wait_listening(port: int, timeout: float = 30) -> None:
+    """A node registers before its listeners open: wait for the port itself."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def test_copies_share_the_work_and_a_dead_copy_comes_back(shop: Engine, database_url: str, tmp_path: Path, sink: Sink) -> None:
     port = free_port()
     config = write_config(tmp_path / "scriptmail.toml", database_url, sink.port, port)
@@ -44,7 +59,7 @@ def test_copies_share_the_work_and_a_dead_copy_comes_back(shop: Engine, database
     try:
         registered = _wait_nodes(shop, 2)
         assert set(registered) == {"mx-0", "mx-1"}
-        time.sleep(0.5)
+        _wait_listening(port)
         for number in range(20):
             with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
                 client.sendmail("web@shop.example", [f"r{number}@sink.test"], f"Subject: {number}\r\n\r\nx\r\n".encode())
@@ -75,3 +90,43 @@ def test_several_processes_need_a_fixed_port(tmp_path: Path) -> None:
     config.write_text(f'database_url = "sqlite:///{tmp_path / "x.db"}"\n[intake]\nlisten = "127.0.0.1:0"\n')
     result = subprocess.run([SCRIPTMAIL, "--config", str(config), "serve", "--processes", "2"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "fixed port" in result.stderr
+
+
+
+def test_split_serves_from_processes_of_their_own_and_none_outlives_the_supervisor(
+    shop: Engine, database_url: str, tmp_path: Path, sink: Sink
+) -> None:
+    port, web_port = free_port(), free_port()
+    config = write_config(tmp_path / "scriptmail.toml", database_url, sink.port, port)
+    config.write_text(config.read_text().replace('[web]\nlisten = "127.0.0.1:0"', f'[web]\nlisten = "127.0.0.1:{web_port}"'))
+    parent = subprocess.Popen(
+        [SCRIPTMAIL, "--config", str(config), "serve", "--no-demo", "--split"],
+        env=os.environ | {"SCRIPTMAIL_NODE": "mx"}, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        registered = _wait_nodes(shop, 3)
+        assert set(registered) == {"mx-0", "mx-delivery-0", "mx-web"}
+        assert len(set(registered.values())) == 3  # three processes
+        _wait_listening(port)
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.sendmail("web@shop.example", ["split@sink.test"], b"Subject: split\r\n\r\nx\r\n")
+        wait_status(shop, "sent", 1)
+        with shop.connect() as connection:
+            assert connection.execute(select(attempts.c.node)).scalars().all() == ["mx-delivery-0"]
+        assert b"scriptmail_" in urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=10).read()
+    finally:
+        parent.send_signal(signal.SIGKILL)  # a supervisor that dies takes its copies with it
+        parent.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in registered.values()):
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in registered.values())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie waits for its reaper: it runs no more
+        return stat.read().rpartition(")")[2].split()[0] != "Z"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from dataclasses import asdict
@@ -18,7 +19,7 @@ from scriptmail.model import HostingState
 from scriptmail.scheduler.jobs import PURGE_POLL
 from scriptmail.scheduler.purge import lease_name as purge_lease
 from scriptmail.scheduler.purge import run_purge
-from scriptmail.store import activity, leases
+from scriptmail.store import activity, bus, leases, nodes
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store import log as store_log
 from scriptmail.store.engine import for_writing, open_engine
@@ -143,16 +144,34 @@ def _apply(ctx: typer.Context, name: str, action: Action, reason: str, target: H
             fail(f"{name}: {refused}")
 
 
-def _settle(change: Change) -> None:
-    """After a change that stops sending, wait until every delivery agent has seen it."""
-    time.sleep(change.settle_seconds)
+def _settle(ctx: typer.Context, change: Change) -> None:
+    """After a change that stops sending, wait until every running node has acted on it."""
+    if not change.stops_sending:
+        return
+    url = settings_of(ctx).database_url
+
+    async def fence() -> None:
+        channel = bus.open_bus(url)
+        try:
+            await channel.start()
+        except Exception:  # noqa: BLE001 - no push: the agents' own reread is the bound
+            await asyncio.sleep(change.settle_seconds)
+            return
+        try:
+            with open_store(ctx) as connection:
+                running = nodes.live(connection, time.time())
+            await channel.fence(running, change.settle_seconds)
+        finally:
+            await channel.close()
+
+    asyncio.run(fence())
 
 
 @hosting_app.command("block")
 def hosting_block(ctx: typer.Context, name: str, reason: ReasonOption = "blocked by the operator") -> None:
     """Stop sending: waiting and new mail is held (72 h), nothing is deleted."""
     change = _apply(ctx, name, Action.BLOCK, reason)
-    _settle(change)
+    _settle(ctx, change)
     out.print(f"{name}: {change.before} -> {change.after}; {change.held} recipient(s) held")
 
 
@@ -221,7 +240,7 @@ def hosting_state(
 ) -> None:
     """Force a state (operator): e.g. lift a spam block without a purge."""
     change = _apply(ctx, name, Action.SET, reason, target=state)
-    _settle(change)
+    _settle(ctx, change)
     out.print(f"{name}: {change.before} -> {change.after}; {change.held} held, {change.released} back in the queue")
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from scriptmail.config import ConfigError, Settings, load_settings
-from scriptmail.store import activity
+from scriptmail.store import activity, bus
 from scriptmail.store.engine import for_writing, open_engine
 from scriptmail.store.migrate import upgrade
 
@@ -58,11 +58,15 @@ def settings_of(ctx: typer.Context) -> Settings:
 @contextmanager
 def open_store(ctx: typer.Context, write: bool = False) -> Iterator[Connection]:
     """A migrated store; a database that cannot be reached is a clean exit 75, not a traceback."""
-    engine = open_engine(settings_of(ctx).database_url, pool_size=1)
+    url = settings_of(ctx).database_url
+    engine = open_engine(url, pool_size=1)
     try:
         upgrade(engine)
         with for_writing(engine).begin() if write else engine.connect() as connection:
             yield connection
+            announced = bus.take_announced(connection)
+        if announced:  # SQLite: tell the running processes what this command changed
+            bus.open_bus(url).send(announced)
     except OperationalError as error:
         err.print(f"[red]database unavailable: {str(error.orig or error).splitlines()[0]}[/red]", highlight=False)
         raise typer.Exit(EX_TEMPFAIL) from None

@@ -30,6 +30,13 @@ def serve(
     processes: Annotated[
         int | None, typer.Option(min=1, max=64, help="Processes to run on this machine (default: config key `processes`, 1).")
     ] = None,
+    split: Annotated[
+        bool | None,
+        typer.Option(
+            "--split/--no-split",
+            help="Run intake, delivery and web in processes of their own, on every core (default: config key `split`).",
+        ),
+    ] = None,
     demo: Annotated[bool, typer.Option(help="On an empty store, create a demo hosting and print how to use it.")] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
@@ -45,10 +52,14 @@ def serve(
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = settings_of(ctx)
     demo_login = _create_demo(ctx) if demo else None
+    from scriptmail.supervisor import plan
+
     copies = processes if processes is not None else settings.processes
-    if copies > 1:
-        _supervise(ctx, settings, chosen, copies, log_level, demo_login)
+    planned = plan(settings.node, chosen, copies, settings.split if split is None else split, settings.delivery.processes)
+    if len(planned) > 1:
+        _supervise(ctx, settings, planned, log_level, demo_login)
         return
+    chosen = planned[0][1] if planned else chosen
 
     def ready(gateway: Any) -> None:
         out.print(f"scriptmail is running: parts {', '.join(chosen)}; store {safe_url(settings.database_url)}")
@@ -66,19 +77,20 @@ def serve(
 
 
 def _supervise(
-    ctx: typer.Context, settings: Settings, parts: tuple[str, ...], copies: int, log_level: str, demo_login: DemoLogin | None
+    ctx: typer.Context, settings: Settings, planned: list[tuple[str, tuple[str, ...]]], log_level: str, demo_login: DemoLogin | None
 ) -> None:
     from scriptmail.config import parse_host_port
     from scriptmail.supervisor import Supervisor
 
-    if "smtp" in parts and parse_host_port(settings.intake.listen, listening=True)[1] == 0:
+    listeners = sum("smtp" in parts for _, parts in planned)
+    if listeners > 1 and parse_host_port(settings.intake.listen, listening=True)[1] == 0:
         fail("several processes share one SMTP port: set intake.listen to a fixed port, not 0", 2)
     with open_store(ctx):
         pass  # migrate once here, before the copies start
-    out.print(f"scriptmail: supervising {copies} processes ({settings.node}-0 .. {settings.node}-{copies - 1})")
+    out.print(f"scriptmail: supervising {len(planned)} processes: " + "; ".join(f"{name} ({', '.join(parts)})" for name, parts in planned))
     if demo_login:
         _print_demo(settings, demo_login, parse_host_port(settings.intake.listen, listening=True)[1])
-    raise typer.Exit(Supervisor(ctx.meta["config_args"], settings.node, parts, copies, log_level).run())
+    raise typer.Exit(Supervisor(ctx.meta["config_args"], planned, log_level).run())
 
 
 def safe_url(url: str) -> str:

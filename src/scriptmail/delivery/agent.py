@@ -245,6 +245,10 @@ class DeliveryAgent:
             self._held = await asyncio.to_thread(self._read_held)
             self.wake()
 
+    async def reread_states(self, *_: str) -> None:
+        """A hosting's state changed (a notice on the bus): reread now, not at the next period."""
+        self._held = await asyncio.to_thread(self._read_held)
+
     async def _watch_states(self) -> None:
         """Keep the set of hostings that do not send fresh; BLOCK waits one period before returning."""
         while True:

@@ -3,19 +3,21 @@ the policy engine and the volume charts in a few small rows instead of a scan of
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Table, bindparam, case, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 
 from scriptmail.config import PlanSettings
 from scriptmail.control.content import HIGH_SCORE
 from scriptmail.control.policy import Signals, needs_baseline
 from scriptmail.control.quota import Room, earliest_minute, room
 from scriptmail.control.states import SENDING_STATES
-from scriptmail.store.engine import upsert
 from scriptmail.store.schema import (
     COUNTER_NAMES,
     activity,
@@ -82,13 +84,17 @@ def _add_counts(
     ]
     if not values:
         return
-    statement = upsert(connection, table)
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c[key] for key in keys],
-            set_={name: table.c[name] + statement.excluded[name] for name in columns},
-        ),
-        values,
+    connection.execute(_adding_upsert(connection.dialect.name, table, keys, columns), values)
+
+
+@functools.cache
+def _adding_upsert(dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Insert:
+    """Built once per process: constructing an upsert (its `excluded` alias proxies every column)
+    cost more CPU than running it, on every commit of the hot path."""
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c[key] for key in keys],
+        set_={name: table.c[name] + statement.excluded[name] for name in columns},
     )
 
 
@@ -102,22 +108,26 @@ def count_scripts(connection: Connection, items: Iterable[tuple[int, str, int, f
         row[2] = max(row[2], at)
     if not rows:
         return
-    statement = upsert(connection, script_counts)
     connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[script_counts.c.hosting_id, script_counts.c.script],
-            set_={
-                "messages": script_counts.c.messages + statement.excluded.messages,
-                "recipients": script_counts.c.recipients + statement.excluded.recipients,
-                "last_at": func.max(script_counts.c.last_at, statement.excluded.last_at)
-                if connection.dialect.name == "sqlite"
-                else func.greatest(script_counts.c.last_at, statement.excluded.last_at),
-            },
-        ),
+        _script_upsert(connection.dialect.name),
         [
             {"hosting_id": h, "script": script, "messages": m, "recipients": r, "last_at": at}
             for (h, script), (m, r, at) in sorted(rows.items())
         ],
+    )
+
+
+@functools.cache
+def _script_upsert(dialect: str) -> Insert:
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(script_counts)
+    latest = func.greatest if dialect == "postgresql" else func.max
+    return statement.on_conflict_do_update(
+        index_elements=[script_counts.c.hosting_id, script_counts.c.script],
+        set_={
+            "messages": script_counts.c.messages + statement.excluded.messages,
+            "recipients": script_counts.c.recipients + statement.excluded.recipients,
+            "last_at": latest(script_counts.c.last_at, statement.excluded.last_at),
+        },
     )
 
 

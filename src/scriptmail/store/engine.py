@@ -24,6 +24,7 @@ def open_engine(url: str, pool_size: int = 8) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "rollback", _forget_announced)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
@@ -44,6 +45,13 @@ def _sqlite_begin(connection) -> None:
     # readers use a plain BEGIN and, in WAL mode, never wait for the writer.
     immediate = connection.get_execution_options().get("sqlite_immediate", False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _forget_announced(connection) -> None:
+    # Notices announced in a transaction that rolled back must not go out with the next one.
+    from scriptmail.store import bus
+
+    bus.take_announced(connection)
 
 
 def for_writing(engine: Engine) -> Engine:

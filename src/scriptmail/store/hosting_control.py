@@ -14,15 +14,16 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from scriptmail.control.states import Action, Actor, Context, TransitionNotAllowed, decide, holds_mail
 from scriptmail.model import HostingState, RecipientStatus
-from scriptmail.store import activity
+from scriptmail.store import activity, bus
 from scriptmail.store.hostings import SYSTEM_HOSTING, HostingError
 from scriptmail.store.queue import free_bodies, free_message_bodies
 from scriptmail.store.schema import hosting_events, hostings, recipients
 
 _WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value)
 
-# How often delivery agents reread which hostings do not send. A change that stops sending waits
-# this long (and a little more) before it returns, so that afterwards no transaction starts.
+# How often delivery agents reread which hostings do not send, whatever the bus says. A change
+# that stops sending waits for every live node's acknowledgement on the bus (store/bus.py), and
+# at most this long and a little more, so that afterwards no transaction starts.
 STATE_REFRESH = 1.0
 
 
@@ -35,10 +36,14 @@ class Change:
     released: int = 0  # held recipients put back in the queue
 
     @property
+    def stops_sending(self) -> bool:
+        return holds_mail(self.after) and not holds_mail(self.before)
+
+    @property
     def settle_seconds(self) -> float:
-        """How long whoever asked should wait before saying "done": after a change that stops
-        sending, long enough for every delivery agent to have reread the states."""
-        return STATE_REFRESH + 0.5 if holds_mail(self.after) and not holds_mail(self.before) else 0.0
+        """The longest whoever asked waits before saying "done" after a change that stops sending:
+        by then every delivery agent has reread the states, bus or not."""
+        return STATE_REFRESH + 0.5 if self.stops_sending else 0.0
 
 
 def change_state(
@@ -96,6 +101,9 @@ def change_state(
             .where(recipients.c.hosting_id == row.id, recipients.c.status == RecipientStatus.HELD.value)
             .values(status=RecipientStatus.QUEUED.value, held_at=None, next_attempt_at=now, updated_at=now)
         ).rowcount
+    bus.announce(connection, bus.HOSTINGS)  # delivery rereads the states at once
+    if released:
+        bus.announce(connection, bus.MAIL)
     return Change(name, before, after, held, released)
 
 

@@ -60,3 +60,14 @@ def heartbeat(connection: Connection, name: str, now: float) -> None:
 
 def unregister(connection: Connection, name: str) -> None:
     connection.execute(delete(nodes).where(nodes.c.name == name, nodes.c.pid == os.getpid()))
+
+
+def live(connection: Connection, now: float) -> set[str]:
+    """Names of the nodes running now: a fresh heartbeat, and on this machine a live process."""
+    here = socket.gethostname()
+    rows = connection.execute(select(nodes.c.name, nodes.c.hostname, nodes.c.pid, nodes.c.heartbeat_at)).all()
+    return {
+        row.name
+        for row in rows
+        if row.heartbeat_at > now - STALE_AFTER and (row.hostname != here or _alive_here(row.pid))
+    }

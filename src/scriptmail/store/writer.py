@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import fcntl
 import logging
+import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from scriptmail.store import bus
 from scriptmail.store.engine import for_writing
 
 log = logging.getLogger(__name__)
@@ -54,12 +59,16 @@ class Writer:
         ]
         self._started = False
         self._counting = threading.Lock()
+        self._database = engine
+        self._lock_fd: int | None = None
+        self.bus: bus.Bus | None = None  # gets the notices of SQLite transactions after their commit
         self.commits = 0
         self.operations = 0
 
     def start(self) -> None:
         if not self._started:
             self._started = True
+            self._lock_fd = _write_lock(self._database)
             for thread in self._threads:
                 thread.start()
 
@@ -70,6 +79,9 @@ class Writer:
             for thread in self._threads:
                 thread.join()
             self._started = False
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
             log.info("store writer stopped: %d operations in %d commits", self.operations, self.commits)
 
     def submit_nowait(self, operation: Operation) -> concurrent.futures.Future:
@@ -143,15 +155,31 @@ class Writer:
         for position, (bulk, _, _) in enumerate(batch):
             kinds.setdefault(bulk, []).append(position)
         results: list[Any] = [None] * len(batch)
-        with self._engine.begin() as connection:
+        with self._exclusive(), self._engine.begin() as connection:
             for bulk, positions in kinds.items():
                 outcome = bulk(connection, [batch[p][1] for p in positions])
                 for position, result in zip(positions, outcome):
                     results[position] = result
+            announced = bus.take_announced(connection)
+        if announced and self.bus is not None:
+            self.bus.send(announced)
         with self._counting:
             self.commits += 1
             self.operations += len(batch)
         return results
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """SQLite: processes sharing the file take turns through a blocking file lock, handed on
+        at once, instead of SQLite's busy handler, which sleeps and retries (up to 100 ms a go)."""
+        if self._lock_fd is None:
+            yield
+            return
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     @staticmethod
     def _fail(future: concurrent.futures.Future, error: Exception) -> None:
@@ -161,6 +189,16 @@ class Writer:
             future.set_exception(StoreUnavailable(str(error.orig or error).splitlines()[0]))
         else:
             future.set_exception(error)
+
+
+def _write_lock(engine: Engine) -> int | None:
+    """The lock file beside an SQLite database file (None for PostgreSQL or an in-memory store)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    path = Path(f"{database}.writelock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
 
 def _one_by_one(connection: Connection, operations: list[Operation]) -> list[Any]:

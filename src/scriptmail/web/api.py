@@ -7,7 +7,6 @@ state change answers 409 with the reason; bad input 400/422 with what is wrong.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime, timezone
 from typing import Annotated, Any, Literal
 
@@ -127,7 +126,7 @@ async def request_action(serviceName: str, body: EmailRequest, user: User, conte
         change = await context.write(lambda c: change_state(c, serviceName, action, actor, context.clock(), reason=reason))
     except TransitionNotAllowed as refused:
         raise HTTPException(409, refused.reason) from None
-    await asyncio.sleep(change.settle_seconds)  # once this answers, no new delivery starts
+    await context.settle(change)  # once this answers, no new delivery starts
     return REFERENCE_STATE[change.after]
 
 

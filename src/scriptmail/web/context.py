@@ -11,6 +11,9 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 
 from scriptmail.config import Settings
+from scriptmail.store import nodes
+from scriptmail.store.bus import Bus
+from scriptmail.store.hosting_control import Change
 from scriptmail.store.writer import Writer
 
 T = TypeVar("T")
@@ -22,6 +25,7 @@ class WebContext:
     writer: Writer
     settings: Settings
     clock: Callable[[], float] = field(default=time.time)
+    bus: Bus | None = None  # started by the gateway; None: wait the longest settle time instead
 
     async def read(self, query: Callable[[Connection], T]) -> T:
         """Run a read-only query in a worker thread: the event loop keeps serving."""
@@ -34,3 +38,14 @@ class WebContext:
 
     async def write(self, operation: Callable[[Connection], Any]) -> Any:
         return await self.writer.submit(operation)
+
+    async def settle(self, change: Change) -> None:
+        """Return once a change that stops sending holds everywhere: every live node has
+        acknowledged it on the bus (or the agents' own reread of the states has passed)."""
+        if not change.stops_sending:
+            return
+        if self.bus is None:
+            await asyncio.sleep(change.settle_seconds)
+            return
+        running = await self.read(lambda c: nodes.live(c, time.time()))
+        await self.bus.fence(running, change.settle_seconds)

@@ -4,7 +4,6 @@ may not see. The routes live in area.py, area_log.py, account.py and operator.py
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from datetime import datetime
 from typing import Annotated, Any
@@ -149,7 +148,7 @@ class Page:
             )
         except TransitionNotAllowed as refused:
             return "error", self._(refused.reason)
-        await asyncio.sleep(change.settle_seconds)
+        await self.context.settle(change)
         if action is Action.UNBLOCK and change.before is HostingState.SPAM:
             return "ok", self._("The spam block is lifted: held mail goes back to the queue.")
         if action is Action.SET:
