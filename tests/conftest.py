@@ -71,6 +71,7 @@ def make_gateway(database_url: str, tmp_path: Path, sink: Sink, shop: Engine):
         control: dict | None = None,
         plans: dict[str, PlanSettings] | None = None,
         bounces: dict | None = None,
+        web: dict | None = None,
         clock: Callable[[], float] = time.time,
         **delivery: object,
     ) -> RunningGateway:
@@ -85,6 +86,8 @@ def make_gateway(database_url: str, tmp_path: Path, sink: Sink, shop: Engine):
             settings.plans = {**settings.plans, **plans}
         if bounces:
             settings.bounces = settings.bounces.model_copy(update=bounces)
+        if web:
+            settings.web = settings.web.model_copy(update=web)
         running = RunningGateway(settings, parts, clock).start()
         running.engine = engine
         started.append(running)

@@ -26,8 +26,10 @@ def run(database_url: str, tmp_path: Path):
     config = tmp_path / "scriptmail.toml"
     config.write_text(f'database_url = "{database_url}"\n')
 
-    def run(*args: str, expect: int = 0) -> subprocess.CompletedProcess:
-        result = subprocess.run([SCRIPTMAIL, "--config", str(config), *args], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    def run(*args: str, expect: int = 0, input: str | None = None) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [SCRIPTMAIL, "--config", str(config), *args], capture_output=True, text=True, timeout=60, cwd=tmp_path, input=input
+        )
         assert result.returncode == expect, (result.stdout, result.stderr)
         return result
 
@@ -36,17 +38,48 @@ def run(database_url: str, tmp_path: Path):
 
 def test_hosting_lifecycle(run) -> None:
     run("db", "upgrade")
-    run("hosting", "add", "shop.example", "--owner", "owner@shop.example", "--uid", "1500", "--smtp-password", "pw")
+    added = run("hosting", "add", "shop.example", "--owner", "owner@shop.example", "--uid", "1500", "--generate-smtp-password")
+    assert re.search(r"SMTP password \(shown once\): \S{20,}", added.stdout)
     (hosting,) = json.loads(run("hosting", "list", "--json").stdout)
     assert hosting | {"id": 0} == {
         "id": 0, "name": "shop.example", "owner_email": "owner@shop.example", "uid": 1500,
         "plan": "default", "state": "active", "has_smtp_password": True, "report_to": None, "language": "en",
     }
-    run("hosting", "set", "shop.example", "--plan", "pro", "--no-uid", "--smtp-password", "")
+    run("hosting", "set", "shop.example", "--plan", "pro", "--no-uid", "--no-smtp-password")
     shown = json.loads(run("hosting", "show", "shop.example", "--json").stdout)
     assert (shown["plan"], shown["uid"], shown["has_smtp_password"], shown["recipients"]) == ("pro", None, False, {})
     assert shown["sending"] == {"last_hour": 0, "hourly": 100, "today": 0, "max_per_day": 0}
     assert "shop.example" in run("hosting", "list").stdout
+    deleted = run("hosting", "delete", "shop.example").stdout
+    assert re.search(r"its log is kept as deleted~\d+~shop.example", deleted)
+    assert json.loads(run("hosting", "list", "--json").stdout) == []
+    assert "no hosting named" in run("hosting", "delete", "shop.example", expect=1).stderr
+
+
+def test_the_smtp_password_comes_from_stdin_or_is_generated_never_from_the_command_line(run, database_url: str) -> None:
+    run("hosting", "add", "shop.example", "--owner", "owner@shop.example", "--smtp-password-stdin", input="first long secret\n")
+    run("hosting", "set", "shop.example", "--smtp-password-stdin", input="second long secret\n")
+    engine = open_engine(database_url)
+    with engine.connect() as connection:
+        _, stored = hostings.smtp_password_hash(connection, "shop.example")
+    engine.dispose()
+    assert stored.startswith("$argon2id$") and hostings.password_matches(stored, "second long secret")
+    assert not hostings.password_matches(stored, "first long secret")
+    assert "No such option" in run("hosting", "set", "shop.example", "--smtp-password", "visible in ps", expect=2).stderr
+    assert "10 to 200 characters" in run("hosting", "set", "shop.example", "--smtp-password-stdin", input="short\n", expect=1).stderr
+    assert "control characters" in run("hosting", "set", "shop.example", "--smtp-password-stdin", input="long enough\x00pw\n", expect=1).stderr
+    both = run("hosting", "set", "shop.example", "--smtp-password-stdin", "--generate-smtp-password", input="x" * 20, expect=1)
+    assert "exclude each other" in both.stderr
+
+
+def test_operator_tokens_have_a_scope_and_customers_none(run) -> None:
+    run("user", "add", "ops@example.net", "--operator")
+    run("user", "add", "customer@example.net")
+    made = run("token", "create", "ops@example.net", "--scope", "provision", "--label", "panel").stdout
+    assert re.search(r"token \d+ for ops@example.net \(scope provision\) \(shown once\): smk_\S+", made)
+    assert "not an operator" in run("token", "create", "customer@example.net", "--scope", "read", expect=1).stderr
+    assert "choose one of read, manage, provision" in run("token", "create", "ops@example.net", "--scope", "root", expect=1).stderr
+    run("token", "create", "customer@example.net")
 
 
 def test_refusals_are_clear_and_non_zero(run) -> None:

@@ -50,6 +50,9 @@ def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         ('[delivery]\nroutes = {"bad domain" = "127.0.0.1:25"}\n', "delivery.routes"),
         ('[delivery]\nrelay_host = "relay.test:0"\n', "delivery.relay_host"),
         ('[delivery]\nnameservers = ["resolver.test"]\n', "delivery.nameservers"),
+        ("[web]\napi_rate_per_minute = -1\n", "web.api_rate_per_minute"),
+        ("[web]\napi_burst = 0\n", "web.api_burst"),
+        ("[web]\napi_rate_per_minute = \"fast\"\n", "web.api_rate_per_minute"),
         ('database_url = "mysql://x"\n', "database_url"),
         ("[intake]\nlisen = \"127.0.0.1:25\"\n", "intake.lisen: unknown key"),
         ("surprise = 1\n", "surprise: unknown key"),
@@ -70,6 +73,12 @@ def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         ('[bounces]\ndomain = "b.test"\nlisten = "0.0.0.0:99999"\n', "bounces.listen"),
         ("[reports]\nhour = 24\n", "reports.hour"),
         ('[reports]\narea_url = "javascript:alert(1)"\n', "reports.area_url"),
+        ('[domains]\nspf_include = "not a name"\n', "domains.spf_include: 'not a name' is not a domain name"),
+        ('[domains]\nspf_include = "platform"\n', "domains.spf_include"),
+        ('[domains]\nspf_include = "_spf.platform.example -all"\n', "domains.spf_include"),
+        ('[domains]\noutbound_addresses = ["203.0.113.0/24"]\n', "domains.outbound_addresses: '203.0.113.0/24' is not an IP address"),
+        ('[domains]\noutbound_addresses = "203.0.113.1"\n', "domains.outbound_addresses"),
+        ('[domains]\nspf_includ = "x.example"\n', "domains.spf_includ: unknown key"),
     ],
 )
 def test_bad_values_are_reported_by_key(tmp_path: Path, text: str, named: str) -> None:
@@ -78,6 +87,18 @@ def test_bad_values_are_reported_by_key(tmp_path: Path, text: str, named: str) -
     with pytest.raises(ConfigError) as error:
         load_settings(config)
     assert named in str(error.value)
+
+
+def test_the_domains_section_names_what_customers_must_authorise(tmp_path: Path) -> None:
+    assert (load_settings().domains.spf_include, load_settings().domains.outbound_addresses) == ("", [])
+    config = tmp_path / "scriptmail.toml"
+    config.write_text(
+        '[domains]\nspf_include = "_SPF.Platform.Example."\n'
+        'outbound_addresses = ["203.0.113.10", " 2001:DB8::10", "203.0.113.10"]\n'
+    )
+    domains = load_settings(config).domains
+    assert domains.spf_include == "_spf.platform.example"
+    assert domains.outbound_addresses == ["203.0.113.10", "2001:db8::10"]  # normalised, once each
 
 
 def test_bad_environment_value_is_reported_by_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,6 +28,9 @@ CONFIG_ENV = "SCRIPTMAIL_CONFIG"
 _PLAN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
+# An SPF include target may start with an underscore label (_spf.platform.example); two labels at least.
+_SPF_NAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")
+
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the bad key."""
@@ -230,6 +233,36 @@ class BouncesSettings(_Section):
         return self
 
 
+class DomainsSettings(_Section):
+    """Sending domains: what the SPF and DMARC checks expect a customer's domain to authorise."""
+
+    # SPF: the name customers include (v=spf1 include:<spf_include> ~all), e.g. _spf.platform.example,
+    # and the addresses the platform's mail leaves from, which that record must pass.
+    spf_include: str = ""
+    outbound_addresses: list[str] = Field(default_factory=list)
+
+    @field_validator("spf_include")
+    @classmethod
+    def _spf_include(cls, value: str) -> str:
+        name = value.strip().lower().rstrip(".")
+        if name and not _SPF_NAME_RE.match(name):
+            raise ValueError(f"{value!r} is not a domain name")
+        return name
+
+    @field_validator("outbound_addresses")
+    @classmethod
+    def _outbound(cls, value: list[str]) -> list[str]:
+        addresses: list[str] = []
+        for text in value:
+            try:
+                address = ipaddress.ip_address(text.strip())
+            except ValueError:
+                raise ValueError(f"{text!r} is not an IP address") from None
+            if str(address) not in addresses:
+                addresses.append(str(address))
+        return addresses
+
+
 class ReportsSettings(_Section):
     """The daily error report mailed to each hosting whose mail failed the day before."""
 
@@ -251,6 +284,9 @@ class WebSettings(_Section):
     listen: str = "127.0.0.1:8025"
     # Whether the customer area shows the body of held mail before a purge (headers always).
     show_held_body: bool = True
+    # API requests per token and minute (a token bucket per process, refilled continuously); 0: no limit.
+    api_rate_per_minute: int = Field(600, ge=0, le=1_000_000)
+    api_burst: int = Field(60, ge=1, le=100_000)  # requests a token may make at once before the rate applies
 
     @field_validator("listen")
     @classmethod
@@ -281,6 +317,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     bounces: BouncesSettings = Field(default_factory=BouncesSettings)
     reports: ReportsSettings = Field(default_factory=ReportsSettings)
+    domains: DomainsSettings = Field(default_factory=DomainsSettings)
     plans: dict[str, PlanSettings] = Field(default_factory=dict)  # merged over the built-in plans
 
     @field_validator("database_url")

@@ -14,6 +14,7 @@ whose supervisor dies is killed by the kernel, so none is left behind.
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -123,3 +124,23 @@ class Supervisor:
                 process.kill()
                 process.wait()
         return max((copy.process.returncode or 0 for copy in self._copies if copy.process), default=0)
+
+
+def exec_supervisor(config_args: Sequence[str], planned: Sequence[tuple[str, tuple[str, ...]]], log_level: str) -> None:
+    """Become the supervisor in a fresh interpreter that imports only this module: the command
+    that migrated the store and printed the demo carries every library, and would keep them
+    resident all the while it waits for its copies."""
+    sys.stdout.flush()
+    plan_text = json.dumps({"config_args": list(config_args), "planned": [list(p) for p in planned], "log_level": log_level})
+    os.execv(sys.executable, [sys.executable, "-m", "scriptmail.supervisor", plan_text])
+
+
+def main(argv: Sequence[str]) -> int:
+    given = json.loads(argv[0])
+    logging.basicConfig(level=given["log_level"].upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    planned = [(name, tuple(parts)) for name, parts in given["planned"]]
+    return Supervisor(given["config_args"], planned, given["log_level"]).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

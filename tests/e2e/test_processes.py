@@ -104,7 +104,7 @@ def test_split_serves_from_processes_of_their_own_and_none_outlives_the_supervis
         env=os.environ | {"SCRIPTMAIL_NODE": "mx"}, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        registered = _wait_nodes(shop, 3)
+        registered = _wait_nodes(shop, 3, timeout=90)  # three interpreters start at once
         assert set(registered) == {"mx-0", "mx-delivery-0", "mx-web"}
         assert len(set(registered.values())) == 3  # three processes
         _wait_listening(port)
@@ -113,6 +113,7 @@ def test_split_serves_from_processes_of_their_own_and_none_outlives_the_supervis
         wait_status(shop, "sent", 1)
         with shop.connect() as connection:
             assert connection.execute(select(attempts.c.node)).scalars().all() == ["mx-delivery-0"]
+        _wait_listening(web_port)
         assert b"scriptmail_" in urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=10).read()
     finally:
         parent.send_signal(signal.SIGKILL)  # a supervisor that dies takes its copies with it

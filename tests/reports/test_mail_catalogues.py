@@ -1,6 +1,8 @@
-"""The mail scriptmail writes itself (the owner's block notice, the daily error report) takes its Spanish,
-French, German, Italian, Portuguese and Polish from gettext catalogues (translations/LANG/LC_MESSAGES/*.po): every text the code marks has a
-translation there with the same {placeholders} and the language's plural forms, and the mail really comes out translated."""
+"""The mail scriptmail writes itself (the owner's block notice, the daily error report), and the SPF and
+DMARC advice of a sending domain, take their Spanish, French, German, Italian, Portuguese and Polish
+from gettext catalogues (translations/LANG/LC_MESSAGES/*.po): every text the code marks has a
+translation there with the same {placeholders} and the language's plural forms, and the mail really
+comes out translated."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from babel.support import NullTranslations
 
 from scriptmail import catalogues
 from scriptmail.control import notices
+from scriptmail.domains import advice
 from scriptmail.model import HostingState
 from scriptmail.reports import daily
 from scriptmail.store import hostings as hosting_store
@@ -26,13 +29,13 @@ from scriptmail.web import i18n
 from tests.support import plurals
 
 LANGUAGES = tuple(code for code in hosting_store.LANGUAGES if code != "en")  # English is the msgids
-MODULES = (notices, daily)
+MODULES = (notices, daily, advice)
 NOW = datetime.datetime(2026, 11, 29, 7, 0, tzinfo=datetime.timezone.utc).timestamp()
 
 
 def _constants() -> set[str]:
     """The msgids, as the modules keep them: the constants they translate."""
-    return set(notices.TEXTS) | set(daily.TEXTS.values())
+    return set(notices.TEXTS) | set(daily.TEXTS.values()) | set(advice.TEXTS)
 
 
 def _marked(module: object) -> set[str]:
@@ -66,14 +69,15 @@ def _placeholders(text: str) -> list[str]:
 
 
 def test_the_constants_are_every_marked_text() -> None:
-    marked = _marked(notices) | _marked(daily)
+    marked = _marked(notices) | _marked(daily) | _marked(advice)
     assert marked == _constants()
+    assert len(advice.TEXTS) == len(set(advice.TEXTS)) == len(_marked(advice))
     assert "What to do:" in marked and "Showing the {shown} most recent of {total} failures." in marked
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_catalogues_are_there(language: str) -> None:
-    assert [path.name for path in _files(language)] == ["daily.po", "notices.po"]
+    assert [path.name for path in _files(language)] == ["daily.po", "domains.po", "notices.po"]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

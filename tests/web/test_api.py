@@ -72,7 +72,7 @@ def test_block_purge_unblock_and_the_recipient_through_the_api(gateway: RunningG
     assert client.put(url, json={"email": "errors@shop.example"}, headers=headers).status_code == 200
     assert client.get(url, headers=headers).json()["email"] == "errors@shop.example"
     bad = client.put(url, json={"email": "not an address"}, headers=headers)
-    assert bad.status_code == 400 and "invalid e-mail" in bad.json()["message"]
+    assert bad.status_code == 422 and "body.email" in bad.json()["message"]
     history = client.get(f"{url}/history", headers=headers).json()
     assert [row["to_state"] for row in history] == ["active", "purging", "blocked"]
     assert history[-1]["actor"] == "customer" and "a@users.test" in history[-1]["reason"]
@@ -131,7 +131,11 @@ def test_tenant_isolation_every_route_and_method_is_404_for_someone_elses_hostin
         for method, path, body in routes:
             answer = client.request(method, path.replace(HOSTING, name), json=body, headers=_as(tokens["b"]))
             assert answer.status_code == 404, (method, path, name, answer.status_code)
-            assert answer.json() == {"message": "This service does not exist"}
+            assert answer.json() == {
+                "type": "about:blank", "title": "Not Found", "status": 404,
+                "detail": "This service does not exist", "message": "This service does not exist",
+            }  # fmt: skip
+            assert answer.headers["content-type"] == "application/problem+json"
     # B's own hosting does not lead to A's message either.
     assert client.get(f"/1.0/hosting/web/{OTHER}/email/messages/{row['id']}", headers=_as(tokens["b"])).status_code == 404
     assert client.get(f"/1.0/hosting/web/{HOSTING}/email", headers=_as(tokens["a"])).json() == before

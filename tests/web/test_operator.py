@@ -315,3 +315,24 @@ def test_the_operator_pages_speak_the_users_language(area) -> None:
     assert "Cuentas" in browser.get("/operator/accounts").text
     browser.post("/language", {"language": "fr", "next": "/operator", "csrf": token})
     assert "File d'attente" in browser.get("/operator/queue").text.replace("&#39;", "'")
+
+
+def test_the_audit_log_shows_who_changed_what_in_the_operators_language(gateway: RunningGateway, area) -> None:
+    from scriptmail.store import audit
+
+    def change(connection) -> None:
+        operator = accounts.find_user(connection, email=OPERATOR)
+        token_id, _ = accounts.create_token(connection, operator, "panel", scope="provision")
+        audit.record(connection, audit.Actor.token(token_id, OPERATOR), "hosting.update", HOSTING, time.time(),
+                     before={"plan": "pro"}, after={"plan": "<script>alert(1)</script>"})  # fmt: skip
+
+    browser, _ = _operator(area)
+    assert "No change recorded yet." in browser.get("/operator/audit").text
+    _write(gateway, change)
+    page = browser.get("/operator/audit").text
+    assert "hosting.update" in page and "token " in page and OPERATOR in page
+    assert "&lt;script&gt;" in page and "<script>alert" not in page  # escaped, never run
+    _write(gateway, lambda c: accounts.set_language(c, accounts.find_user(c, email=OPERATOR), "es"))
+    assert "Registro de auditoría" in browser.get("/operator/audit").text
+    _write(gateway, lambda c: accounts.set_language(c, accounts.find_user(c, email=OPERATOR), "fr"))
+    assert "Journal d&#39;audit" in browser.get("/operator/audit").text or "Journal d'audit" in browser.get("/operator/audit").text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from dataclasses import asdict
 from typing import Annotated, Any
@@ -19,7 +20,7 @@ from scriptmail.model import HostingState
 from scriptmail.scheduler.jobs import PURGE_POLL
 from scriptmail.scheduler.purge import lease_name as purge_lease
 from scriptmail.scheduler.purge import run_purge
-from scriptmail.store import activity, bus, leases, nodes
+from scriptmail.store import activity, audit, bus, leases, nodes, provisioning
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store import log as store_log
 from scriptmail.store.engine import for_writing, open_engine
@@ -35,6 +36,35 @@ def _hosting_dict(hosting: Any) -> dict[str, Any]:
     return value
 
 
+# The SMTP password never travels on the command line (where `ps` shows it): read from stdin, or
+# generated and printed once.
+StdinOption = Annotated[
+    bool, typer.Option("--smtp-password-stdin", help="Read the SMTP password (login = hosting name) from the first line of stdin.")
+]
+GenerateOption = Annotated[
+    bool, typer.Option("--generate-smtp-password", help="Generate an SMTP password and print it once.")
+]
+
+
+def _smtp_password(from_stdin: bool, generate: bool) -> tuple[str | None, bool]:
+    """The new SMTP password (or None for none given), and whether it was generated."""
+    if from_stdin and generate:
+        fail("--smtp-password-stdin and --generate-smtp-password exclude each other")
+    if generate:
+        return hosting_store.new_smtp_password(), True
+    if not from_stdin:
+        return None, False
+    line = sys.stdin.readline().rstrip("\r\n")
+    try:
+        return hosting_store.check_smtp_password(line), False
+    except hosting_store.HostingError as error:
+        fail(str(error))
+
+
+def _record(connection, action: str, name: str, before: Any = None, after: Any = None) -> None:
+    audit.record(connection, audit.CLI, action, name, time.time(), before=before, after=after)
+
+
 @hosting_app.command("add")
 def hosting_add(
     ctx: typer.Context,
@@ -42,16 +72,20 @@ def hosting_add(
     owner: Annotated[str, typer.Option(help="Owner's contact e-mail address.")],
     uid: Annotated[int | None, typer.Option(help="Unix uid whose sendmail calls belong to this hosting.")] = None,
     plan: Annotated[str | None, typer.Option(help="Plan name (default: control.default_plan).")] = None,
-    smtp_password: Annotated[str | None, typer.Option(help="Password for SMTP AUTH (login = hosting name).")] = None,
+    smtp_password_stdin: StdinOption = False,
+    generate_smtp_password: GenerateOption = False,
 ) -> None:
     """Create a hosting."""
     plan = _check_plan(ctx, plan or settings_of(ctx).control.default_plan)
+    password, generated = _smtp_password(smtp_password_stdin, generate_smtp_password)
     with open_store(ctx, write=True) as connection:
         try:
-            hosting = hosting_store.add_hosting(connection, name, owner, uid=uid, plan=plan, smtp_password=smtp_password)
+            hosting = hosting_store.add_hosting(connection, name, owner, uid=uid, plan=plan, smtp_password=password)
         except hosting_store.HostingError as error:
             fail(str(error))
-    out.print(f"hosting {hosting.name} created (id {hosting.id})")
+        _record(connection, "hosting.create", name, after=_hosting_dict(hosting))
+    out.print(f"hosting {hosting.name} created (id {hosting.id})" + (f"; SMTP password (shown once): {password}" if generated else ""),
+              highlight=False)  # fmt: skip
 
 
 @hosting_app.command("list")
@@ -102,7 +136,9 @@ def hosting_set(
     uid: Annotated[int | None, typer.Option(help="New Unix uid.")] = None,
     no_uid: Annotated[bool, typer.Option("--no-uid", help="Remove the Unix uid.")] = False,
     plan: Annotated[str | None, typer.Option(help="New plan (one of the configured plans).")] = None,
-    smtp_password: Annotated[str | None, typer.Option(help="New SMTP password ('' removes SMTP AUTH).")] = None,
+    smtp_password_stdin: StdinOption = False,
+    generate_smtp_password: GenerateOption = False,
+    no_smtp_password: Annotated[bool, typer.Option("--no-smtp-password", help="Remove SMTP AUTH.")] = False,
     report_to: Annotated[
         str | None, typer.Option("--report-to", help="Where error reports go ('' sends them to the owner).")
     ] = None,
@@ -111,17 +147,41 @@ def hosting_set(
     """Change a hosting."""
     if plan is not None:
         _check_plan(ctx, plan)
+    password, generated = _smtp_password(smtp_password_stdin, generate_smtp_password)
+    if no_smtp_password:
+        if password is not None:
+            fail("--no-smtp-password excludes a new SMTP password")
+        password = ""
     with open_store(ctx, write=True) as connection:
+        before = hosting_store.find_hosting(connection, name=name)
         try:
             if plan is not None:  # recorded in the hosting's history, like a state change
                 change_plan(connection, name, plan, Actor.OPERATOR, time.time(), reason="changed with scriptmail hosting set")
             hosting = hosting_store.update_hosting(
-                connection, name, owner_email=owner, uid=uid, clear_uid=no_uid, smtp_password=smtp_password,
+                connection, name, owner_email=owner, uid=uid, clear_uid=no_uid, smtp_password=password,
                 report_to=report_to, language=language,
             )  # fmt: skip
         except hosting_store.HostingError as error:
             fail(str(error))
-    out.print(f"hosting {hosting.name} updated")
+        _record(connection, "hosting.update", name, before=_hosting_dict(before), after=_hosting_dict(hosting))
+    out.print(f"hosting {hosting.name} updated" + (f"; SMTP password (shown once): {password}" if generated else ""), highlight=False)
+
+
+@hosting_app.command("delete")
+def hosting_delete(
+    ctx: typer.Context,
+    name: str,
+    purge: Annotated[bool, typer.Option("--purge", help="Purge its queued and held mail too (else such mail refuses the delete).")] = False,
+) -> None:
+    """Delete a hosting: it stops sending at once; its log stays readable until `control.log_days` prunes it."""
+    with open_store(ctx, write=True) as connection:
+        before = hosting_store.find_hosting(connection, name=name)
+        try:
+            tombstone, purged = provisioning.delete_hosting(connection, name, time.time(), purge=purge)
+        except hosting_store.HostingError as error:
+            fail(str(error))
+        _record(connection, "hosting.delete", name, before=_hosting_dict(before), after={"name": tombstone.name, "purged": purged})
+    out.print(f"hosting {name} deleted; {purged} recipient(s) purged; its log is kept as {tombstone.name}", highlight=False)
 
 
 def _check_plan(ctx: typer.Context, plan: str) -> str:

@@ -80,7 +80,7 @@ def _supervise(
     ctx: typer.Context, settings: Settings, planned: list[tuple[str, tuple[str, ...]]], log_level: str, demo_login: DemoLogin | None
 ) -> None:
     from scriptmail.config import parse_host_port
-    from scriptmail.supervisor import Supervisor
+    from scriptmail.supervisor import exec_supervisor
 
     listeners = sum("smtp" in parts for _, parts in planned)
     if listeners > 1 and parse_host_port(settings.intake.listen, listening=True)[1] == 0:
@@ -90,7 +90,7 @@ def _supervise(
     out.print(f"scriptmail: supervising {len(planned)} processes: " + "; ".join(f"{name} ({', '.join(parts)})" for name, parts in planned))
     if demo_login:
         _print_demo(settings, demo_login, parse_host_port(settings.intake.listen, listening=True)[1])
-    raise typer.Exit(Supervisor(ctx.meta["config_args"], planned, log_level).run())
+    exec_supervisor(ctx.meta["config_args"], planned, log_level)
 
 
 def safe_url(url: str) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Annotated
 
 import typer
 
 from scriptmail.cli.root import app, fail, open_store, out
-from scriptmail.store import accounts
+from scriptmail.store import accounts, audit
 
 user_app = typer.Typer(help="People who use the customer and operator areas and the API.", no_args_is_help=True)
 token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
@@ -73,14 +74,26 @@ def user_grant(ctx: typer.Context, email: str, hosting: list[str]) -> None:
 
 
 @token_app.command("create")
-def token_create(ctx: typer.Context, email: str, label: Annotated[str, typer.Option(help="What the token is for.")] = "") -> None:
+def token_create(
+    ctx: typer.Context,
+    email: str,
+    label: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    scope: Annotated[
+        str | None,
+        typer.Option(help="An operator token's reach: read, manage (also changes) or provision (also creates and deletes hostings)."),
+    ] = None,
+) -> None:
     """Create an API token for a user; it is printed once and never stored."""
     with open_store(ctx, write=True) as connection:
         user = accounts.find_user(connection, email=email)
         if user is None:
             fail(f"no user {email!r}")
-        token_id, token = accounts.create_token(connection, user, label)
-    out.print(f"token {token_id} for {email} (shown once): {token}", highlight=False)
+        try:
+            token_id, token = accounts.create_token(connection, user, label, scope=scope)
+        except accounts.AccountError as error:
+            fail(str(error))
+        audit.record(connection, audit.CLI, "token.create", user.email, time.time(), after={"id": token_id, "label": label, "scope": scope})
+    out.print(f"token {token_id} for {email}{f' (scope {scope})' if scope else ''} (shown once): {token}", highlight=False)
 
 
 @token_app.command("revoke")
@@ -91,4 +104,5 @@ def token_revoke(ctx: typer.Context, token_id: Annotated[int, typer.Argument(met
             accounts.revoke_token(connection, token_id)
         except accounts.AccountError as error:
             fail(str(error))
+        audit.record(connection, audit.CLI, "token.revoke", str(token_id), time.time())
     out.print(f"token {token_id} revoked")

@@ -24,7 +24,7 @@ from scriptmail.reports.schedule import days_due
 from scriptmail.scheduler import daily_reports
 from scriptmail.scheduler.policy_sweep import apply_detection, find_detections
 from scriptmail.scheduler.purge import run_purge
-from scriptmail.store import activity, leases, report_data, retention
+from scriptmail.store import activity, idempotency, leases, report_data, retention
 from scriptmail.store.hosting_control import expire_held, purging_hostings
 from scriptmail.store.writer import Writer
 
@@ -109,7 +109,8 @@ class Scheduler:
                 break
 
     async def prune(self) -> None:
-        """Old per-minute counters, then the log beyond `control.log_days`, a batch per commit."""
+        """Old per-minute counters, then the log beyond `control.log_days`, a batch per commit, then
+        the Idempotency-Key answers older than a day."""
         now = self._clock()
         if not await self._writer.submit(lambda c: leases.acquire(c, "prune", self._owner, PRUNE_INTERVAL, now)):
             return
@@ -121,6 +122,7 @@ class Scheduler:
         while count := await self._writer.submit(lambda c: retention.prune_log(c, now - keep)):
             pruned += count
         await self._writer.submit(lambda c: retention.prune_days(c, activity.day_of(now - keep)))
+        await self._writer.submit(lambda c: idempotency.prune(c, now))  # answers kept 24 h for retries
         if pruned:
             log.info("%d recipient(s) older than %d days removed from the log", pruned, self._settings.control.log_days)
 

@@ -17,6 +17,13 @@ from scriptmail.store.schema import api_tokens, hostings, user_hostings, users
 
 TOKEN_PREFIX = "smk_"  # recognisable in a leaked file or a secret scanner
 
+# An operator token's reach, each including the one before: `read` sees everything, `manage`
+# also changes states, users, grants and tokens, `provision` also creates, changes and deletes
+# hostings and their SMTP passwords. A person's own token (no scope) reaches what they do: a
+# customer their hostings, an operator as far as `manage`.
+SCOPES = ("read", "manage", "provision")
+OPERATOR_DEFAULT_SCOPE = "manage"
+
 
 class AccountError(Exception):
     """A request about accounts that cannot be done; the message says why."""
@@ -28,6 +35,21 @@ class User:
     email: str
     operator: bool
     language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a bearer token speaks for: the person, the token's id and its scope (None: a person's own)."""
+
+    user: User
+    token_id: int
+    scope: str | None
+
+    def may(self, needed: str) -> bool:
+        """Whether this token reaches the operator scope `needed` (customers reach none)."""
+        if not self.user.operator:
+            return False
+        return SCOPES.index(self.scope or OPERATOR_DEFAULT_SCOPE) >= SCOPES.index(needed)
 
 
 def _user(row) -> User:
@@ -103,7 +125,9 @@ def set_language(connection: Connection, user: User, language: str) -> None:
 
 
 def grant(connection: Connection, user: User, hosting_name: str) -> None:
-    hosting_id = connection.execute(select(hostings.c.id).where(hostings.c.name == hosting_name)).scalar()
+    hosting_id = connection.execute(
+        select(hostings.c.id).where(hostings.c.name == hosting_name, hostings.c.deleted_at.is_(None))
+    ).scalar()
     if hosting_id is None:
         raise AccountError(f"no hosting named {hosting_name!r}")
     exists = connection.execute(
@@ -115,7 +139,11 @@ def grant(connection: Connection, user: User, hosting_name: str) -> None:
 
 def hosting_names(connection: Connection, user: User) -> list[str]:
     """The hostings this person may see: their own, or every customer hosting for an operator."""
-    query = select(hostings.c.name).where(hostings.c.name != "_system").order_by(hostings.c.name)
+    query = (
+        select(hostings.c.name)
+        .where(hostings.c.name != "_system", hostings.c.deleted_at.is_(None))
+        .order_by(hostings.c.name)
+    )
     if not user.operator:
         query = query.join(user_hostings, user_hostings.c.hosting_id == hostings.c.id).where(user_hostings.c.user_id == user.id)
     return list(connection.execute(query).scalars())
@@ -123,7 +151,9 @@ def hosting_names(connection: Connection, user: User) -> list[str]:
 
 def may_see(connection: Connection, user: User, hosting_name: str) -> int | None:
     """The hosting's id if this person may see it, else None (unknown and foreign look the same)."""
-    query = select(hostings.c.id).where(hostings.c.name == hosting_name, hostings.c.name != "_system")
+    query = select(hostings.c.id).where(
+        hostings.c.name == hosting_name, hostings.c.name != "_system", hostings.c.deleted_at.is_(None)
+    )
     if not user.operator:
         query = query.join(user_hostings, user_hostings.c.hosting_id == hostings.c.id).where(user_hostings.c.user_id == user.id)
     return connection.execute(query).scalar()
@@ -133,25 +163,37 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(connection: Connection, user: User, label: str = "") -> tuple[int, str]:
-    """A new token for `user`: its id and the token itself, which is never stored or shown again."""
+def create_token(connection: Connection, user: User, label: str = "", scope: str | None = None) -> tuple[int, str]:
+    """A new token for `user`: its id and the token itself, which is never stored or shown again.
+    A `scope` (read, manage, provision) makes it an operator token: only for operators."""
+    if scope is not None:
+        if scope not in SCOPES:
+            raise AccountError(f"scope {scope!r}: choose one of {', '.join(SCOPES)}")
+        if not user.operator:
+            raise AccountError(f"{user.email} is not an operator: a customer's token has no scope")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token_id = connection.execute(
         insert(api_tokens).returning(api_tokens.c.id),
-        {"user_id": user.id, "label": label[:200], "token_hash": _hash(token), "created_at": time.time()},
+        {"user_id": user.id, "label": label[:200], "token_hash": _hash(token), "created_at": time.time(), "scope": scope},
     ).scalar_one()
     return token_id, token
 
 
-def user_for_token(connection: Connection, token: str) -> User | None:
+def caller_for_token(connection: Connection, token: str) -> Caller | None:
+    """The person, token id and scope behind a bearer token; None when it is unknown or revoked."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     row = connection.execute(
-        select(users)
+        select(users, api_tokens.c.id.label("token_id"), api_tokens.c.scope)
         .join(api_tokens, api_tokens.c.user_id == users.c.id)
         .where(api_tokens.c.token_hash == _hash(token), api_tokens.c.revoked_at.is_(None))
     ).first()
-    return _user(row) if row else None
+    return Caller(_user(row), row.token_id, row.scope) if row else None
+
+
+def user_for_token(connection: Connection, token: str) -> User | None:
+    caller = caller_for_token(connection, token)
+    return caller.user if caller else None
 
 
 def revoke_token(connection: Connection, token_id: int, user: User | None = None) -> None:
@@ -167,7 +209,7 @@ def tokens_of(connection: Connection, user: User) -> list[dict]:
     return [
         dict(row._mapping)
         for row in connection.execute(
-            select(api_tokens.c.id, api_tokens.c.label, api_tokens.c.created_at, api_tokens.c.revoked_at)
+            select(api_tokens.c.id, api_tokens.c.label, api_tokens.c.scope, api_tokens.c.created_at, api_tokens.c.revoked_at)
             .where(api_tokens.c.user_id == user.id)
             .order_by(api_tokens.c.id)
         )

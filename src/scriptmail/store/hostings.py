@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from typing import Any
 
@@ -136,7 +137,8 @@ def get_hosting(connection: Connection, hosting_id: int) -> Hosting:
 
 
 def find_hosting(connection: Connection, *, name: str | None = None, uid: int | None = None) -> Hosting | None:
-    query = select(hostings)
+    """A live hosting by name or uid (a deleted one is found by neither)."""
+    query = select(hostings).where(hostings.c.deleted_at.is_(None))
     query = query.where(hostings.c.name == name) if name is not None else query.where(hostings.c.uid == uid)
     row = connection.execute(query).first()
     return _row_to_hosting(row) if row else None
@@ -144,13 +146,26 @@ def find_hosting(connection: Connection, *, name: str | None = None, uid: int | 
 
 def smtp_password_hash(connection: Connection, name: str) -> tuple[int, str | None] | None:
     row = connection.execute(
-        select(hostings.c.id, hostings.c.smtp_password_hash).where(hostings.c.name == name)
+        select(hostings.c.id, hostings.c.smtp_password_hash).where(hostings.c.name == name, hostings.c.deleted_at.is_(None))
     ).first()
     return (row.id, row.smtp_password_hash) if row else None
 
 
 def list_hostings(connection: Connection) -> list[Hosting]:
-    return [_row_to_hosting(row) for row in connection.execute(select(hostings).order_by(hostings.c.name))]
+    query = select(hostings).where(hostings.c.deleted_at.is_(None)).order_by(hostings.c.name)
+    return [_row_to_hosting(row) for row in connection.execute(query)]
+
+
+def new_smtp_password() -> str:
+    """A generated SMTP password: 24 random URL-safe characters (about 144 bits)."""
+    return secrets.token_urlsafe(18)
+
+
+def check_smtp_password(password: str) -> str:
+    """A chosen SMTP password must be long enough and fit on one SMTP AUTH line."""
+    if not 10 <= len(password) <= 200 or any(ord(c) < 32 or ord(c) == 127 for c in password):
+        raise HostingError("the SMTP password must have 10 to 200 characters and no control characters")
+    return password
 
 
 def update_hosting(

@@ -57,7 +57,7 @@ def hosting_list(connection: Connection, filters: HostingFilters, now: float, of
     today = activity_daily.alias("today")
     sent_today = func.coalesce(today.c.sent, 0)
     source = hostings.outerjoin(today, and_(today.c.hosting_id == hostings.c.id, today.c.day == activity.day_of(now)))
-    conditions = [hostings.c.name != SYSTEM_HOSTING]
+    conditions = [hostings.c.name != SYSTEM_HOSTING, hostings.c.deleted_at.is_(None)]
     if filters.state is not None:
         conditions.append(hostings.c.state == filters.state.value)
     if filters.plan:

@@ -51,6 +51,8 @@ hostings = Table(
     Column("language", String(8), nullable=False, server_default="en"),
     Column("created_at", Float, nullable=False),
     Column("purge_started_at", Float, nullable=True),  # mail queued before this is what the purge deletes
+    # A deleted hosting keeps its row (renamed to "deleted~<id>~<name>") so its log stays readable.
+    Column("deleted_at", Float, nullable=True),
     CheckConstraint(_one_of("state", HostingState), name="state"),
 )
 
@@ -282,6 +284,9 @@ api_tokens = Table(
     Column("created_at", Float, nullable=False),
     Column("last_used_at", Float, nullable=True),
     Column("revoked_at", Float, nullable=True),
+    # An operator token's reach: read, manage or provision; NULL for a person's own token (a
+    # customer's hostings, or an operator's present reach, which is `manage`).
+    Column("scope", String(16), nullable=True),
 )
 
 # Customer-area sessions: the cookie holds a random id, the store only its hash.
@@ -303,4 +308,33 @@ login_failures = Table(
     Column("key", String(400), primary_key=True),  # "account:<email>" or "ip:<address>"
     Column("failures", Integer, nullable=False),
     Column("last_at", Float, nullable=False),
+)
+
+# Every change made through the admin API or the CLI: which token (never its secret) or command,
+# when, what, and the object before and after (JSON). Operators read it; nothing deletes it.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("token_id", Id, nullable=True),  # no foreign key: the entry outlives a deleted user's token
+    Column("actor", String(400), nullable=False),  # "token 7 (ops@example.net)", "cli"
+    Column("action", String(64), nullable=False),  # hosting.create, hosting.delete, token.create...
+    Column("target", String(400), nullable=False, server_default=""),
+    Column("before", Text, nullable=True),
+    Column("after", Text, nullable=True),
+    Index("ix_audit_log_at", "at"),
+)
+
+# Answers to POSTs that carried an Idempotency-Key, per token: the same key and body get the same
+# answer again; the same key with another body is refused.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("token_id", Id, primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
 )

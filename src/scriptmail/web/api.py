@@ -10,8 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from scriptmail.control.states import REQUESTS, Actor, TransitionNotAllowed
@@ -20,10 +19,13 @@ from scriptmail.store import accounts, stats
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store import log as store_log
 from scriptmail.store.hosting_control import change_state, history
+from scriptmail.web.api_auth import current_caller
 from scriptmail.web.context import WebContext
+from scriptmail.web.fields import EMAIL_PATTERN
+from scriptmail.web.fields import TEXT_PATTERN as _TEXT
+from scriptmail.web.problems import responses
 
-router = APIRouter(prefix="/1.0")
-_bearer = HTTPBearer(auto_error=False, description="A token from the customer area or `scriptmail token create`.")
+router = APIRouter(prefix="/1.0", tags=["hosting"])
 
 NOT_FOUND = "This service does not exist"  # the same words for unknown and foreign hostings
 
@@ -40,7 +42,9 @@ class Email(BaseModel):
 
 
 class EmailUpdate(BaseModel):
-    email: str | None = Field(description="The new error-report recipient; null: back to the owner.")
+    email: Annotated[str, Field(max_length=320, pattern=EMAIL_PATTERN)] | None = Field(
+        description="The new error-report recipient; null: back to the owner."
+    )
 
 
 class EmailRequest(BaseModel):
@@ -62,18 +66,22 @@ def _context(request: Request) -> WebContext:
     return request.app.state.context
 
 
-async def current_user(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> accounts.User:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-    user = await _context(request).read(lambda c: accounts.user_for_token(c, credentials.credentials))
-    if user is None:
-        raise HTTPException(401, "this token is not valid (revoked, or never issued)", headers={"WWW-Authenticate": "Bearer"})
-    return user
+async def current_user(caller: Annotated[accounts.Caller, Depends(current_caller)]) -> accounts.User:
+    return caller.user
+
+
+async def current_writer(caller: Annotated[accounts.Caller, Depends(current_caller)]) -> accounts.User:
+    """A change: a customer on their hostings, or an operator token reaching `manage`."""
+    if caller.user.operator and not caller.may("manage"):
+        raise HTTPException(403, f"this token's scope ({caller.scope}) does not reach 'manage'")
+    return caller.user
 
 
 User = Annotated[accounts.User, Depends(current_user)]
+Writer = Annotated[accounts.User, Depends(current_writer)]
+# A hosting's name as the server reads it (longer or with control characters: 422).
+ServiceName = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[^\x00-\x1f\x7f/]+$")]
+_DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 Context = Annotated[WebContext, Depends(_context)]
 
 
@@ -88,13 +96,14 @@ def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds")
 
 
-@router.get("/hosting/web", response_model=list[str], summary="The hostings the caller may see")
+@router.get("/hosting/web", response_model=list[str], summary="The hostings the caller may see", responses=responses(401, 429))
 async def list_hostings(user: User, context: Context) -> list[str]:
     return await context.read(lambda c: accounts.hosting_names(c, user))
 
 
-@router.get("/hosting/web/{serviceName}/email", response_model=Email, summary="State and counters of the scripts' mail")
-async def get_email(serviceName: str, user: User, context: Context) -> Email:
+@router.get("/hosting/web/{serviceName}/email", response_model=Email, summary="State and counters of the scripts' mail",
+            responses=responses(401, 404, 422, 429))
+async def get_email(serviceName: ServiceName, user: User, context: Context) -> Email:
     hosting_id = await _hosting_id(context, user, serviceName)
 
     def read(connection) -> Email:
@@ -105,8 +114,9 @@ async def get_email(serviceName: str, user: User, context: Context) -> Email:
     return await context.read(read)
 
 
-@router.put("/hosting/web/{serviceName}/email", response_model=None, summary="Change the error-report recipient")
-async def put_email(serviceName: str, body: EmailUpdate, user: User, context: Context) -> None:
+@router.put("/hosting/web/{serviceName}/email", response_model=None, summary="Change the error-report recipient",
+            responses=responses(400, 401, 403, 404, 422, 429))
+async def put_email(serviceName: ServiceName, body: EmailUpdate, user: Writer, context: Context) -> None:
     await _hosting_id(context, user, serviceName)
     try:
         await context.write(lambda c: hosting_store.update_hosting(c, serviceName, report_to=body.email or ""))
@@ -114,8 +124,9 @@ async def put_email(serviceName: str, body: EmailUpdate, user: User, context: Co
         raise HTTPException(400, str(error)) from None
 
 
-@router.post("/hosting/web/{serviceName}/email/request", response_model=str, summary="Block, purge or unblock sending")
-async def request_action(serviceName: str, body: EmailRequest, user: User, context: Context) -> str:
+@router.post("/hosting/web/{serviceName}/email/request", response_model=str, summary="Block, purge or unblock sending",
+             responses=responses(401, 403, 404, 409, 422, 429))
+async def request_action(serviceName: ServiceName, body: EmailRequest, user: Writer, context: Context) -> str:
     """Answers the hosting's state after the action (in the reference's names). A purge runs in
     the background: the state is `purging` until it is done, then `ok`."""
     await _hosting_id(context, user, serviceName)
@@ -130,9 +141,10 @@ async def request_action(serviceName: str, body: EmailRequest, user: User, conte
     return REFERENCE_STATE[change.after]
 
 
-@router.get("/hosting/web/{serviceName}/email/bounces", response_model=list[Bounce], summary="The latest mail in error")
+@router.get("/hosting/web/{serviceName}/email/bounces", response_model=list[Bounce], summary="The latest mail in error",
+            responses=responses(401, 404, 422, 429))
 async def get_bounces(
-    serviceName: str, user: User, context: Context,
+    serviceName: ServiceName, user: User, context: Context,
     limit: Annotated[int, Query(ge=1, le=stats.MAX_BOUNCES, description="How many, newest first (1 to 100).")],
 ) -> list[Bounce]:  # fmt: skip
     hosting_id = await _hosting_id(context, user, serviceName)
@@ -140,8 +152,9 @@ async def get_bounces(
     return [Bounce(date=_iso(row["date"]), to=row["to"], message=f"{row['code'] or ''} {row['message']}".strip()) for row in rows]
 
 
-@router.get("/hosting/web/{serviceName}/email/volumes", response_model=list[Volume], summary="Mail sent per day, 30 days")
-async def get_volumes(serviceName: str, user: User, context: Context) -> list[Volume]:
+@router.get("/hosting/web/{serviceName}/email/volumes", response_model=list[Volume], summary="Mail sent per day, 30 days",
+            responses=responses(401, 404, 422, 429))
+async def get_volumes(serviceName: ServiceName, user: User, context: Context) -> list[Volume]:
     hosting_id = await _hosting_id(context, user, serviceName)
     days = await context.read(lambda c: stats.daily_volumes(c, hosting_id, context.clock()))
     return [Volume(date=day["date"], volume=day["sent"]) for day in days]
@@ -150,28 +163,35 @@ async def get_volumes(serviceName: str, user: User, context: Context) -> list[Vo
 # --- beyond the reference -------------------------------------------------------------------
 
 
-@router.get("/hosting/web/{serviceName}/email/messages", summary="The message log, one row per recipient, newest first")
+@router.get("/hosting/web/{serviceName}/email/messages", summary="The message log, one row per recipient, newest first",
+            responses=responses(401, 404, 422, 429))
 async def get_messages(
-    serviceName: str, user: User, context: Context,
+    serviceName: ServiceName, user: User, context: Context,
     status: RecipientStatus | None = None,
-    recipient: Annotated[str | None, Query(max_length=320)] = None,
-    subject: Annotated[str | None, Query(max_length=200)] = None,
-    script: Annotated[str | None, Query(max_length=200)] = None,
-    since: date | None = None,
-    until: date | None = None,
+    recipient: Annotated[str | None, Query(max_length=320, pattern=_TEXT)] = None,
+    subject: Annotated[str | None, Query(max_length=200, pattern=_TEXT)] = None,
+    script: Annotated[str | None, Query(max_length=200, pattern=_TEXT)] = None,
+    since: Annotated[str | None, Query(pattern=_DAY, json_schema_extra={"format": "date"},
+                                       description="A day, YYYY-MM-DD (UTC): rows from its start.")] = None,
+    until: Annotated[str | None, Query(pattern=_DAY, json_schema_extra={"format": "date"},
+                                       description="A day, YYYY-MM-DD (UTC): rows before its start.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:  # fmt: skip
+    first, last = _day(since, "since"), _day(until, "until")
     await _hosting_id(context, user, serviceName)
     filters = store_log.Filters(
         hosting=serviceName, status=status, recipient=recipient, subject=subject, script=script,
-        since=_day_start(since), until=_day_start(until),
+        since=_day_start(first), until=_day_start(last),
     )  # fmt: skip
     rows = await context.read(lambda c: store_log.recent(c, filters, limit=limit))
     return [_public(row) for row in rows]
 
 
-@router.get("/hosting/web/{serviceName}/email/messages/{id}", summary="One recipient in full, with every attempt")
-async def get_message(serviceName: str, id: int, user: User, context: Context) -> dict[str, Any]:
+@router.get("/hosting/web/{serviceName}/email/messages/{id}", summary="One recipient in full, with every attempt",
+            responses=responses(401, 404, 422, 429))
+async def get_message(
+    serviceName: ServiceName, id: Annotated[int, Path(ge=1, le=2**53 - 1)], user: User, context: Context
+) -> dict[str, Any]:
     await _hosting_id(context, user, serviceName)
     found = await context.read(lambda c: store_log.detail(c, id))
     if found is None or found["hosting"] != serviceName:
@@ -179,17 +199,29 @@ async def get_message(serviceName: str, id: int, user: User, context: Context) -
     return _public(found)
 
 
-@router.get("/hosting/web/{serviceName}/email/scripts", summary="Originating scripts and how much they sent")
-async def get_scripts(serviceName: str, user: User, context: Context) -> list[dict[str, Any]]:
+@router.get("/hosting/web/{serviceName}/email/scripts", summary="Originating scripts and how much they sent",
+            responses=responses(401, 404, 422, 429))
+async def get_scripts(serviceName: ServiceName, user: User, context: Context) -> list[dict[str, Any]]:
     hosting_id = await _hosting_id(context, user, serviceName)
     return await context.read(lambda c: stats.scripts(c, hosting_id))
 
 
-@router.get("/hosting/web/{serviceName}/email/history", summary="State changes: who, when, from, to, why")
-async def get_history(serviceName: str, user: User, context: Context) -> list[dict[str, Any]]:
+@router.get("/hosting/web/{serviceName}/email/history", summary="State changes: who, when, from, to, why",
+            responses=responses(401, 404, 422, 429))
+async def get_history(serviceName: ServiceName, user: User, context: Context) -> list[dict[str, Any]]:
     await _hosting_id(context, user, serviceName)
     rows = await context.read(lambda c: history(c, serviceName))
     return [{**row, "at": _iso(row["at"])} for row in rows]
+
+
+def _day(text: str | None, name: str) -> date | None:
+    """A YYYY-MM-DD that is a real day (the pattern lets 2026-13-45 through): else 422, like the schema."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(422, f"invalid request: query.{name}: {text!r} is not a day (YYYY-MM-DD)") from None
 
 
 def _day_start(day: date | None) -> float | None:

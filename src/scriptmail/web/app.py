@@ -10,13 +10,16 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from scriptmail.web import account, area, area_log, metrics, operator, pages
+from scriptmail.web import account, admin_api, area, area_log, metrics, openapi, operator, pages
 from scriptmail.web.api import router
+from scriptmail.web.api_auth import RateLimits
 from scriptmail.web.context import WebContext
+from scriptmail.web.problems import problem
 
 
 def create_app(context: WebContext) -> FastAPI:
@@ -28,7 +31,9 @@ def create_app(context: WebContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.context = context
+    app.state.rate_limits = RateLimits()
     app.include_router(router)
+    app.include_router(admin_api.router)
     app.include_router(area.router)
     app.include_router(area_log.router)
     app.include_router(operator.router)
@@ -56,8 +61,14 @@ def create_app(context: WebContext) -> FastAPI:
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         if not request.url.path.startswith("/1.0"):
             return _error_page(error.status_code, str(error.detail))
-        # The reference answers errors as {"message": ...}; keep its shape.
-        return JSONResponse({"message": error.detail}, status_code=error.status_code, headers=getattr(error, "headers", None))
+        headers = dict(getattr(error, "headers", None) or {})
+        if error.status_code == 405:  # every method of the path, not only those of the first route that matched it
+            headers["Allow"] = ", ".join(_allowed(app, request))
+        if error.status_code == 400 and error.detail == "There was an error parsing the body":
+            # A body that is not JSON (or not UTF-8) does not match the document: 422 like any other.
+            return problem(422, "invalid request: body: not a JSON document")
+        # RFC 9457 problem details, with the reference's {"message": ...} member kept.
+        return problem(error.status_code, str(error.detail), headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def bad_input(request: Request, error: RequestValidationError) -> Response:
@@ -65,7 +76,9 @@ def create_app(context: WebContext) -> FastAPI:
         if not request.url.path.startswith("/1.0"):
             # A page of the areas reached with a malformed address or form: a page, not JSON.
             return _error_page(422, f"invalid request: {problems}")
-        return JSONResponse({"message": f"invalid request: {problems}", "errors": _plain(error.errors())}, status_code=422)
+        return problem(422, f"invalid request: {problems}", errors=_plain(error.errors()))
+
+    app.openapi = lambda: openapi.document(app, context)  # type: ignore[method-assign]
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
@@ -73,6 +86,15 @@ def create_app(context: WebContext) -> FastAPI:
         return Response(metrics.render(values), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _allowed(app: FastAPI, request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def _error_page(status: int, detail: str) -> HTMLResponse:

@@ -24,7 +24,8 @@ def snapshot(connection: Connection) -> dict:
         select(*(func.coalesce(func.sum(hosting_totals.c[name]), 0) for name in ("sent", "bounced", "expired", "purged", "complaints")))
     ).one()
     accepted = connection.execute(select(func.coalesce(func.sum(script_counts.c.messages), 0), func.coalesce(func.sum(script_counts.c.recipients), 0))).one()
-    states = dict(connection.execute(select(hostings.c.state, func.count()).group_by(hostings.c.state)).all())
+    live = hostings.c.deleted_at.is_(None)
+    states = dict(connection.execute(select(hostings.c.state, func.count()).where(live).group_by(hostings.c.state)).all())
     return {"waiting": waiting, "totals": totals, "accepted": accepted, "states": states}
 
 

@@ -13,6 +13,7 @@ that answer is marked no-store, so it is shown exactly once.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -23,7 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from scriptmail.catalogues import N_
 from scriptmail.control.states import REQUESTS, SENDING_STATES, Action, Actor
 from scriptmail.model import Hosting, HostingState
-from scriptmail.store import accounts, operator_views, stats
+from scriptmail.store import accounts, audit, operator_views, stats
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.hosting_control import change_plan, history, repeated_spam
 from scriptmail.store.hostings import SYSTEM_HOSTING
@@ -478,3 +479,28 @@ async def reset_password(
     hashed = await asyncio.to_thread(accounts.password_hash, password)
     await page.context.write(lambda c: accounts.set_password(c, user.email, hashed=hashed))
     return await _accounts(page, secret={"email": user.email, "password": password, "new": False})
+
+
+# --- audit log ---------------------------------------------------------------------------
+
+AUDIT_ROWS = 200
+
+
+@router.get("/audit")
+async def audit_page(request: Request) -> Response:
+    """The last changes made through the admin API and the CLI, with the token that made each."""
+    page = await operator_page(request)
+    rows, total = await page.context.read(lambda c: audit.entries(c, limit=AUDIT_ROWS))
+    return page.render(
+        "operator_audit.html",
+        total=total,
+        rows=[
+            {
+                **row,
+                "when": page.when(row["at"], seconds=True),
+                "before": "" if row["before"] is None else json.dumps(row["before"], sort_keys=True, ensure_ascii=False),
+                "after": "" if row["after"] is None else json.dumps(row["after"], sort_keys=True, ensure_ascii=False),
+            }
+            for row in rows
+        ],
+    )

@@ -16,3 +16,12 @@ def delay_after(failures: int) -> float:
 def wait_left(counts: dict[str, tuple[int, float]], now: float) -> float:
     """How long until another attempt is allowed, over every key (account and address)."""
     return max((last + delay_after(count) - now for count, last in counts.values()), default=0.0)
+
+
+def bucket_take(level: float, last: float, now: float, per_minute: int, burst: int) -> tuple[float, float]:
+    """One request against a token bucket that refills `per_minute` and holds `burst`: the bucket's
+    new level, and 0 when the request may go, else the seconds until it may (the level unchanged)."""
+    level = min(float(burst), level + (now - last) * per_minute / 60.0)
+    if level >= 1.0:
+        return level - 1.0, 0.0
+    return level, (1.0 - level) * 60.0 / per_minute
