@@ -91,6 +91,7 @@ def test_each_new_language_fits_a_phone_on_every_main_page(gateway: RunningGatew
     page.locator("form.language-form").get_by_role("button").click()
     page.wait_for_url(f"{base}/hostings")
     for path, name in (("/operator", "operator-hostings"), (f"/operator/hostings/{HOSTING}", "operator-hosting"),
-                       ("/operator/queue", "operator-queue"), ("/operator/accounts", "operator-accounts")):  # fmt: skip
+                       ("/operator/queue", "operator-queue"), ("/operator/accounts", "operator-accounts"),
+                       ("/operator/audit", "operator-audit")):  # fmt: skip
         page.goto(f"{base}{path}")
         _check(page, language, name)
