@@ -725,7 +725,7 @@ def _toml_str(value: Any) -> str:
     return json.dumps(str(value))  # a JSON string literal is a valid TOML basic string
 
 
-def write_config(workdir: Path, database_url: str, port: int, sink_port: int, web_port: int = 0) -> Path:
+def write_config(workdir: Path, database_url: str, port: int, sink_port: int, web_port: int = 0, sign: str = "none") -> Path:
     maildrop = workdir / "maildrop"
     maildrop.mkdir()
     text = (
@@ -739,10 +739,28 @@ def write_config(workdir: Path, database_url: str, port: int, sink_port: int, we
         f'routes = {{"sink.test" = {_toml_str(f"{HOST}:{sink_port}")}}}\n'
         "\n[web]\n"
         f"listen = {_toml_str(f'{HOST}:{web_port}')}\n"
+        "\n[domains]\n"
+        f"key_file = {_toml_str(workdir / 'dkim-master.key')}\n"
+        f"ed25519 = {'true' if sign == 'rsa+ed25519' else 'false'}\n"
     )
     path = workdir / "scriptmail.toml"
     path.write_text(text)
     return path
+
+
+def _mark_keys_found(database_url: str) -> None:
+    """The benchmark has no DNS: record the bench domain's keys as found, as a DNS check would."""
+    from scriptmail.domains.answers import Finding, Verdict
+    from scriptmail.store import domains as domain_store
+    from scriptmail.store.engine import for_writing, open_engine
+
+    engine = open_engine(database_url, pool_size=1)
+    try:
+        with for_writing(engine).begin() as connection:
+            for key in domain_store.keys_to_check(connection):
+                domain_store.record_check(connection, key["id"], Verdict(Finding.MATCHES, "benchmark"), time.time(), 0)
+    finally:
+        engine.dispose()
 
 
 def scriptmail_exe() -> str:
@@ -789,12 +807,13 @@ def bench_scriptmail(
         exe = scriptmail_exe()
         url = database.create() if database else f"sqlite:///{workdir / 'bench.db'}"
         port, web_port = free_port(), free_port()
-        config = write_config(workdir, url, port, sink.port, web_port)
+        config = write_config(workdir, url, port, sink.port, web_port, args.sign)
         outputs = []
-        for command in (
-            ["db", "upgrade"], ["hosting", "add", HOSTING, "--owner", "ops@bench.test", "--plan", "unlimited"],
-            ["user", "add", "ops@bench.test", "--hosting", HOSTING], ["token", "create", "ops@bench.test"],
-        ):
+        commands = [["db", "upgrade"], ["hosting", "add", HOSTING, "--owner", "ops@bench.test", "--plan", "unlimited"]]
+        if args.sign != "none":
+            commands.append(["domain", "add", HOSTING, SENDER.rpartition("@")[2]])  # smtp-source writes From: <SENDER>
+        commands += [["user", "add", "ops@bench.test", "--hosting", HOSTING], ["token", "create", "ops@bench.test"]]
+        for command in commands:
             done = subprocess.run(
                 [exe, "--config", str(config), *command],
                 capture_output=True, text=True, timeout=args.timeout, cwd=workdir,
@@ -806,6 +825,8 @@ def bench_scriptmail(
                 )
             outputs.append(done.stdout)
         token = outputs[-1].strip().rpartition(" ")[2]
+        if args.sign != "none":
+            _mark_keys_found(url)
         with open(log_path, "wb") as log_file:
             proc = subprocess.Popen(
                 [exe, "--config", str(config), *parts],
@@ -819,7 +840,8 @@ def bench_scriptmail(
                 raise BenchError(f"scriptmail serve exited {proc.returncode}: {tail}")
 
         wait_for_banner(port, min(args.timeout, 60), alive)
-        measure(f"scriptmail ({args.store})", proc.pid, port, tools, args, sink, fig, deliver, alive)
+        label = args.store if args.sign == "none" else f"{args.store}, DKIM {args.sign}"
+        measure(f"scriptmail ({label})", proc.pid, port, tools, args, sink, fig, deliver, alive)
         if args.web:
             extra["web"] = bench_web(port, web_port, token, tools, args, sink, proc.pid, deliver, alive)
     except BenchError as exc:
@@ -994,6 +1016,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--parts", default=None,
         help="passed to 'scriptmail serve --parts' (e.g. intake: accept only, no delivered/s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sign", choices=("none", "rsa", "rsa+ed25519"), default="none",
+        help="DKIM-sign every message at intake: RSA 2048, or RSA 2048 plus a second Ed25519 signature (default none)",
     )  # fmt: skip
     parser.add_argument("--install", action="store_true", help="apt-get install postfix if its tools are missing")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL, help="where to CREATE/DROP the fresh database")

@@ -72,6 +72,8 @@ def make_gateway(database_url: str, tmp_path: Path, sink: Sink, shop: Engine):
         plans: dict[str, PlanSettings] | None = None,
         bounces: dict | None = None,
         web: dict | None = None,
+        webhooks: dict | None = None,
+        domains: dict | None = None,
         clock: Callable[[], float] = time.time,
         **delivery: object,
     ) -> RunningGateway:
@@ -88,6 +90,10 @@ def make_gateway(database_url: str, tmp_path: Path, sink: Sink, shop: Engine):
             settings.bounces = settings.bounces.model_copy(update=bounces)
         if web:
             settings.web = settings.web.model_copy(update=web)
+        if webhooks:
+            settings.webhooks = settings.webhooks.model_copy(update=webhooks)
+        if domains:
+            settings.domains = settings.domains.model_copy(update=domains)
         running = RunningGateway(settings, parts, clock).start()
         running.engine = engine
         started.append(running)

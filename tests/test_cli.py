@@ -269,3 +269,34 @@ def test_stats_has_the_reference_counters_and_refuses_bad_input(run, database_ur
     assert "no hosting named" in run("stats", "ghost.example", expect=1).stderr
     run("stats", "shop.example", "--bounces", "101", expect=2)
     run("stats", "shop.example", "--offset", "-1", expect=2)
+
+
+def test_webhook_endpoints_from_the_command_line(run) -> None:
+    run("hosting", "add", "shop.example", "--owner", "owner@shop.example")
+    created = json.loads(run("webhook", "add", "https://hooks.example.com/in", "--events", "hosting.state_changed,message.bounced", "--json").stdout)
+    assert created["secret"].startswith("whsec_") and created["hosting"] is None
+    assert created["events"] == ["hosting.state_changed", "message.bounced"]
+    mine = run("webhook", "add", "https://panel.example/in", "--hosting", "shop.example")
+    assert "signing secret (shown once): whsec_" in mine.stdout
+    assert [e["url"] for e in json.loads(run("webhook", "list", "--json").stdout)] == ["https://hooks.example.com/in"]
+    assert [e["hosting"] for e in json.loads(run("webhook", "list", "--all", "--json").stdout)] == [None, "shop.example"]
+    listed = json.loads(run("webhook", "list", "--hosting", "shop.example", "--json").stdout)
+    assert "secret" not in listed[0] and len(listed[0]["events"]) == 6
+    rotated = json.loads(run("webhook", "rotate", str(created["id"]), "--json").stdout)
+    assert rotated["secret"].startswith("whsec_") and rotated["secret"] != created["secret"]
+    test = json.loads(run("webhook", "test", str(created["id"]), "--json").stdout)
+    assert test["webhook_id"].startswith("msg_")
+    assert json.loads(run("webhook", "log", str(created["id"]), "--json").stdout) == []
+    run("webhook", "remove", str(created["id"]))
+    assert "no webhook endpoint" in run("webhook", "remove", str(created["id"]), expect=1).stderr
+
+
+def test_webhook_refusals_are_clear(run) -> None:
+    run("db", "upgrade")
+    assert "https://" in run("webhook", "add", "ftp://x.example/", expect=1).stderr
+    assert "user name or password" in run("webhook", "add", "https://u:p@x.example/", expect=1).stderr
+    assert "unknown event" in run("webhook", "add", "https://x.example/", "--events", "mail.sent", expect=1).stderr
+    assert "no hosting named" in run("webhook", "add", "https://x.example/", "--hosting", "ghost.example", expect=1).stderr
+    assert "no webhook endpoint" in run("webhook", "rotate", "99", expect=1).stderr
+    assert "no webhook endpoint" in run("webhook", "test", "99", expect=1).stderr
+    assert run("webhook", "log", "abc", expect=2).returncode == 2

@@ -73,12 +73,27 @@ def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         ('[bounces]\ndomain = "b.test"\nlisten = "0.0.0.0:99999"\n', "bounces.listen"),
         ("[reports]\nhour = 24\n", "reports.hour"),
         ('[reports]\narea_url = "javascript:alert(1)"\n', "reports.area_url"),
+        ('[domains]\nplatform_domain = "not a domain"\n', "domains.platform_domain"),
+        ('[domains]\nplatform_domain = "localhost"\n', "domains.platform_domain"),
+        ("[domains]\nrsa_bits = 512\n", "domains.rsa_bits"),
+        ("[domains]\ncheck_interval = 1\n", "domains.check_interval"),
+        ("[domains]\ndns_timeout = 0\n", "domains.dns_timeout"),
+        ("[domains]\nrotation_overlap = -1\n", "domains.rotation_overlap"),
+        ("[domains]\ned25519 = \"maybe\"\n", "domains.ed25519"),
         ('[domains]\nspf_include = "not a name"\n', "domains.spf_include: 'not a name' is not a domain name"),
         ('[domains]\nspf_include = "platform"\n', "domains.spf_include"),
         ('[domains]\nspf_include = "_spf.platform.example -all"\n', "domains.spf_include"),
         ('[domains]\noutbound_addresses = ["203.0.113.0/24"]\n', "domains.outbound_addresses: '203.0.113.0/24' is not an IP address"),
         ('[domains]\noutbound_addresses = "203.0.113.1"\n', "domains.outbound_addresses"),
         ('[domains]\nspf_includ = "x.example"\n', "domains.spf_includ: unknown key"),
+        ('[webhooks]\nallow_networks = ["localhost"]\n', "webhooks.allow_networks: 'localhost' is not a network"),
+        ('[webhooks]\nnameservers = ["dns.test"]\n', "webhooks.nameservers"),
+        ("[webhooks]\nretry_delays = [300, 5]\n", "webhooks.retry_delays: delays grow"),
+        ("[webhooks]\nretry_delays = []\n", "webhooks.retry_delays"),
+        ("[webhooks]\nretry_window = 10\n", "webhooks.retry_window"),
+        ("[webhooks]\ntimeout = 60\nlease_seconds = 60\n", "lease_seconds (60) must be at least twice timeout (60)"),
+        ("[webhooks]\nconcurrency = 0\n", "webhooks.concurrency"),
+        ("[webhooks]\nsecret = 1\n", "webhooks.secret: unknown key"),
     ],
 )
 def test_bad_values_are_reported_by_key(tmp_path: Path, text: str, named: str) -> None:
@@ -106,6 +121,12 @@ def test_bad_environment_value_is_reported_by_key(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ConfigError) as error:
         load_settings()
     assert "delivery.concurrency" in str(error.value)
+
+
+def test_platform_domain_is_stored_as_its_a_label(tmp_path: Path) -> None:
+    config = tmp_path / "ok.toml"
+    config.write_text('[domains]\nplatform_domain = "Correo.Bücher.example"\n')
+    assert load_settings(config).domains.platform_domain == "correo.xn--bcher-kva.example"
 
 
 def test_unreadable_toml_and_missing_file(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from scriptmail.delivery.routing import Router
 from scriptmail.delivery.smtp_client import ClientSettings, SmtpClient
 from scriptmail.intake.accept import Acceptor
 from scriptmail.intake.scanner import RspamdScanner
+from scriptmail.intake.signer import Signer
 from scriptmail.intake.smtp_server import SubmissionHandler, TrustedNetworks, make_server_factory
 from scriptmail.intake.tls import ensure_self_signed, server_context
 from scriptmail.model import DueRecipient
@@ -146,6 +147,7 @@ class Gateway:
             max_recipients=settings.intake.max_recipients,
             on_accepted=self._mail_committed,
             scanner=self._scanner() if {"smtp", "sendmail", "maildrop"} & set(self.parts) else None,
+            signer=self._signer() if {"smtp", "sendmail", "maildrop"} & set(self.parts) else None,
         )
         if "smtp" in self.parts:
             await self._start_smtp(acceptor)
@@ -237,6 +239,15 @@ class Gateway:
         self._closers.insert(0, stop)
         log.info("web (customer and operator areas, API, metrics) on http://%s:%d", host, self.web_port)
 
+    def _signer(self) -> Signer:
+        signer = Signer(self.engine, self.settings.domains, clock=self.clock)
+
+        async def close() -> None:
+            signer.close()
+
+        self._closers.append(close)
+        return signer
+
     def _scanner(self) -> RspamdScanner | None:
         control = self.settings.control
         if not control.rspamd_url:
@@ -269,9 +280,16 @@ class Gateway:
 
             return await asyncio.to_thread(read)
 
+        async def retry_now(hosting_id: int, domain: str) -> int:
+            count = await self.writer.submit(lambda c: queue.retry_now(c, hosting_id, time.time(), domain))
+            if count:
+                self._mail_committed()  # wakes delivery here and, through the bus, in the other processes
+            return count
+
         intake = self.settings.intake
         server = await start_socket_server(
-            intake.socket, acceptor, queue_of, max_size=intake.max_message_size, max_recipients=intake.max_recipients
+            intake.socket, acceptor, queue_of, max_size=intake.max_message_size, max_recipients=intake.max_recipients,
+            flusher=retry_now,
         )
         self._servers.append(server)
         log.info("sendmail socket at %s", self.settings.intake.socket)

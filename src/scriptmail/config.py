@@ -234,7 +234,7 @@ class BouncesSettings(_Section):
 
 
 class DomainsSettings(_Section):
-    """Sending domains: what the SPF and DMARC checks expect a customer's domain to authorise."""
+    """Sending domains: DKIM signing, and what the SPF and DMARC checks expect a domain to authorise."""
 
     # SPF: the name customers include (v=spf1 include:<spf_include> ~all), e.g. _spf.platform.example,
     # and the addresses the platform's mail leaves from, which that record must pass.
@@ -262,6 +262,27 @@ class DomainsSettings(_Section):
                 addresses.append(str(address))
         return addresses
 
+    # DKIM signing: where the key that encrypts the private keys lives, what signs unverified mail.
+    key_file: Path = Path("var/dkim-master.key")  # Fernet key, created 0600 on the first key generated
+    platform_domain: str = ""  # the platform's own signing domain (a domain of `_system`); empty: none
+    ed25519: bool = False  # also generate an Ed25519 key per domain and send a second signature
+    rsa_bits: int = Field(2048, ge=1024, le=4096)
+    check_interval: float = Field(3600.0, ge=60)  # seconds between two DNS checks of every domain
+    dns_timeout: float = Field(5.0, gt=0, le=60)
+    rotation_overlap: int = Field(7 * 86400, ge=0)  # seconds the old key stays in the DNS instructions
+
+    @field_validator("platform_domain")
+    @classmethod
+    def _platform(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        from scriptmail.domains.names import DomainNameError, normalise
+
+        try:
+            return normalise(value)
+        except DomainNameError as error:
+            raise ValueError(str(error)) from None
+
 
 class ReportsSettings(_Section):
     """The daily error report mailed to each hosting whose mail failed the day before."""
@@ -278,6 +299,52 @@ class ReportsSettings(_Section):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
+
+
+class WebhooksSettings(_Section):
+    """Signed HTTP callbacks to the operator's and the customers' systems (scriptmail.webhooks)."""
+
+    enabled: bool = True  # this node sends webhook messages (every node may; each message goes once at a time)
+    allow_networks: list[str] = Field(default_factory=list)  # private networks endpoints may reach anyway
+    nameservers: list[str] = Field(default_factory=list)  # resolvers for endpoint names; empty: the system's
+    dns_port: int = Field(53, gt=0, lt=65536)
+    timeout: float = Field(10.0, gt=0, le=120)  # whole request, answer included
+    retry_window: int = Field(86400, ge=60)  # a message is retried this long after its event, then fails
+    retry_delays: list[int] = Field(default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000])
+    disable_after: int = Field(5 * 86400, ge=60)  # an endpoint failing this long without a success is disabled
+    batch_size: int = Field(50, ge=1, le=1000)
+    concurrency: int = Field(10, ge=1, le=200)
+    poll_interval: float = Field(1.0, gt=0)
+    lease_seconds: int = Field(120, ge=10)
+    rotation_grace: int = Field(86400, ge=0)  # the old secret also signs this long after a rotation
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _allow(cls, value: list[str]) -> list[str]:
+        from scriptmail.webhooks.addresses import parse_networks
+
+        parse_networks(value)
+        return value
+
+    @field_validator("nameservers")
+    @classmethod
+    def _nameservers(cls, value: list[str]) -> list[str]:
+        return DeliverySettings._nameservers(value)
+
+    @field_validator("retry_delays")
+    @classmethod
+    def _delays(cls, value: list[int]) -> list[int]:
+        if not value or any(delay < 1 for delay in value):
+            raise ValueError("give at least one delay, each of 1 second or more")
+        if any(later < earlier for earlier, later in zip(value, value[1:])):
+            raise ValueError("delays grow: each at least as long as the one before")
+        return value
+
+    @model_validator(mode="after")
+    def _lease(self) -> WebhooksSettings:
+        if self.lease_seconds < 2 * self.timeout:
+            raise ValueError(f"lease_seconds ({self.lease_seconds}) must be at least twice timeout ({self.timeout:g})")
+        return self
 
 
 class WebSettings(_Section):
@@ -318,6 +385,7 @@ class Settings(BaseSettings):
     bounces: BouncesSettings = Field(default_factory=BouncesSettings)
     reports: ReportsSettings = Field(default_factory=ReportsSettings)
     domains: DomainsSettings = Field(default_factory=DomainsSettings)
+    webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
     plans: dict[str, PlanSettings] = Field(default_factory=dict)  # merged over the built-in plans
 
     @field_validator("database_url")

@@ -71,6 +71,8 @@ class Submission:
     command: str = ""
     score: float = 0.0  # content score: how much the message looks like spam
     score_reasons: str = ""
+    from_domain: str = ""  # the RFC 5322 From domain (A-label), counted per hosting
+    dkim: str = ""  # how intake signed it: "signed" (its domain), "platform", "failed", "" (unsigned)
 
 
 @dataclass(frozen=True, slots=True)

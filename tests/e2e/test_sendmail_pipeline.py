@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from sqlalchemy import select, update
+
 from scriptmail.store import log as store_log
+from scriptmail.store.hostings import add_hosting
+from scriptmail.store.schema import recipients
 from tests.support.gateway import RunningGateway, wait_status
 from tests.support.sink import Behaviour, Sink
 
@@ -82,3 +87,56 @@ def test_sendmail_bp_lists_only_the_callers_waiting_mail(gateway: RunningGateway
     assert "web@shop.example" in text and "buyer@sink.test" in text and "audit@sink.test" in text
     assert "(4.7.1 greylisted, come back later)" in text
     assert text.rstrip().endswith("in 1 Request.")
+
+
+def test_sendmail_q_retries_the_callers_deferred_mail_now_and_qr_one_domain(make_gateway, sink: Sink) -> None:
+    gateway = make_gateway(backoff_min=3600, backoff_max=3600)  # without -q the next try is an hour away
+    refusing = {"buyer@sink.test", "audit@sink.test"}
+    sink.behaviour = Behaviour(rcpt=lambda a: "451 4.7.1 greylisted" if a in refusing else "250 2.1.5 ok")
+    assert sendmail(gateway, "-t", "-i").returncode == 0
+    wait_status(gateway.engine, "deferred", 2)
+    with gateway.engine.begin() as connection:  # another hosting's deferred mail must not move
+        other = add_hosting(connection, "other.example", "o@sink.test", uid=os.getuid() + 777, plan="unlimited")
+        connection.execute(update(recipients).where(recipients.c.address == "audit@sink.test").values(hosting_id=other.id))
+
+    refusing.clear()
+    result = sendmail(gateway, "-qRelsewhere.test", data=b"")
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    time.sleep(1)
+    assert sink.messages == []
+    assert sendmail(gateway, "-q", data=b"").returncode == 0
+    (received,) = sink.wait_for(1)
+    assert received.recipients == ["buyer@sink.test"]
+    time.sleep(1)
+    with gateway.engine.connect() as connection:
+        statuses = dict(connection.execute(select(recipients.c.address, recipients.c.status)).all())
+    assert statuses == {"buyer@sink.test": "sent", "audit@sink.test": "deferred"}
+
+
+def test_sendmail_q_with_the_daemon_down_says_so(make_gateway) -> None:
+    gateway = make_gateway()
+    gateway.stop()
+    result = sendmail(gateway, "-q", data=b"")
+    assert result.returncode == 69 and b"not reachable" in result.stderr
+
+
+def test_sendmail_bv_judges_addresses_and_sends_nothing(gateway: RunningGateway, sink: Sink) -> None:
+    result = sendmail(gateway, "-bv", "buyer@sink.test", "user%other@[10.0.0.1]", data=b"")
+    assert result.returncode == 65
+    lines = result.stdout.decode().splitlines()
+    assert lines[0] == "buyer@sink.test: deliverable"
+    assert lines[1].startswith("user%other@[10.0.0.1]: undeliverable: 5.1.3")
+    assert sendmail(gateway, "-bv", "buyer@sink.test", data=b"").returncode == 0
+    time.sleep(0.5)
+    assert sink.messages == []
+    with gateway.engine.connect() as connection:
+        assert store_log.recent(connection) == []
+
+
+def test_newaliases_and_bi_succeed_and_do_nothing(gateway: RunningGateway, tmp_path: Path) -> None:
+    link = tmp_path / "newaliases"
+    link.symlink_to(SENDMAIL)
+    assert subprocess.run([str(link)], capture_output=True, timeout=30).returncode == 0
+    assert sendmail(gateway, "-bi", data=b"").returncode == 0
+    with gateway.engine.connect() as connection:
+        assert store_log.recent(connection) == []

@@ -45,7 +45,8 @@ def test_recipients_from_arguments_and_comma_lists():
 @pytest.mark.parametrize(
     "harmless",
     [["-odi"], ["-odb"], ["-oem"], ["-oee"], ["-oep"], ["-oeq"], ["-oew"], ["-v"], ["-B", "7BIT"],
-     ["-B8BITMIME"], ["-N", "success,failure"], ["-Nnever"], ["-R", "hdrs"], ["-V", "envid42"], ["-bm"]],
+     ["-B8BITMIME"], ["-N", "success,failure"], ["-Nnever"], ["-R", "hdrs"], ["-V", "envid42"], ["-bm"],
+     ["-L", "myapp"], ["-Lmyapp"], ["-G"], ["-U"], ["-GUv"]],
 )
 def test_harmless_options_are_accepted_and_ignored(harmless):
     assert parse_args([*harmless, "-t"]) == Invocation(extract_recipients=True)
@@ -71,11 +72,16 @@ def test_bp_takes_no_recipients():
         (["-t", "-oQ/tmp"], "-oQ/tmp"),
         (["-t", "-oX"], "-oX"),
         (["-t", "-odq"], "-odq"),
-        (["-t", "-q"], "unknown option -q"),
+        (["-t", "-q1h"], "-q1h is not supported"),
+        (["-qS", "example.org"], "-qS is not supported"),
+        (["-qRnot_a_domain"], "-qR takes a domain"),
+        (["-q", "a@example.com"], "-q takes no recipients"),
+        (["-bs", "a@example.com"], "-bs takes no recipients"),
+        (["-bd"], "-bd is not supported"),
+        (["-bs", "-bp"], "two modes"),
+        (["-bv"], "-bv needs the addresses"),
         (["-t", "-d0"], "unknown option -d"),
         (["-t", "--help"], "unknown option --help"),
-        (["-bs"], "-bs"),
-        (["-bv", "a@example.com"], "-bv"),
         (["-t", "-B", "BINARYMIME"], "-B"),
         (["-t", "-R", "all"], "-R"),
         (["-t", "-N", "sometimes"], "-N"),
@@ -153,3 +159,22 @@ def test_invalid_argument_recipient_is_a_data_error(recipient):
 def test_long_hostile_values_are_shortened_in_messages():
     error = refused(["-t", "-o" + "Q" * 5000])
     assert len(error.message) < 200
+
+
+def test_the_modes_postfix_sendmail_has_and_that_callers_use():
+    assert parse_args(["-bs"]) == Invocation(mode=Mode.SMTP)
+    assert parse_args(["-bs", "-i"]).mode is Mode.SMTP  # Laravel
+    assert parse_args(["-bi"]) == Invocation(mode=Mode.ALIASES)
+    assert parse_args(["-q"]) == Invocation(mode=Mode.FLUSH)
+    assert parse_args(["-qRExample.ORG"]) == Invocation(mode=Mode.FLUSH, site="example.org")
+
+
+def test_cron_mails_a_jobs_output_like_this():
+    invocation = parse_args(["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "admin@example.org"])
+    assert invocation.recipients == ("admin@example.org",) and invocation.full_name == "CronDaemon"
+
+
+def test_bv_keeps_every_address_to_report_on_it():
+    assert parse_args(["-bv", "a@example.org", "user@[10.0.0.1],b@example.org"]).recipients == (
+        "a@example.org", "user@[10.0.0.1]", "b@example.org",
+    )

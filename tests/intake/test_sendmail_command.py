@@ -321,6 +321,8 @@ def header(**fields) -> bytes:
         (header(size=0, recipients="a@example.org"), "list of strings"),
         (json.dumps({"v": 9, "op": "send"}).encode() + b"\n", "version"),
         (json.dumps({"v": 1, "op": "delete"}).encode() + b"\n", "unknown op"),
+        (json.dumps({"v": 1, "op": "flush", "size": 5}).encode() + b"\n" + b"x" * 5, "0 for a list or a flush"),
+        (json.dumps({"v": 1, "op": "flush", "site": ["x"]}).encode() + b"\n", "site must be a domain name"),
     ],
 )
 async def test_garbage_gets_an_error_line_and_the_server_keeps_serving(store, daemon, tmp_path, payload, says):
@@ -426,3 +428,23 @@ async def test_peers_that_hang_up_midway_do_not_disturb_the_server(store, daemon
     assert (await sendmail(["a@example.org"], b"Subject: fine\n\nx\n", daemon, tmp_path)).code == 0
     assert count_messages(store.engine) == 1
     assert "unexpected error" not in caplog.text
+
+
+async def test_a_flush_for_a_hostile_domain_is_refused(store, short_dir):
+    asked: list[tuple[int, str]] = []
+
+    async def flusher(hosting_id: int, site: str) -> int:
+        asked.append((hosting_id, site))
+        return 0
+
+    path = short_dir / "flush.sock"
+    server = await start_socket_server(path, store.acceptor, queue_lister(store.engine), flusher=flusher)
+    try:
+        bad = await exchange_raw(path, json.dumps({"v": 1, "op": "flush", "site": "x%' OR '1"}).encode() + b"\n")
+        good = await exchange_raw(path, json.dumps({"v": 1, "op": "flush", "site": "Example.ORG"}).encode() + b"\n")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert bad["ok"] is False and bad["code"] == EX_DATAERR
+    assert good == {"ok": True, "retried": 0}
+    assert asked == [(store.hosting.id, "example.org")]

@@ -6,7 +6,8 @@ import ipaddress
 
 import pytest
 
-from scriptmail.intake.smtp_server import TrustedNetworks, auth_needs_tls
+from scriptmail.intake.smtp_protocol import auth_needs_tls
+from scriptmail.intake.smtp_server import TrustedNetworks
 
 
 @pytest.mark.parametrize(

@@ -20,22 +20,23 @@ from babel.numbers import format_decimal
 from babel.support import NullTranslations
 
 from scriptmail import catalogues
-from scriptmail.control import notices
+from scriptmail.control import evidence, notices
 from scriptmail.domains import advice
 from scriptmail.model import HostingState
 from scriptmail.reports import daily
 from scriptmail.store import hostings as hosting_store
 from scriptmail.web import i18n
+from scriptmail.webhooks import notice as webhook_notice
 from tests.support import plurals
 
 LANGUAGES = tuple(code for code in hosting_store.LANGUAGES if code != "en")  # English is the msgids
-MODULES = (notices, daily, advice)
+MODULES = (notices, daily, advice, webhook_notice, evidence)
 NOW = datetime.datetime(2026, 11, 29, 7, 0, tzinfo=datetime.timezone.utc).timestamp()
 
 
 def _constants() -> set[str]:
     """The msgids, as the modules keep them: the constants they translate."""
-    return set(notices.TEXTS) | set(daily.TEXTS.values()) | set(advice.TEXTS)
+    return set(notices.TEXTS) | set(daily.TEXTS.values()) | set(advice.TEXTS) | set(webhook_notice.TEXTS) | set(evidence.TEXTS)
 
 
 def _marked(module: object) -> set[str]:
@@ -69,7 +70,7 @@ def _placeholders(text: str) -> list[str]:
 
 
 def test_the_constants_are_every_marked_text() -> None:
-    marked = _marked(notices) | _marked(daily) | _marked(advice)
+    marked = _marked(notices) | _marked(daily) | _marked(advice) | _marked(webhook_notice) | _marked(evidence)
     assert marked == _constants()
     assert len(advice.TEXTS) == len(set(advice.TEXTS)) == len(_marked(advice))
     assert "What to do:" in marked and "Showing the {shown} most recent of {total} failures." in marked
@@ -77,7 +78,7 @@ def test_the_constants_are_every_marked_text() -> None:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_catalogues_are_there(language: str) -> None:
-    assert [path.name for path in _files(language)] == ["daily.po", "domains.po", "notices.po"]
+    assert [path.name for path in _files(language)] == ["daily.po", "domains.po", "evidence.po", "notices.po", "webhooks.po"]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -244,3 +245,18 @@ def test_the_daily_report_is_in_the_hostings_language(language: str, subject: st
     assert translated(daily.TEXTS["failures"]) in page
     assert translated(daily.TEXTS["signature"]).format(platform="platform.example") in text
     assert "{" not in text and "{" not in page
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("es", "Punto de webhook desactivado"), ("fr", "Point de webhook désactivé"), ("en", "Webhook endpoint disabled")],
+)
+def test_the_disabled_endpoint_notice_is_translated(language: str, expected: str) -> None:
+    subject, data = webhook_notice.disabled_notice(
+        owner="shop.example", url="https://hooks.example/in", reason="every attempt failed for 120 hours",
+        language=language, sender="mail@platform.example", recipient="owner@shop.example", platform="platform.example", now=NOW,
+    )  # fmt: skip
+    assert expected in subject
+    body = email.message_from_bytes(data, policy=email.policy.default).get_content()
+    assert "https://hooks.example/in" in body and "every attempt failed for 120 hours" in body
+    assert body.startswith({"es": "Hola:", "fr": "Bonjour,", "en": "Hello,"}[language])

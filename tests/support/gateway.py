@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scriptmail.app import PARTS, Gateway, run_async
-from scriptmail.config import DeliverySettings, IntakeSettings, Settings, WebSettings
+from scriptmail.config import DeliverySettings, DomainsSettings, IntakeSettings, Settings, WebSettings
 from scriptmail.store import log as store_log
 
 HOSTING = "shop.example"
@@ -31,6 +31,7 @@ def node_settings(database_url: str, directory: Path, routes: dict[str, str] | N
         ),
         delivery=DeliverySettings(routes=routes or {}, poll_interval=0.1, **delivery),
         web=WebSettings(listen="127.0.0.1:0"),
+        domains=DomainsSettings(key_file=directory / "dkim-master.key"),
     )
 
 

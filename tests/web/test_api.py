@@ -153,9 +153,12 @@ def test_the_openapi_document_is_valid_and_served_with_the_docs(api) -> None:
 
 def test_metrics_show_the_queue_outcomes_and_states(gateway: RunningGateway, sink: Sink, api) -> None:
     client, _ = api
-    submit(gateway.smtp_port, b"Subject: m\r\n\r\nx\r\n", ["m@sink.test"])
+    submit(gateway.smtp_port, b"From: web@shop.example\r\nSubject: m\r\n\r\nx\r\n", ["m@sink.test"])
     wait_status(gateway.engine, "sent", 1)
     text = client.get("/metrics").text
+    # No sending domain and no platform signing domain: unsigned, counted as not set up.
+    assert 'scriptmail_dkim_messages_total{reason="not-set-up",result="unsigned"} 1.0' in text
+    assert 'scriptmail_dkim_messages_total{reason="domain",result="signed"} 0.0' in text
     assert 'scriptmail_recipients_finished_total{outcome="sent"} 1.0' in text
     assert 'scriptmail_hostings{state="active"} 2.0' in text
     assert 'scriptmail_queue_recipients{status="held"} 0.0' in text

@@ -189,3 +189,30 @@ def test_every_page_fits_a_phone_and_a_desktop_and_works_with_the_keyboard(gatew
         page.goto(f"{base}{path}")
         assert page.locator("h1").count() == 1
         _shoot(page, name)
+
+
+def test_the_owner_adds_a_sending_domain_and_copies_its_record_in_a_browser(gateway: RunningGateway, browser) -> None:
+    base = f"http://localhost:{gateway.gateway.web_port}"
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    page = context.new_page()
+    page.goto(f"{base}/login")
+    page.fill("#login-email", "owner@shop.example")
+    page.fill("#login-password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/hostings")
+    page.goto(f"{base}/hostings/{HOSTING}/domains")
+    page.fill("#new-domain", "bücher.example")
+    page.get_by_role("button", name="Add", exact=True).click()
+    page.wait_for_url(f"{base}/hostings/{HOSTING}/domains")
+    playwright.expect(page.locator("article.domain h3")).to_contain_text("bücher.example")
+    _shoot(page, "sending-domains")
+    name = page.locator("input.copyable").first.input_value()
+    assert name.endswith("._domainkey.xn--bcher-kva.example")
+    copy = page.locator("button.copy").first
+    copy.click()
+    playwright.expect(copy).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == name
+    page.locator("button.copy").nth(1).click()
+    assert page.evaluate("navigator.clipboard.readText()").startswith("v=DKIM1; k=rsa; p=")
+    context.close()

@@ -9,9 +9,11 @@ import email.policy
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from zoneinfo import ZoneInfo
 
 from scriptmail import catalogues
 from scriptmail.catalogues import N_
+from scriptmail.control.evidence import describe
 from scriptmail.model import HostingState
 
 # CRLF line ends, lines folded at 78 (quoted-printable body lines stay within RFC 2045's 76).
@@ -35,7 +37,8 @@ STEP_FIND = N_(
 STEP_PURGE = N_("2. Then purge the waiting messages (they are deleted and sending resumes by itself){unblock}.")
 UNBLOCK_BOUNCE = N_(", or unblock sending if the addresses are right (the allowed share of errors is doubled)")
 SIGNATURE = N_("The mail platform of {platform}")
-TEXTS = (SUBJECT, GREETING, BLOCKED, DETECTED, KEPT, WHAT_TO_DO, STEP_FIND, STEP_PURGE, UNBLOCK_BOUNCE, SIGNATURE)
+SAMPLES = N_("Some of the messages concerned (queue id, time, recipient, subject, script):")
+TEXTS = (SUBJECT, GREETING, BLOCKED, DETECTED, KEPT, WHAT_TO_DO, STEP_FIND, STEP_PURGE, UNBLOCK_BOUNCE, SIGNATURE, SAMPLES)
 
 
 def block_notice(
@@ -49,9 +52,11 @@ def block_notice(
     platform: str,
     hold_hours: float,
     now: float,
+    evidence: dict | None = None,
+    zone: ZoneInfo | None = None,
 ) -> tuple[str, bytes]:
     """The owner's notification of an automatic block, in the hosting's language (English otherwise):
-    its subject and the whole message."""
+    its subject and the whole message, with the evidence (figures, window, samples) when there is one."""
     _ = catalogues.translations(catalogues.MAIL, language).gettext  # English: the msgids themselves
     when = datetime.fromtimestamp(now, timezone.utc)
     values = {
@@ -71,7 +76,24 @@ def block_notice(
     message["Date"] = format_datetime(when)
     message["Message-ID"] = make_msgid(domain=platform)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to this
-    paragraphs = (_(GREETING), _(BLOCKED), _(DETECTED), _(KEPT), "\n".join(map(_, (WHAT_TO_DO, STEP_FIND, STEP_PURGE))))
-    body = "\n\n".join(paragraphs) + "\n\n-- \n" + _(SIGNATURE) + "\n"
-    message.set_content(body.format(**values), cte="quoted-printable")
+    paragraphs = [_(GREETING).format(**values), _(BLOCKED).format(**values), _(DETECTED).format(**values)]
+    if evidence:
+        paragraphs.append(_evidence_text(evidence, _, language, zone or ZoneInfo("UTC")))
+    paragraphs += [_(KEPT).format(**values), "\n".join(_(text).format(**values) for text in (WHAT_TO_DO, STEP_FIND, STEP_PURGE))]
+    body = "\n\n".join(paragraphs) + "\n\n-- \n" + _(SIGNATURE).format(**values) + "\n"
+    message.set_content(body, cte="quoted-printable")
     return subject, bytes(message)
+
+
+def _evidence_text(evidence: dict, gettext, language: str, zone: ZoneInfo) -> str:
+    """The figures against their threshold, the window, and the sample messages, one a line.
+    Values from the messages (subject, script) are never format strings: they are joined as they are."""
+    told = describe(evidence, gettext, language, zone)
+    lines = [f"{told['signal']}: {told['figures']}.", f"{told['window']}."]
+    if evidence.get("samples"):
+        lines.append(gettext(SAMPLES))
+        for sample in evidence["samples"]:
+            at = datetime.fromtimestamp(sample["at"], zone).strftime("%Y-%m-%d %H:%M")
+            subject = " ".join(str(sample["subject"]).split())[:100]
+            lines.append(f"  #{sample['id']}  {at}  {sample['to']}  \"{subject}\"  {sample['script'] or '-'}")
+    return "\n".join(lines)

@@ -11,6 +11,7 @@ import statistics
 from dataclasses import dataclass
 
 from scriptmail.config import PlanSettings
+from scriptmail.control.evidence import BOUNCE_RATIO, COMPLAINTS, SPAM_CONTENT, UNKNOWN_USERS, VOLUME, evidence
 from scriptmail.control.states import SENDING_STATES, Action
 from scriptmail.model import HostingState
 
@@ -43,6 +44,7 @@ class Signals:
 class Detection:
     action: Action  # DETECT_SPAM or DETECT_BOUNCE
     reason: str  # for the history, the owner's notification and the customer area
+    evidence: dict | None = None  # control.evidence: the signal, its figures and window (samples added by the store)
 
 
 def needs_baseline(plan: PlanSettings, signals: Signals) -> bool:
@@ -60,7 +62,9 @@ def evaluate(plan: PlanSettings, state: HostingState, signals: Signals) -> Detec
             Action.DETECT_SPAM,
             f"{flagged} of the {accepted} messages sent in the last hour look like spam "
             f"(shouting or empty subject, empty body, executable attachment, many recipients)",
-        )
+            evidence(SPAM_CONTENT, {"flagged": flagged, "accepted": accepted, "ratio": round(flagged / accepted, 4),
+                                    "threshold": plan.spam_share}, {"seconds": 3600}),
+        )  # fmt: skip
     if accepted > plan.volume_floor and signals.hourly_baseline is not None:
         usual = statistics.median(signals.hourly_baseline) if signals.hourly_baseline else 0
         if accepted > plan.volume_factor * usual:
@@ -68,19 +72,25 @@ def evaluate(plan: PlanSettings, state: HostingState, signals: Signals) -> Detec
                 Action.DETECT_SPAM,
                 f"sudden volume: {accepted} messages in the last hour, where this hosting usually sends "
                 f"{usual:g} per hour",
-            )
+                evidence(VOLUME, {"accepted": accepted, "usual": usual, "factor": plan.volume_factor, "floor": plan.volume_floor},
+                         {"seconds": 3600}),
+            )  # fmt: skip
     if signals.unknown_recent >= plan.unknown_user_limit:
         return Detection(
             Action.DETECT_SPAM,
             f"{signals.unknown_recent} messages to addresses that do not exist in the last "
             f"{plan.unknown_user_window // 60} minutes (a harvested address list?)",
-        )
+            evidence(UNKNOWN_USERS, {"count": signals.unknown_recent, "limit": plan.unknown_user_limit},
+                     {"seconds": plan.unknown_user_window}),
+        )  # fmt: skip
     if signals.complaints_recent >= plan.complaint_limit:
         return Detection(
             Action.DETECT_SPAM,
             f"{signals.complaints_recent} recipients reported these messages as spam in the last "
             f"{plan.complaint_window // 3600 or 1} hour(s)",
-        )
+            evidence(COMPLAINTS, {"count": signals.complaints_recent, "limit": plan.complaint_limit},
+                     {"seconds": plan.complaint_window}),
+        )  # fmt: skip
     sent = bounced = 0
     for minute_sent, minute_bounced in signals.outcomes or []:
         sent += minute_sent
@@ -94,5 +104,7 @@ def evaluate(plan: PlanSettings, state: HostingState, signals: Signals) -> Detec
             Action.DETECT_BOUNCE,
             f"{bounced} of the last {attempted} recipients bounced ({bounced / attempted:.0%}; "
             f"the limit is {threshold:.0%})",
-        )
+            evidence(BOUNCE_RATIO, {"bounced": bounced, "attempted": attempted, "ratio": round(bounced / attempted, 4),
+                                    "threshold": threshold}, {"recipients": attempted}),
+        )  # fmt: skip
     return None

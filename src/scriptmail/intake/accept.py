@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -17,9 +18,11 @@ from dataclasses import dataclass, replace
 from sqlalchemy import Engine
 
 from scriptmail.control.content import HIGH_SCORE, score_message
+from scriptmail.domains.names import from_domain
 from scriptmail.intake.checks import Refused, check_address, check_size
-from scriptmail.intake.headers import MAX_HOPS, complete, decoded, split_headers, trace
+from scriptmail.intake.headers import MAX_HOPS, HeaderBlock, addresses_in, complete, decoded, split_headers, trace
 from scriptmail.intake.scanner import RspamdScanner
+from scriptmail.intake.signer import Signer
 from scriptmail.model import Hosting, Origin, Submission
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.queue import insert_submissions
@@ -64,6 +67,7 @@ class Acceptor:
         max_recipients: int = 100,
         on_accepted: Callable[[], None] | None = None,
         scanner: RspamdScanner | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self._engine = engine
         self._writer = writer
@@ -72,6 +76,7 @@ class Acceptor:
         self._max_recipients = max_recipients
         self._on_accepted = on_accepted
         self._scanner = scanner
+        self._signer = signer
         self._cache: dict[tuple[str, object], tuple[float, Hosting | None]] = {}
         self._in_progress = 0
         self._idle = asyncio.Event()
@@ -130,6 +135,8 @@ class Acceptor:
         """Commit the message; return its queue id. Raises Refused or StoreUnavailable."""
         check_size(len(data), self._max_size)
         submission = await self._scored(self.prepare(hosting, envelope_from, recipients, data, provenance), hosting, provenance)
+        if self._signer is not None:
+            submission = await self._signer.signed(submission)
         now = time.time()
         self._in_progress += 1
         self._idle.clear()
@@ -203,4 +210,20 @@ class Acceptor:
             script=block.first("x-php-originating-script")[:2000],
             cwd=provenance.cwd[:4096],
             command=provenance.command[:4096],
+            from_domain=_from_domain(block),
         )
+
+
+_PLAIN_FROM = re.compile(r'^(?:[^<>@,"()]*<)?[^<>@\s,"()]+@([^<>@\s,"()]+)>?$')
+
+
+def _from_domain(block: HeaderBlock) -> str:
+    """The RFC 5322 From domain (the first address's), as an A-label; "" when there is none.
+
+    A plain `a@b` or `Name <a@b>` is read with a regular expression (5 µs); anything else (quoted
+    names, comments, several addresses) by the email package (30 µs)."""
+    plain = _PLAIN_FROM.match(block.first("from"))
+    if plain:
+        return from_domain(plain.group(1))
+    found = addresses_in(block, "from")
+    return from_domain(found[0].rpartition("@")[2]) if found and "@" in found[0] else ""

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-import uuid
 from dataclasses import dataclass
-from email.header import decode_header, make_header
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +76,8 @@ def split_headers(data: bytes) -> HeaderBlock:
 def decoded(value: str) -> str:
     """An RFC 2047 encoded value made readable; malformed encodings are kept as sent."""
     try:
+        from email.header import decode_header, make_header  # here: the sendmail command never decodes
+
         return str(make_header(decode_header(value)))
     except (ValueError, LookupError, UnicodeError):
         return value
@@ -101,6 +101,8 @@ def trace(block: HeaderBlock, hostname: str, hosting: str, protocol: str, now: f
 def complete(block: HeaderBlock, hostname: str, now: float | None = None) -> HeaderBlock:
     """Add Date and Message-ID when the script left them out (RFC 6409 §8.2, §8.3)."""
     if not block.has("message-id"):
+        import uuid  # here, not at the top: the sendmail command never adds a Message-ID
+
         block = block.with_prepended("Message-ID", f"<{uuid.uuid4().hex}@{hostname}>")
     if not block.has("date"):
         block = block.with_prepended("Date", email.utils.formatdate(now if now is not None else time.time(), localtime=False))

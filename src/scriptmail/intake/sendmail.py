@@ -4,35 +4,26 @@ It parses the command line strictly, reads the message, and hands it to the daem
 Unix socket, which identifies the caller by uid. If the daemon cannot be reached, or answers
 that the queue is temporarily unavailable, the message goes to the maildrop directory (atomic
 rename, owned by the caller) and the command still exits 0: mail from scripts is never lost.
-Stdlib only, so that it starts fast.
-
-Settings come from the environment, because loading the daemon's configuration would be slow
-and the caller may not be able to read it. For each, the short name wins over the daemon's name:
-  SCRIPTMAIL_SOCKET            or SCRIPTMAIL_INTAKE__SOCKET            (default var/intake.sock)
-  SCRIPTMAIL_MAILDROP          or SCRIPTMAIL_INTAKE__MAILDROP          (default var/maildrop)
-  SCRIPTMAIL_MAX_MESSAGE_SIZE  or SCRIPTMAIL_INTAKE__MAX_MESSAGE_SIZE  (default 10 MiB)
-Relative defaults only suit a development checkout; on a server set absolute paths, e.g. in
-php.ini: sendmail_path = "env SCRIPTMAIL_SOCKET=/run/scriptmail/intake.sock scriptmail-sendmail -t -i".
+Where the socket and the maildrop are comes from the environment, /etc/scriptmail or the
+checkout's defaults (`intake/sendmail_config.py`). Stdlib only, so that it starts fast.
 """
 
 from __future__ import annotations
 
 import email.utils
 import os
-import secrets
 import socket
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from scriptmail.intake.checks import Refused, check_address, normalize_newlines
 from scriptmail.intake.headers import addresses_in, split_headers
 from scriptmail.intake.sendmail_args import Invocation, Mode, UsageError, parse_args
+from scriptmail.intake.sendmail_config import ConfigError, Locations, find
 from scriptmail.intake.sendmail_protocol import (
-    DEFAULT_MAX_SIZE,
     EX_DATAERR,
     EX_OK,
     EX_SOFTWARE,
@@ -54,23 +45,6 @@ class Failure(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
-
-
-@dataclass(frozen=True, slots=True)
-class Locations:
-    socket: Path
-    maildrop: Path
-    max_size: int
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Locations:
-        def setting(name: str, default: str) -> str:
-            return env.get(f"SCRIPTMAIL_{name}") or env.get(f"SCRIPTMAIL_INTAKE__{name}") or default
-
-        size_text = setting("MAX_MESSAGE_SIZE", str(DEFAULT_MAX_SIZE))
-        if not size_text.isdigit() or int(size_text) < 1:
-            raise Failure(f"invalid maximum message size {size_text!r} in the environment", EX_SOFTWARE)
-        return cls(Path(setting("SOCKET", "var/intake.sock")), Path(setting("MAILDROP", "var/maildrop")), int(size_text))
 
 
 def compose(invocation: Invocation, raw: bytes) -> tuple[list[str], bytes]:
@@ -121,7 +95,7 @@ def exchange(path: Path, line: bytes, data: bytes) -> dict[str, Any] | None:
 
 def drop(maildrop: Path, line: bytes, data: bytes) -> Path:
     """Write tmp/<unique> (O_EXCL, 0600), fsync, rename into new/: pickup never sees half a file."""
-    name = f"{time.time_ns()}.{os.getpid()}.{secrets.token_hex(8)}"
+    name = f"{time.time_ns()}.{os.getpid()}.{os.urandom(8).hex()}"
     temporary, final = maildrop / "tmp" / name, maildrop / "new" / name
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(temporary, flags, 0o600)
@@ -156,31 +130,42 @@ def send(invocation: Invocation, argv: Sequence[str], where: Locations) -> int:
     recipients, data = compose(invocation, raw)
     if len(data) > where.max_size:
         raise Failure(f"message larger than the limit of {where.max_size} bytes", EX_DATAERR)
-    try:
-        cwd = os.getcwd()
-    except OSError:
-        cwd = ""
     request = Request(
         op="send",
         sender=invocation.sender,
         recipients=tuple(recipients),
         extract=invocation.extract_recipients,
-        cwd=cwd,
+        cwd=working_directory(),
         argv=tuple(argv),
         size=len(data),
     )
+    hand_over(where, request, data)
+    return EX_OK
+
+
+def working_directory() -> str:
+    try:
+        return os.getcwd()
+    except OSError:
+        return ""
+
+
+def hand_over(where: Locations, request: Request, data: bytes) -> int | None:
+    """Give one message to the daemon, else to the maildrop: its queue id, or None once it is in the
+    maildrop (durable either way). A refusal or a double failure raises Failure."""
     line = encode_request(request)
     reply = exchange(where.socket, line, data)
     if reply is not None and (reply["ok"] or reply["code"] != EX_TEMPFAIL):
         if reply["ok"]:
-            return EX_OK
+            queue_id = reply.get("queue_id")
+            return queue_id if type(queue_id) is int else 0
         raise Failure(reply["error"], reply["code"])
     try:
         drop(where.maildrop, line, data)
     except OSError as error:
         reason = "is not reachable" if reply is None else "cannot queue now"
         raise Failure(f"the mail daemon {reason} and the maildrop failed: {error}", EX_TEMPFAIL) from None
-    return EX_OK
+    return None
 
 
 def list_queue(where: Locations) -> int:
@@ -193,6 +178,34 @@ def list_queue(where: Locations) -> int:
     rows = reply.get("rows")
     sys.stdout.write(format_queue(rows if isinstance(rows, list) else []))
     return EX_OK
+
+
+def verify(addresses: Sequence[str]) -> int:
+    """`-bv`: say for each address whether scriptmail would take it; nothing is sent."""
+    status = EX_OK
+    for address in addresses:
+        try:
+            check_address(address)
+        except Refused as refused:
+            print(f"{_printable(address)}: undeliverable: {refused.text}")
+            status = EX_DATAERR
+        else:
+            print(f"{address}: deliverable")
+    return status
+
+
+def _printable(text: str) -> str:
+    return text if text.isprintable() and len(text) <= 300 else repr(text[:300])
+
+
+def flush(where: Locations, site: str) -> int:
+    """`-q`, `-qR<domain>`: the daemon makes the caller's own deferred mail due now."""
+    reply = exchange(where.socket, encode_request(Request(op="flush", site=site)), b"")
+    if reply is None:
+        raise Failure("the mail daemon is not reachable; cannot retry the queue now", EX_UNAVAILABLE)
+    if not reply["ok"]:
+        raise Failure(reply["error"], reply["code"])
+    return EX_OK  # silent, as Postfix's: a cron job running it must not mail its output every time
 
 
 def format_queue(rows: list[Any]) -> str:
@@ -235,13 +248,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = argv[1:]
     if program == "mailq":
         args = ["-bp", *args]
+    elif program == "newaliases":
+        args = ["-bi", *args]
     try:
         invocation = parse_args(args)
-        where = Locations.from_env(os.environ)
+        if invocation.mode is Mode.ALIASES:
+            return EX_OK  # no alias database: hostings send, they do not receive
+        if invocation.mode is Mode.VERIFY:
+            return verify(invocation.recipients)
+        where = find(os.environ)
+        if invocation.mode is Mode.FLUSH:
+            return flush(where, invocation.site)
         if invocation.mode is Mode.LIST:
             return list_queue(where)
+        if invocation.mode is Mode.SMTP:
+            from scriptmail.intake.sendmail_smtp import converse  # aiosmtpd and asyncio only for -bs
+
+            return converse(argv, where)
         return send(invocation, argv, where)
-    except (UsageError, Failure) as error:
+    except (UsageError, Failure, ConfigError) as error:
         print(f"{program}: {error.message}", file=sys.stderr)
         return error.code
     except Exception as error:  # noqa: BLE001 - a script gets a code and a line, not a traceback

@@ -27,8 +27,12 @@ class UsageError(Exception):
 
 
 class Mode(enum.StrEnum):
-    SEND = "send"
-    LIST = "list"
+    SEND = "send"  # -bm, the default
+    LIST = "list"  # -bp, mailq
+    SMTP = "smtp"  # -bs: an SMTP dialogue on stdin and stdout
+    VERIFY = "verify"  # -bv: check the recipients, send nothing
+    ALIASES = "aliases"  # -bi, newaliases: there is no alias database; nothing to do
+    FLUSH = "flush"  # -q, -qR<domain>: retry the caller's deferred mail now
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,7 @@ class Invocation:
     extract_recipients: bool = False  # -t
     ignore_dots: bool = False  # -i / -oi; we read until EOF either way
     recipients: tuple[str, ...] = ()
+    site: str = ""  # -qR<domain>: only recipients at that domain
 
 
 @dataclass(slots=True)
@@ -49,15 +54,18 @@ class _Options:
     extract: bool = False
     ignore_dots: bool = False
     recipients: list[str] = field(default_factory=list)
+    site: str = ""
 
 
-_FLAGS = frozenset("tiv")
-_WITH_VALUE = frozenset("bfFroBNRV")
+_FLAGS = frozenset("tivGU")  # -G (gateway) and -U (initial submission) change nothing here
+_WITH_VALUE = frozenset("bfFroBNRVL")  # -L: a syslog tag, ignored
 _REFUSED = {
     "X": "-X (traffic log file) is refused: it is a known way to write files through mail()",
     "C": "-C (alternate configuration file) is refused",
     "O": "-O (option setting) is refused",
 }
+_MODES = {"m": Mode.SEND, "p": Mode.LIST, "s": Mode.SMTP, "v": Mode.VERIFY, "i": Mode.ALIASES}
+_NO_RECIPIENTS = {Mode.LIST: "-bp", Mode.SMTP: "-bs", Mode.ALIASES: "-bi", Mode.FLUSH: "-q"}
 _HARMLESS_O = frozenset({"di", "db", "em", "ee", "ep", "eq", "ew"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DSN_NOTIFY = re.compile(r"^(never|(success|failure|delay)(,(success|failure|delay))*)$", re.I)
@@ -84,6 +92,9 @@ def parse_args(args: Sequence[str]) -> Invocation:
             position += 1
             if letter in _REFUSED:
                 raise UsageError(_REFUSED[letter])
+            if letter == "q":
+                _flush(options, arg[position:])
+                break
             if letter in _FLAGS:
                 options.extract = options.extract or letter == "t"
                 options.ignore_dots = options.ignore_dots or letter == "i"
@@ -98,9 +109,13 @@ def parse_args(args: Sequence[str]) -> Invocation:
                 index += 1
             _apply(options, letter, value)
             break
+    if options.mode is Mode.VERIFY:  # every address is judged and reported, none refused here
+        if not options.recipients:
+            raise UsageError("-bv needs the addresses to verify")
+        return Invocation(mode=Mode.VERIFY, recipients=tuple(_split(options.recipients)))
     recipients = _recipients(options.recipients)
-    if options.mode is Mode.LIST and recipients:
-        raise UsageError("-bp lists the queue and takes no recipients")
+    if options.mode in _NO_RECIPIENTS and recipients:
+        raise UsageError(f"{_NO_RECIPIENTS[options.mode]} takes no recipients")
     if options.mode is Mode.SEND and not recipients and not options.extract:
         raise UsageError("no recipients given (name them, or use -t to read them from the headers)")
     return Invocation(
@@ -110,6 +125,7 @@ def parse_args(args: Sequence[str]) -> Invocation:
         extract_recipients=options.extract,
         ignore_dots=options.ignore_dots,
         recipients=recipients,
+        site=options.site,
     )
 
 
@@ -125,9 +141,9 @@ def _apply(options: _Options, letter: str, value: str) -> None:
     elif letter == "F":
         options.full_name = value[:256]
     elif letter == "b":
-        if value not in ("m", "p"):
-            raise UsageError(f"mode -b{_shown(value)} is not supported (only -bm and -bp)")
-        options.mode = Mode.LIST if value == "p" else Mode.SEND
+        if value not in _MODES:
+            raise UsageError(f"mode -b{_shown(value)} is not supported (only -bi, -bm, -bp, -bs and -bv)")
+        _set_mode(options, _MODES[value])
     elif letter == "o":
         if value == "i":
             options.ignore_dots = True
@@ -143,6 +159,27 @@ def _apply(options: _Options, letter: str, value: str) -> None:
         raise UsageError("-V envelope id longer than 100 characters")
 
 
+def _set_mode(options: _Options, mode: Mode) -> None:
+    if options.mode is not Mode.SEND and options.mode is not mode:
+        raise UsageError(f"two modes given ({options.mode.value} and {mode.value})")
+    options.mode = mode
+
+
+def _flush(options: _Options, value: str) -> None:
+    """-q retries all of the caller's deferred mail, -qR<domain> that for one domain; -q<interval>
+    (a queue runner daemon) and -qS/-qI have no meaning here."""
+    if value.startswith("R") and len(value) > 1:
+        domain = value[1:].lower().lstrip("@")
+        try:
+            check_address(f"postmaster@{domain}")
+        except Refused:
+            raise UsageError(f"-qR takes a domain, not {_shown(value[1:])}") from None
+        options.site = domain
+    elif value:
+        raise UsageError(f"-q{_shown(value)} is not supported (only -q and -qR<domain>)")
+    _set_mode(options, Mode.FLUSH)
+
+
 def _sender(value: str) -> str:
     address = value[1:-1] if value.startswith("<") and value.endswith(">") else value
     try:
@@ -151,7 +188,7 @@ def _sender(value: str) -> str:
         raise UsageError(f"invalid sender {_shown(value)}: {refused.text}", EX_DATAERR) from None
 
 
-def _recipients(raw: list[str]) -> tuple[str, ...]:
+def _split(raw: list[str]) -> list[str]:
     """Each argument may hold a comma-separated list, as sendmail allows."""
     found: list[str] = []
     for arg in raw:
@@ -159,10 +196,17 @@ def _recipients(raw: list[str]) -> tuple[str, ...]:
             address = part.strip()
             if not address and arg.strip():
                 continue
-            try:
-                found.append(check_address(address))
-            except Refused as refused:
-                raise UsageError(f"invalid recipient {_shown(part)}: {refused.text}", EX_DATAERR) from None
+            found.append(address)
+    return found
+
+
+def _recipients(raw: list[str]) -> tuple[str, ...]:
+    found: list[str] = []
+    for address in _split(raw):
+        try:
+            found.append(check_address(address))
+        except Refused as refused:
+            raise UsageError(f"invalid recipient {_shown(address)}: {refused.text}", EX_DATAERR) from None
     return tuple(found)
 
 

@@ -25,14 +25,15 @@ EX_UNAVAILABLE = 69
 EX_SOFTWARE = 70
 EX_TEMPFAIL = 75
 EX_NOPERM = 77
+EX_CONFIG = 78
 
 VERSION = 1
 MAX_HEADER = 64 * 1024
 MAX_REPLY = 16 * 1024 * 1024  # a -bp listing of a long queue
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024
-OPS = ("send", "list")
+OPS = ("send", "list", "flush")  # flush: retry the caller's deferred mail now (-q)
 
-_FIELDS = {"v", "op", "sender", "recipients", "extract", "cwd", "argv", "size"}
+_FIELDS = {"v", "op", "sender", "recipients", "extract", "cwd", "argv", "size", "site"}
 
 
 class ProtocolError(Exception):
@@ -54,6 +55,7 @@ class Request:
     cwd: str = ""
     argv: tuple[str, ...] = field(default_factory=tuple)
     size: int = 0
+    site: str = ""  # flush: only recipients at this domain; "" for all
 
 
 def encode_request(request: Request) -> bytes:
@@ -62,6 +64,8 @@ def encode_request(request: Request) -> bytes:
     body["v"] = VERSION
     body["recipients"] = list(request.recipients)
     body["argv"] = list(request.argv)
+    if not request.site:
+        del body["site"]  # absent unless used, so maildrop files read the same as before
     line = json.dumps(body, separators=(",", ":")).encode("ascii") + b"\n"
     if len(line) > MAX_HEADER:
         raise ProtocolError(f"request header of {len(line)} bytes exceeds {MAX_HEADER}")
@@ -90,8 +94,8 @@ def decode_request(line: bytes, max_size: int) -> Request:
     if sender is not None and not isinstance(sender, str):
         raise ProtocolError("sender must be a string or null")
     size = body.get("size", 0)
-    if type(size) is not int or size < 0 or (op == "list" and size):
-        raise ProtocolError("size must be a non-negative integer (0 for a list)")
+    if type(size) is not int or size < 0 or (op != "send" and size):
+        raise ProtocolError("size must be a non-negative integer (0 for a list or a flush)")
     if size > max_size:
         raise ProtocolError(f"message of {size} bytes exceeds the limit of {max_size}", EX_DATAERR)
     extract = body.get("extract", False)
@@ -100,6 +104,9 @@ def decode_request(line: bytes, max_size: int) -> Request:
     cwd = body.get("cwd", "")
     if not isinstance(cwd, str):
         raise ProtocolError("cwd must be a string")
+    site = body.get("site", "")
+    if not isinstance(site, str) or len(site) > 255:
+        raise ProtocolError("site must be a domain name")
     return Request(
         op=op,
         sender=sender,
@@ -108,6 +115,7 @@ def decode_request(line: bytes, max_size: int) -> Request:
         cwd=cwd,
         argv=_strings(body.get("argv", []), "argv"),
         size=size,
+        site=site,
     )
 
 

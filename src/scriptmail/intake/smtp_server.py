@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import binascii
-import functools
 import ipaddress
 import logging
 import ssl
@@ -18,31 +17,14 @@ from collections.abc import Callable
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from scriptmail.intake.accept import Acceptor, Provenance
-from scriptmail.intake.checks import Refused, check_address, check_data
+from scriptmail.intake.checks import Refused, check_data
+from scriptmail.intake.smtp_protocol import SubmissionSMTP, hook_names, mail_refusal, peer_ip, rcpt_refusal
 from scriptmail.model import Hosting, Origin
 from scriptmail.store.writer import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 AUTH_FAILURE_DELAY = 1.0  # slows password guessing on one connection; argon2 does the rest
-
-
-def _peer_ip(session: Session) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    peer = session.peer
-    if isinstance(peer, tuple) and peer:
-        try:
-            address = ipaddress.ip_address(peer[0].split("%")[0])
-        except ValueError:
-            return None
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            return address.ipv4_mapped
-        return address
-    return None
-
-
-def auth_needs_tls(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
-    """Passwords cross the network only encrypted; on loopback they never leave the machine."""
-    return not (address is not None and address.is_loopback)
 
 
 class TrustedNetworks:
@@ -61,54 +43,12 @@ class TrustedNetworks:
         return None
 
 
-@functools.cache
-def _hook_names(cls: type, prefixes: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(sorted(name for name in dir(cls) if name.startswith(prefixes)))
-
-
-class SubmissionSMTP(SMTP):
-    """aiosmtpd's server with AUTH allowed in clear text on loopback only."""
-
-    # aiosmtpd's __init__ finds commands and AUTH mechanisms with inspect.getmembers(self), which
-    # evaluates every attribute of the instance on every connection (a sixth of intake's CPU under
-    # load). Listing only the names it looks for gives it the same answer for far less work.
-    def __dir__(self) -> tuple[str, ...]:
-        return _hook_names(type(self), ("smtp_", "auth_"))
-
-    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        """Split `<address> params` without the email header parser.
-
-        aiosmtpd's version builds a typing.Protocol class and runs the RFC 5322 parser on every
-        MAIL and RCPT; every address is checked strictly by check_address right after, so a plain
-        split is enough here. A source route (`<@a,@b:user@dom>`) is dropped, as RFC 5321 §3.3 asks.
-        """
-        if not arg:
-            return "", ""
-        text = arg.lstrip()
-        if text.startswith("<"):
-            end = text.find(">")
-            if end < 0:
-                return None, None
-            address, rest = text[1:end] or "<>", text[end + 1 :]  # "<>": the null path, as aiosmtpd gives it
-            if address.startswith("@") and ":" in address:
-                address = address.rpartition(":")[2]
-        else:
-            address, _, rest = text.partition(" ")
-            rest = " " + rest if rest else ""
-        return address, rest
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        # aiosmtpd has one switch for the whole server; we decide per connection.
-        self._auth_require_tls = auth_needs_tls(_peer_ip(self.session))
-
-
 class SubmissionHandler:
     """aiosmtpd hooks: identity, envelope checks and the durable 250."""
 
     def __dir__(self) -> tuple[str, ...]:
         # Same reason as SubmissionSMTP.__dir__: aiosmtpd scans the handler on every connection.
-        return _hook_names(type(self), ("handle_", "auth_"))
+        return hook_names(type(self), ("handle_", "auth_"))
 
     def __init__(self, acceptor: Acceptor, trusted: TrustedNetworks, max_recipients: int) -> None:
         self._acceptor = acceptor
@@ -120,7 +60,7 @@ class SubmissionHandler:
     async def _hosting(self, session: Session) -> Hosting | None:
         if session.authenticated and isinstance(session.auth_data, Hosting):
             return session.auth_data
-        name = self._trusted.hosting_for(_peer_ip(session))
+        name = self._trusted.hosting_for(peer_ip(session))
         if name is None:
             return None
         return await self._acceptor.hosting_by_name(name)
@@ -180,23 +120,17 @@ class SubmissionHandler:
             return "451 4.3.0 temporary failure, please try again later"
         if hosting is None:
             return "530 5.7.0 authentication required"
-        try:
-            check_address(address, role="sender")
-        except Refused as refused:
-            return refused.reply
+        refusal = mail_refusal(address)
+        if refusal:
+            return refusal
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 2.1.0 sender ok"
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]) -> str:
-        if envelope.mail_from is None:
-            return "503 5.5.1 MAIL first"
-        if len(envelope.rcpt_tos) >= self._max_recipients:
-            return f"452 4.5.3 too many recipients (at most {self._max_recipients} per message)"
-        try:
-            check_address(address)
-        except Refused as refused:
-            return refused.reply
+        refusal = rcpt_refusal(envelope, address, self._max_recipients)
+        if refusal:
+            return refusal
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         return "250 2.1.5 recipient ok"
@@ -208,7 +142,7 @@ class SubmissionHandler:
             hosting = await self._hosting(session)
             if hosting is None:
                 return "530 5.7.0 authentication required"
-            peer = _peer_ip(session)
+            peer = peer_ip(session)
             queue_id = await self._acceptor.accept(
                 hosting,
                 envelope.mail_from or "",

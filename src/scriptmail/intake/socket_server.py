@@ -4,6 +4,7 @@ The hosting is found only from the peer's uid (SO_PEERCRED), never from anything
 writes; cwd and argv are recorded as told, for the customer's tracking, not trusted. The answer
 comes after the commit, so exit status 0 means the message is durable.
 
+`flusher(hosting_id, domain)` is awaited for `-q` (the caller's own deferred mail, due now).
 `queue_lister(hosting_id)` is awaited for `-bp`; it returns one dict per queued message:
 ``{"queue_id": int, "size": int, "arrival": float, "sender": str,
 "recipients": [{"address": str, "status": str, "reason": str}]}`` (extra keys are passed along).
@@ -32,6 +33,7 @@ from scriptmail.intake.sendmail_protocol import (
     EX_NOPERM,
     EX_SOFTWARE,
     EX_TEMPFAIL,
+    EX_UNAVAILABLE,
     EX_USAGE,
     MAX_HEADER,
     ProtocolError,
@@ -47,6 +49,7 @@ from scriptmail.store.writer import StoreUnavailable
 log = logging.getLogger(__name__)
 
 QueueLister = Callable[[int], Awaitable[list[dict[str, Any]]]]
+Flusher = Callable[[int, str], Awaitable[int]]  # (hosting id, domain or "") -> recipients made due
 
 READ_TIMEOUT = 300.0  # a slow or silent peer must not hold a connection forever
 REPLY_TIMEOUT = 30.0
@@ -103,9 +106,12 @@ def provenance_of(request: Request, origin: Origin, uid: int) -> Provenance:
 class SendmailService:
     """One request per connection: identify by uid, read, accept or list, answer one line."""
 
-    def __init__(self, acceptor: Acceptor, queue_lister: QueueLister, max_size: int, max_recipients: int) -> None:
+    def __init__(
+        self, acceptor: Acceptor, queue_lister: QueueLister, max_size: int, max_recipients: int, flusher: Flusher | None = None
+    ) -> None:
         self._acceptor = acceptor
         self._queue_lister = queue_lister
+        self._flusher = flusher
         self._max_size = max_size
         self._max_recipients = max_recipients
 
@@ -150,6 +156,13 @@ class SendmailService:
         try:
             if request.op == "list":
                 return ok_reply(rows=await self._queue_lister(hosting.id))
+            if request.op == "flush":
+                if self._flusher is None:
+                    return error_reply(EX_UNAVAILABLE, "this daemon does not deliver; ask a delivery node's operator")
+                site = request.site.lower()
+                if site:
+                    check_address(f"postmaster@{site}")
+                return ok_reply(retried=await self._flusher(hosting.id, site))
             provenance = provenance_of(request, Origin.SENDMAIL, uid)
             queue_id = await submit(self._acceptor, hosting, request, data, provenance, self._max_recipients)
         except Refused as refused:
@@ -188,11 +201,12 @@ async def start_socket_server(
     *,
     max_size: int = DEFAULT_MAX_SIZE,
     max_recipients: int = 100,
+    flusher: Flusher | None = None,
 ) -> asyncio.base_events.Server:
     """Listen on `path` (mode 0666: any local user may submit, the uid says who they are)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_socket(path)
-    service = SendmailService(acceptor, queue_lister, max_size, max_recipients)
+    service = SendmailService(acceptor, queue_lister, max_size, max_recipients, flusher)
     server = await asyncio.start_unix_server(service.handle, path=str(path), limit=MAX_HEADER)
     os.chmod(path, 0o666)
     return server

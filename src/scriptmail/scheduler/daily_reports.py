@@ -11,10 +11,11 @@ from sqlalchemy import Connection
 from scriptmail.config import Settings
 from scriptmail.reports.daily import DailyReport, render
 from scriptmail.reports.schedule import is_late
-from scriptmail.store import report_data
+from scriptmail.store import report_data, webhooks
 from scriptmail.store.hostings import get_hosting
 from scriptmail.store.stats import day_bounds
 from scriptmail.store.system_mail import queue_system_mail
+from scriptmail.webhooks.events import EventType
 
 
 def build(connection: Connection, settings: Settings, hosting_id: int, day: date, late: bool = False) -> tuple[DailyReport, str]:
@@ -52,4 +53,7 @@ def send(connection: Connection, settings: Settings, hosting_id: int, day: date,
     subject, data = render(report, settings.control.notify_from, recipient, settings.hostname, now)
     queue_id = queue_system_mail(connection, settings.control.notify_from, recipient, data, subject, now, "daily report")
     report_data.note_message(connection, hosting_id, day, queue_id)
+    webhooks.hosting_event(connection, hosting_id, EventType.REPORT_SENT, {
+        "day": day.isoformat(), "failures": report.total_failures, "to": recipient, "queue_id": queue_id, "late": report.late,
+    }, now)  # fmt: skip
     return queue_id

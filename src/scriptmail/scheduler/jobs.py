@@ -4,7 +4,10 @@
 - the policy sweep: under the `policy` lease, every `control.policy_interval` seconds;
 - held-mail expiry: every node may sweep, each batch only touches rows still held;
 - pruning (old counters, and the log beyond `control.log_days`): under the `prune` lease, hourly;
-- daily error reports: every minute, those due and not yet sent (exactly once by their key).
+- daily error reports: every minute, those due and not yet sent (exactly once by their key);
+- webhooks: every node sends the due messages of the outbox, each under its own lease.
+- DNS checks of sending domains' DKIM records: under the `domain-check` lease, every
+  `domains.check_interval` seconds (a record that disappears makes its domain `failing`).
 """
 
 from __future__ import annotations
@@ -20,13 +23,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine
 
 from scriptmail.config import Settings
+from scriptmail.domains import dns_check
 from scriptmail.reports.schedule import days_due
 from scriptmail.scheduler import daily_reports
 from scriptmail.scheduler.policy_sweep import apply_detection, find_detections
 from scriptmail.scheduler.purge import run_purge
-from scriptmail.store import activity, idempotency, leases, report_data, retention
+from scriptmail.store import activity, idempotency, leases, report_data, retention, webhooks
 from scriptmail.store.hosting_control import expire_held, purging_hostings
 from scriptmail.store.writer import Writer
+from scriptmail.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,7 @@ class Scheduler:
         self._owner = f"{settings.node}:scheduler"
         self._purges: dict[str, asyncio.Task] = {}
         self._stopping = threading.Event()
+        self.webhooks = Dispatcher(writer, settings, clock) if settings.webhooks.enabled else None
 
     def loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         """Each job repeated at its interval, by name (the gateway runs them as tasks)."""
@@ -55,7 +61,10 @@ class Scheduler:
             ("held-mail expiry", control.sweep_interval, self.expire_held_mail),
             ("pruning", PRUNE_INTERVAL, self.prune),
             ("daily reports", REPORT_INTERVAL, self.send_due_reports),
+            ("domain checks", self._settings.domains.check_interval, self.check_domains),
         ]
+        if self.webhooks is not None:
+            jobs.append(("webhooks", self._settings.webhooks.poll_interval, self.webhooks.round))
         return {name: self._every(seconds, job, name) for name, seconds, job in jobs}
 
     def _run_sync(self, operation: Callable[[Connection], Any]) -> Any:
@@ -121,6 +130,8 @@ class Scheduler:
         pruned = 0
         while count := await self._writer.submit(lambda c: retention.prune_log(c, now - keep)):
             pruned += count
+        while await self._writer.submit(lambda c: webhooks.prune(c, now - keep)):
+            pass
         await self._writer.submit(lambda c: retention.prune_days(c, activity.day_of(now - keep)))
         await self._writer.submit(lambda c: idempotency.prune(c, now))  # answers kept 24 h for retries
         if pruned:
@@ -144,6 +155,14 @@ class Scheduler:
                 sent.append(queue_id)
         return sent
 
+    async def check_domains(self) -> dict[str, str]:
+        """Look up every sending domain's DKIM records once (one node at a time); their states."""
+        now = self._clock()
+        interval = self._settings.domains.check_interval
+        if not await self._writer.submit(lambda c: leases.acquire(c, "domain-check", self._owner, interval, now)):
+            return {}
+        return await dns_check.check(self._engine, self._writer.submit, self._settings, now)
+
     def _read(self, query: Callable[[Connection], Any]) -> Any:
         with self._engine.connect() as connection:
             return query(connection)
@@ -154,3 +173,5 @@ class Scheduler:
         running = list(self._purges.values())
         if running:
             await asyncio.wait(running, timeout=30)
+        if self.webhooks is not None:
+            await self.webhooks.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
 
@@ -13,7 +14,7 @@ from scriptmail.control.notices import block_notice
 from scriptmail.control.policy import Detection, evaluate
 from scriptmail.control.states import Actor, TransitionNotAllowed
 from scriptmail.model import HostingState
-from scriptmail.store import activity
+from scriptmail.store import activity, evidence
 from scriptmail.store.hosting_control import change_state
 from scriptmail.store.hostings import SYSTEM_HOSTING, get_hosting
 from scriptmail.store.schema import hostings
@@ -29,6 +30,7 @@ class Block:
     hosting: str
     state: HostingState
     reason: str
+    evidence: dict | None = None
 
 
 def find_detections(engine: Engine, settings: Settings, now: float) -> list[tuple[int, Detection]]:
@@ -57,8 +59,9 @@ def find_detections(engine: Engine, settings: Settings, now: float) -> list[tupl
 def apply_detection(connection: Connection, settings: Settings, hosting_id: int, detection: Detection, now: float) -> Block | None:
     """Block the hosting and queue the owner's notice, in one transaction (None: already blocked)."""
     hosting = get_hosting(connection, hosting_id)
+    found = evidence.complete(connection, hosting_id, detection.evidence, now) if detection.evidence else None
     try:
-        change = change_state(connection, hosting.name, detection.action, Actor.POLICY, now, reason=detection.reason)
+        change = change_state(connection, hosting.name, detection.action, Actor.POLICY, now, reason=detection.reason, evidence=found)
     except TransitionNotAllowed:
         return None
     subject, data = block_notice(
@@ -71,6 +74,8 @@ def apply_detection(connection: Connection, settings: Settings, hosting_id: int,
         platform=settings.hostname,
         hold_hours=settings.control.hold_seconds / 3600,
         now=now,
+        evidence=found,
+        zone=ZoneInfo(settings.timezone),
     )
     queue_system_mail(connection, settings.control.notify_from, hosting.owner_email, data, subject, now, "policy notice")
-    return Block(hosting.name, change.after, detection.reason)
+    return Block(hosting.name, change.after, detection.reason, found)

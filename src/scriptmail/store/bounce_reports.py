@@ -15,8 +15,9 @@ from sqlalchemy import Connection, insert, select, update
 from scriptmail.bounces.reports import Report
 from scriptmail.control.policy import is_unknown_user
 from scriptmail.model import RecipientStatus
-from scriptmail.store import activity
+from scriptmail.store import activity, webhooks
 from scriptmail.store.schema import attempts, inbound_reports, messages, recipients
+from scriptmail.webhooks.events import EventType
 
 KEPT_BYTES = 256 * 1024  # of each report, for the log; the rest is not needed to understand it
 NODE = "bounce-report"  # the attempts row of a later report names this instead of a delivery node
@@ -54,6 +55,8 @@ def apply_report(connection: Connection, recipient_id: int, report: Report, data
 def _outcome(connection: Connection, row, report: Report, now: float) -> str:
     if report.kind == "arf":
         activity.bump(connection, [(row.hosting_id, now, {"complaints": 1})])
+        text = f"complaint ({report.feedback_type or 'abuse'}) reported by the recipient's provider"
+        webhooks.recipient_events(connection, [(row.id, row.hosting_id, EventType.COMPLAINED, None, text)], now)
         _attempt(
             connection,
             row.id,
@@ -87,6 +90,7 @@ def _outcome(connection: Connection, row, report: Report, now: float) -> str:
     activity.bump(connection, [(row.hosting_id, now, {"bounced": 1, "unknown_user": unknown})])
     activity.adjust_totals(connection, row.hosting_id, {"sent": -1})
     activity.count_script_bounces(connection, [row.id])
+    webhooks.recipient_events(connection, [(row.id, row.hosting_id, EventType.BOUNCED, code, text)], now)
     return "bounced"
 
 

@@ -8,16 +8,18 @@ the queue, due at once. New mail for a hosting that does not send is held as it 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from scriptmail.control.states import Action, Actor, Context, TransitionNotAllowed, decide, holds_mail
 from scriptmail.model import HostingState, RecipientStatus
-from scriptmail.store import activity, bus
+from scriptmail.store import activity, bus, webhooks
 from scriptmail.store.hostings import SYSTEM_HOSTING, HostingError
 from scriptmail.store.queue import free_bodies, free_message_bodies
 from scriptmail.store.schema import hosting_events, hostings, recipients
+from scriptmail.webhooks.events import EventType
 
 _WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value)
 
@@ -55,8 +57,12 @@ def change_state(
     reason: str = "",
     target: HostingState | None = None,
     context: Context | None = None,
+    evidence: dict | None = None,
 ) -> Change:
-    """Decide and apply; raises TransitionNotAllowed (nothing changes) or HostingError."""
+    """Decide and apply; raises TransitionNotAllowed (nothing changes) or HostingError.
+
+    `evidence` is what an automatic block saw (control.evidence); it is kept with the history row
+    and sent with the `hosting.state_changed` webhook event, written in this same transaction."""
     query = select(hostings.c.id, hostings.c.state).where(hostings.c.name == name)
     if connection.dialect.name == "postgresql":
         query = query.with_for_update()  # intake takes this row FOR SHARE while it commits mail
@@ -85,8 +91,14 @@ def change_state(
             from_state=before.value,
             to_state=after.value,
             reason=reason[:2000],
+            evidence=json.dumps(evidence, ensure_ascii=False) if evidence else "",
         )
     )
+    if webhooks.wants(connection, row.id, EventType.STATE_CHANGED):
+        webhooks.emit(connection, [webhooks.Event(row.id, EventType.STATE_CHANGED, {
+            "hosting": name, "from": before.value, "to": after.value, "actor": actor.value, "action": action.value,
+            "reason": reason[:2000], "evidence": evidence,
+        })], now)  # fmt: skip
     held = released = 0
     if holds_mail(after) and not holds_mail(before):
         held = connection.execute(
@@ -145,16 +157,18 @@ def repeated_spam(connection: Connection, hosting_id: int, now: float) -> bool:
 
 
 def history(connection: Connection, name: str, limit: int = 100) -> list[dict]:
-    """The latest state changes of a hosting, newest first."""
+    """The latest state changes of a hosting, newest first; an automatic block with its evidence
+    (control.evidence, None for the others) and whether an operator marked it a false positive."""
     query = (
-        select(hosting_events.c.at, hosting_events.c.actor, hosting_events.c.action, hosting_events.c.from_state,
-               hosting_events.c.to_state, hosting_events.c.reason)
+        select(hosting_events.c.id, hosting_events.c.at, hosting_events.c.actor, hosting_events.c.action,
+               hosting_events.c.from_state, hosting_events.c.to_state, hosting_events.c.reason, hosting_events.c.evidence,
+               hosting_events.c.false_positive_at, hosting_events.c.false_positive_by, hosting_events.c.false_positive_note)
         .join(hostings, hostings.c.id == hosting_events.c.hosting_id)
         .where(hostings.c.name == name)
         .order_by(hosting_events.c.id.desc())
         .limit(limit)
     )  # fmt: skip
-    return [dict(row._mapping) for row in connection.execute(query)]
+    return [{**row._mapping, "evidence": json.loads(row.evidence) if row.evidence else None} for row in connection.execute(query)]
 
 
 def held_hostings(connection: Connection) -> set[int]:
@@ -216,7 +230,7 @@ def expire_held(connection: Connection, held_before: float, now: float, limit: i
         return 0
     ids = [row.id for row in rows]
     hours = (now - held_before) / 3600
-    expired = list(connection.execute(
+    expired = connection.execute(
         update(recipients)
         .where(recipients.c.id.in_(ids), recipients.c.status == RecipientStatus.HELD.value)
         .values(
@@ -224,8 +238,10 @@ def expire_held(connection: Connection, held_before: float, now: float, limit: i
             updated_at=now,
             last_text=f"held for {hours:g} h while sending was blocked, and not released",
         )
-        .returning(recipients.c.hosting_id)
-    ).scalars())
-    activity.bump(connection, ((hosting_id, now, {"expired": 1}) for hosting_id in expired))
+        .returning(recipients.c.id, recipients.c.hosting_id)
+    ).all()
+    activity.bump(connection, ((row.hosting_id, now, {"expired": 1}) for row in expired))
+    text = f"held for {hours:g} h while sending was blocked, and not released"
+    webhooks.recipient_events(connection, ((row.id, row.hosting_id, EventType.EXPIRED, None, text) for row in expired), now)
     free_bodies(connection, ids)
     return len(ids)

@@ -25,8 +25,10 @@ from scriptmail.model import (
     RecipientStatus,
     Submission,
 )
-from scriptmail.store import activity
+from scriptmail.store import activity, webhooks
+from scriptmail.store.domains import count_from_domains
 from scriptmail.store.schema import attempts, bodies, hostings, messages, recipients
+from scriptmail.webhooks.events import EventType, iso
 
 _CLAIMABLE = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value, RecipientStatus.SENDING.value)
 _FINAL = tuple(status.value for status in FINAL_STATUSES)
@@ -117,6 +119,7 @@ def insert_submissions(connection: Connection, items: list[tuple[Submission, flo
         connection,
         ((submission.hosting_id, submission.script or submission.cwd, len(submission.recipients), now) for submission, now in items),
     )
+    count_from_domains(connection, ((s.hosting_id, s.from_domain, s.dkim, now) for s, now in items))
     return message_ids
 
 
@@ -229,6 +232,10 @@ def _within_quota(connection: Connection, gate: QuotaGate, rows: list, now: floa
         after = quota.room(plan, [*used, (activity.minute_of(now), len(kept))], now, gate.zone)
         until = after.until or now + 60
         gate.exhaust(hosting_id, until)
+        webhooks.hosting_event(
+            connection, hosting_id, EventType.QUOTA_REACHED,
+            {"reason": after.reason, "until": iso(until), "waiting": len(over)}, now,
+        )  # fmt: skip
         gate.waits.append((hosting_id, len(over), until, after.reason))
         if over:
             put_back.update(row.id for row in over)
@@ -310,7 +317,20 @@ def record_results(connection: Connection, owner: str, results: Sequence[Attempt
     activity.count_script_bounces(
         connection, [result.recipient_id for result in results if result.status is RecipientStatus.BOUNCED and result.hosting_id]
     )
+    # Webhook events of final failures: nothing at all unless an endpoint subscribes (cached).
+    webhooks.recipient_events(
+        connection,
+        (
+            (result.recipient_id, result.hosting_id, _EVENT_OF[result.status], result.code, result.text)
+            for result in results
+            if result.status in _EVENT_OF and result.hosting_id
+        ),
+        now,
+    )
     return updated
+
+
+_EVENT_OF = {RecipientStatus.BOUNCED: EventType.BOUNCED, RecipientStatus.EXPIRED: EventType.EXPIRED}
 
 
 def _outcome_counts(result: AttemptResult, now: float) -> tuple[int, float, dict[str, int]]:
@@ -398,3 +418,15 @@ def release_leases(connection: Connection, owner: str, now: float) -> int:
             updated_at=now,
         )
     ).rowcount
+
+
+def retry_now(connection: Connection, hosting_id: int, now: float, domain: str = "") -> int:
+    """`sendmail -q`: the hosting's deferred recipients (at `domain`, if given) become due at once.
+
+    Only the due time moves; attempts, backoff and lifetime stay as they were, like Postfix's flush.
+    """
+    condition = (recipients.c.hosting_id == hosting_id) & (recipients.c.status == RecipientStatus.DEFERRED.value)
+    if domain:
+        # The socket server checked the domain (letters, digits, dots, dashes): nothing to escape.
+        condition &= func.lower(recipients.c.address).like(f"%@{domain.lower()}")
+    return connection.execute(update(recipients).where(condition).values(next_attempt_at=now)).rowcount

@@ -124,6 +124,10 @@ hosting_events = Table(
     Column("from_state", String(16), nullable=False),
     Column("to_state", String(16), nullable=False),
     Column("reason", Text, nullable=False, server_default=""),
+    Column("evidence", Text, nullable=False, server_default=""),  # JSON: what an automatic block saw
+    Column("false_positive_at", Float, nullable=True),  # an operator said the block was wrong...
+    Column("false_positive_by", String(320), nullable=False, server_default=""),
+    Column("false_positive_note", Text, nullable=False, server_default=""),  # ...and why
     Index("ix_hosting_events_hosting_at", "hosting_id", "at"),
 )
 
@@ -337,4 +341,119 @@ idempotency_keys = Table(
     Column("status", Integer, nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at", Float, nullable=False),
+)
+
+# Webhook endpoints: platform-wide (hosting_id NULL, the operator's) or for one hosting (its
+# customer's). The secret signs every request, so it is kept; it is shown once, at creation or
+# rotation. After a rotation the previous secret also signs until previous_until.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("hosting_id", Id, ForeignKey("hostings.id", ondelete="CASCADE"), nullable=True),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),  # event types, comma-separated
+    Column("description", String(200), nullable=False, server_default=""),
+    Column("secret", String(100), nullable=False),
+    Column("previous_secret", String(100), nullable=True),
+    Column("previous_until", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(320), nullable=False, server_default=""),
+    Column("failing_since", Float, nullable=True),  # first failure since the last success
+    Column("disabled_at", Float, nullable=True),  # set when it kept failing; nothing more is queued for it
+    Column("disabled_reason", Text, nullable=False, server_default=""),
+    Index("ix_webhook_endpoints_hosting", "hosting_id"),
+)
+
+# The outbox: one row per event and subscribed endpoint, written in the same transaction as the
+# event's cause, sent from here at least once. `id` is the webhook-id of every attempt.
+webhook_messages = Table(
+    "webhook_messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("endpoint_id", Id, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("hosting_id", Id, nullable=True),
+    Column("event_type", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("payload", Text, nullable=False),  # the JSON body, fixed once written
+    Column("status", String(16), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_owner", String(200), nullable=True),
+    Column("lease_until", Float, nullable=True),
+    Column("delivered_at", Float, nullable=True),
+    Index("ix_webhook_messages_status_due", "status", "next_attempt_at"),
+    Index("ix_webhook_messages_endpoint", "endpoint_id", "id"),
+)
+
+# Every attempt to send a webhook message: the endpoint's delivery log.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("endpoint_id", Id, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("webhook_message_id", Id, ForeignKey("webhook_messages.id", ondelete="CASCADE"), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("node", String(200), nullable=False, server_default=""),
+    Column("status_code", Integer, nullable=True),  # none: no HTTP answer (refused, timeout, not HTTP)
+    Column("duration", Float, nullable=False),
+    Column("error", Text, nullable=False, server_default=""),
+    Column("excerpt", Text, nullable=False, server_default=""),  # the start of the answer's body
+    Index("ix_webhook_attempts_endpoint", "endpoint_id", "id"),
+    Index("ix_webhook_attempts_message", "webhook_message_id"),
+)
+
+# Sending domains (DKIM): one hosting each; `domain` is the A-label. The state follows its keys:
+# pending until DNS holds them, verified, or failing with the reason shown to the customer.
+DOMAIN_STATES = ("pending", "verified", "failing")
+
+sending_domains = Table(
+    "sending_domains",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("hosting_id", Id, ForeignKey("hostings.id"), nullable=False),
+    Column("domain", String(253), nullable=False, unique=True),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("created_at", Float, nullable=False),
+    Column("checked_at", Float, nullable=True),
+    Column("verified_at", Float, nullable=True),
+    CheckConstraint("state IN ('pending', 'verified', 'failing')", name="state"),
+    Index("ix_sending_domains_hosting", "hosting_id"),
+)
+
+# A domain's keys: the private key is Fernet-encrypted under the master key file (never clear here).
+# `active` keys sign (once verified); a new key from a rotation waits inactive until DNS holds it;
+# a replaced key stays listed in the DNS instructions until `retire_after`.
+dkim_keys = Table(
+    "dkim_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("domain_id", Id, ForeignKey("sending_domains.id", ondelete="CASCADE"), nullable=False),
+    Column("selector", String(63), nullable=False),
+    Column("algorithm", String(16), nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("private_key", LargeBinary, nullable=False),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("active", Integer, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    Column("retire_after", Float, nullable=True),
+    CheckConstraint("state IN ('pending', 'verified', 'failing')", name="state"),
+    Index("ix_dkim_keys_domain", "domain_id", "selector", unique=True),
+)
+
+# The From domains each hosting actually sends with, counted by intake's bulk insert (one upsert per
+# commit): how many messages, and how many were signed with the domain's key, with the platform's, or
+# failed to sign. A domain here without a sending_domains row is "seen, not set up".
+from_domains = Table(
+    "from_domains",
+    metadata,
+    Column("hosting_id", Id, ForeignKey("hostings.id"), primary_key=True),
+    Column("domain", String(253), primary_key=True),
+    Column("messages", BigInteger, nullable=False, server_default="0"),
+    Column("signed", BigInteger, nullable=False, server_default="0"),
+    Column("platform", BigInteger, nullable=False, server_default="0"),
+    Column("failed", BigInteger, nullable=False, server_default="0"),
+    Column("last_at", Float, nullable=False, server_default="0"),
 )

@@ -211,7 +211,7 @@ async def get_scripts(serviceName: ServiceName, user: User, context: Context) ->
 async def get_history(serviceName: ServiceName, user: User, context: Context) -> list[dict[str, Any]]:
     await _hosting_id(context, user, serviceName)
     rows = await context.read(lambda c: history(c, serviceName))
-    return [{**row, "at": _iso(row["at"])} for row in rows]
+    return [{**row, "at": _iso(row["at"]), "false_positive_at": row["false_positive_at"] and _iso(row["false_positive_at"])} for row in rows]
 
 
 def _day(text: str | None, name: str) -> date | None:

@@ -15,7 +15,20 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from scriptmail.web import account, admin_api, area, area_log, metrics, openapi, operator, pages
+from scriptmail.web import (
+    account,
+    admin_api,
+    area,
+    area_domains,
+    area_log,
+    area_webhooks,
+    domains_api,
+    metrics,
+    openapi,
+    operator,
+    pages,
+    webhooks_api,
+)
 from scriptmail.web.api import router
 from scriptmail.web.api_auth import RateLimits
 from scriptmail.web.context import WebContext
@@ -34,8 +47,12 @@ def create_app(context: WebContext) -> FastAPI:
     app.state.rate_limits = RateLimits()
     app.include_router(router)
     app.include_router(admin_api.router)
+    app.include_router(webhooks_api.router)
     app.include_router(area.router)
     app.include_router(area_log.router)
+    app.include_router(area_webhooks.router)
+    app.include_router(domains_api.router)
+    app.include_router(area_domains.router)
     app.include_router(operator.router)
     app.include_router(account.router)
     app.mount("/static", StaticFiles(directory=Path(area.__file__).parent / "static"), name="static")

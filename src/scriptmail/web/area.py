@@ -241,8 +241,21 @@ async def hosting_page(
         more_bounces=len(rows) > limit,
         last_bounce_page=page_number == MAX_BOUNCE_OFFSET // limit,
         history=page.history(events),
+        latest_block=_latest_block(page, view, events),
         charts=charts.hosting_charts(daily, hourly, page._),
     )
+
+
+def _latest_block(page: Page, view: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The evidence of the automatic block the hosting is in now, for its state section."""
+    if view["state"] not in (HostingState.SPAM.value, HostingState.BOUNCE.value):
+        return None
+    for event in events:
+        if event["to_state"] == view["state"] and event["actor"] == Actor.POLICY.value and event.get("evidence"):
+            return {**event, **page.evidence(event["evidence"])}
+        if event["to_state"] != view["state"]:
+            break
+    return None
 
 
 def _fragment_or_page(page: Page, request: Request, fragment: str, status: int = 200, **values: Any) -> Response:

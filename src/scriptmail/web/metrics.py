@@ -8,6 +8,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import Connection, func, select
 
 from scriptmail.model import HostingState, RecipientStatus
+from scriptmail.store import evidence
+from scriptmail.store.domains import signing_totals
 from scriptmail.store.schema import hosting_totals, hostings, recipients, script_counts
 
 _WAITING = [RecipientStatus.QUEUED, RecipientStatus.DEFERRED, RecipientStatus.SENDING, RecipientStatus.HELD]
@@ -26,7 +28,8 @@ def snapshot(connection: Connection) -> dict:
     accepted = connection.execute(select(func.coalesce(func.sum(script_counts.c.messages), 0), func.coalesce(func.sum(script_counts.c.recipients), 0))).one()
     live = hostings.c.deleted_at.is_(None)
     states = dict(connection.execute(select(hostings.c.state, func.count()).where(live).group_by(hostings.c.state)).all())
-    return {"waiting": waiting, "totals": totals, "accepted": accepted, "states": states}
+    return {"waiting": waiting, "totals": totals, "accepted": accepted, "states": states, "blocks": evidence.block_counts(connection),
+            "dkim": signing_totals(connection)}
 
 
 def render(values: dict) -> bytes:
@@ -55,6 +58,24 @@ def render(values: dict) -> bytes:
             for state in HostingState:
                 states.add_metric([state.value], values["states"].get(state.value, 0))
             yield states
+            blocks = CounterMetricFamily("scriptmail_automatic_blocks", "Automatic blocks by the policy engine, by signal.", labels=["signal"])
+            wrong = CounterMetricFamily(
+                "scriptmail_automatic_blocks_false_positive",
+                "Automatic blocks an operator marked as false positives, by signal (to tune the thresholds).",
+                labels=["signal"],
+            )
+            for signal in sorted(values["blocks"]["blocks"]):
+                blocks.add_metric([signal], values["blocks"]["blocks"][signal])
+                wrong.add_metric([signal], values["blocks"]["false_positives"].get(signal, 0))
+            yield blocks
+            yield wrong
+            dkim = CounterMetricFamily(
+                "scriptmail_dkim_messages", "Messages by DKIM signing at intake (signed with the From domain or the platform's; unsigned: not set up, or an error).",
+                labels=["result", "reason"],
+            )  # fmt: skip
+            for reason, value in values.get("dkim", {}).items():
+                dkim.add_metric(["signed" if reason in ("domain", "platform") else "unsigned", reason], value)
+            yield dkim
 
     registry.register(_Snapshot())
     return generate_latest(registry)

@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from scriptmail.catalogues import N_
 from scriptmail.control.states import REQUESTS, SENDING_STATES, Action, Actor
 from scriptmail.model import Hosting, HostingState
-from scriptmail.store import accounts, audit, operator_views, stats
+from scriptmail.store import accounts, audit, evidence, operator_views, stats
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.hosting_control import change_plan, history, repeated_spam
 from scriptmail.store.hostings import SYSTEM_HOSTING
@@ -204,6 +204,7 @@ async def hosting_page(request: Request, name: str) -> Response:
         states=[(s.value, page.state_label(s)) for s in SETTABLE],
         plans=sorted(context.settings.plans),
         history=page.history(data["history"]),
+        false_positive_url=f"{_hosting_url(hosting.name)}/false-positive",
     )
 
 
@@ -225,6 +226,26 @@ async def force_state(
         reason = f"set to {state} by operator {page.user.email} in the operator area"
         flash = await page.change(name, Action.SET, Actor.OPERATOR, reason, target=HostingState(state))
     await page.flash(*flash)
+    return see(_hosting_url(name))
+
+
+@router.post("/hostings/{name}/false-positive/{event_id}")
+async def false_positive(
+    request: Request, name: str, event_id: str, note: Annotated[str, Form(max_length=2000)] = "", csrf: CsrfField = ""
+) -> Response:
+    """Mark an automatic block as wrong, with a note: counted in the metrics to tune the thresholds.
+    The id is checked after the operator's session, so nobody else learns anything from its form."""
+    page = await operator_form(request, csrf)
+    await _hosting(page, name)
+    try:
+        if not (event_id.isascii() and event_id.isdigit() and len(event_id) < 19):
+            raise evidence.EvidenceError(event_id)
+        await page.context.write(
+            lambda c: evidence.mark_false_positive(c, name, int(event_id), page.user.email, note, page.context.clock())
+        )
+    except evidence.EvidenceError:
+        raise HTTPException(404, page._("No such automatic block, or it is already marked.")) from None
+    await page.flash("ok", page._("The block is marked as a false positive."))
     return see(_hosting_url(name))
 
 

@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo
 from fastapi import Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from scriptmail import catalogues
 from scriptmail.catalogues import N_
+from scriptmail.control.evidence import describe
 from scriptmail.control.states import Action, Actor, Context, TransitionNotAllowed, decide
 from scriptmail.model import HostingState
 from scriptmail.store import accounts, web_sessions
@@ -106,9 +108,18 @@ class Page:
         states by the same names as the badge."""
         return [
             {**event, "at": self.when(event["at"]), "from_state": self.state_label(HostingState(event["from_state"])),
-             "to_state": self.state_label(HostingState(event["to_state"]))}
+             "to_state": self.state_label(HostingState(event["to_state"])), **self.evidence(event.get("evidence"))}
             for event in events
         ]  # fmt: skip
+
+    def evidence(self, found: dict[str, Any] | None) -> dict[str, Any]:
+        """An automatic block's evidence as the pages show it: its sentences in the user's language
+        (the same catalogue as the owner's notice) and its sample messages with their times."""
+        if not found:
+            return {"told": None, "samples": []}
+        gettext = catalogues.translations(catalogues.MAIL, self.lang).gettext
+        samples = [{**sample, "at": self.when(sample.get("at"))} for sample in found.get("samples", [])]
+        return {"told": describe(found, gettext, self.lang, self.zone), "samples": samples}
 
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         flash = None

@@ -23,3 +23,21 @@ document.addEventListener("click", (event) => {
 document.addEventListener("close", (event) => {
   if (event.target instanceof HTMLDialogElement) event.target.replaceChildren();
 }, true);
+
+// Copy buttons of the Sending domains page: copy the named field's text in one click. Without
+// JavaScript the fields are still read-only text to select.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-copy]");
+  if (!button) return;
+  const field = document.getElementById(button.dataset.copy);
+  if (!field) return;
+  try {
+    await navigator.clipboard.writeText(field.value);
+  } catch {
+    field.select();
+    document.execCommand("copy");
+  }
+  const label = button.textContent;
+  button.textContent = button.dataset.done;
+  setTimeout(() => { button.textContent = label; }, 1500);
+});
