@@ -34,6 +34,15 @@ _OVERFLOWS = """() => {
 }"""
 
 
+# The header's language label and button, and each tab of a hosting, keep their words whole: one line
+# of text each (a word broken in two, "Sprach|e", would make two; "E-Mail-|Protokoll" may break at its hyphen).
+_BROKEN = """() => [...document.querySelectorAll('.language-form label, .language-form button, .tabs a, nav a')]
+  .filter((el) => { const range = document.createRange(); range.selectNodeContents(el);
+                    const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+                    return tops.size > 1 && !/[\s-]/.test(el.innerText.trim()); })
+  .map((el) => el.innerText.trim())"""
+
+
 def _check(page, language: str, name: str) -> None:
     page.wait_for_timeout(150)  # let the layout paint
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -41,6 +50,8 @@ def _check(page, language: str, name: str) -> None:
     assert page.locator("html").get_attribute("lang") == language
     overflowing = page.evaluate(_OVERFLOWS)
     assert not overflowing, f"{language} {name} at 360 px: {overflowing}"
+    broken = page.evaluate(_BROKEN)
+    assert not broken, f"{language} {name} at 360 px: words broken in two: {broken}"
 
 
 @pytest.mark.parametrize("language", sorted(BLOCK))
@@ -74,7 +85,8 @@ def test_each_new_language_fits_a_phone_on_every_main_page(gateway: RunningGatew
     playwright.expect(dialog).to_be_visible()
     _check(page, language, "dialog-unblock")
     page.keyboard.press("Escape")
-    for path, name in (("/log", "log"), (f"/log/{sent['id']}", "message"), ("/held", "held"), ("/scripts", "scripts")):
+    for path, name in (("/log", "log"), (f"/log/{sent['id']}", "message"), ("/held", "held"), ("/scripts", "scripts"),
+                       ("/domains", "domains"), ("/webhooks", "webhooks")):  # fmt: skip
         page.goto(f"{base}/hostings/{HOSTING}{path}")
         _check(page, language, name)
     page.goto(f"{base}/account")
@@ -92,6 +104,6 @@ def test_each_new_language_fits_a_phone_on_every_main_page(gateway: RunningGatew
     page.wait_for_url(f"{base}/hostings")
     for path, name in (("/operator", "operator-hostings"), (f"/operator/hostings/{HOSTING}", "operator-hosting"),
                        ("/operator/queue", "operator-queue"), ("/operator/accounts", "operator-accounts"),
-                       ("/operator/audit", "operator-audit")):  # fmt: skip
+                       ("/operator/audit", "operator-audit"), ("/operator/domains", "operator-domains")):  # fmt: skip
         page.goto(f"{base}{path}")
         _check(page, language, name)
