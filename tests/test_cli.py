@@ -43,7 +43,7 @@ def test_hosting_lifecycle(run) -> None:
     (hosting,) = json.loads(run("hosting", "list", "--json").stdout)
     assert hosting | {"id": 0} == {
         "id": 0, "name": "shop.example", "owner_email": "owner@shop.example", "uid": 1500,
-        "plan": "default", "state": "active", "has_smtp_password": True, "report_to": None, "language": "en",
+        "plan": "default", "state": "active", "has_smtp_password": True, "report_to": None, "language": "en", "notices": True,
     }
     run("hosting", "set", "shop.example", "--plan", "pro", "--no-uid", "--no-smtp-password")
     shown = json.loads(run("hosting", "show", "shop.example", "--json").stdout)

@@ -26,7 +26,7 @@ from scriptmail.intake.accept import Acceptor
 from scriptmail.intake.scanner import RspamdScanner
 from scriptmail.intake.signer import Signer
 from scriptmail.intake.smtp_server import SubmissionHandler, TrustedNetworks, make_server_factory
-from scriptmail.intake.tls import ensure_self_signed, server_context
+from scriptmail.intake.tls import CertificateStore, ensure_self_signed
 from scriptmail.model import DueRecipient
 from scriptmail.scheduler.jobs import Scheduler
 from scriptmail.store import activity, bus, nodes, queue
@@ -75,6 +75,7 @@ class Gateway:
     agent: DeliveryAgent | None = field(default=None, init=False)
     acceptor: Acceptor | None = field(default=None, init=False)
     scheduler: Scheduler | None = field(default=None, init=False)
+    certificates: CertificateStore | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         activity.set_zone(ZoneInfo(self.settings.timezone))
@@ -89,6 +90,22 @@ class Gateway:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def reload_tls(self) -> None:
+        """SIGHUP: read the TLS certificate and key again (also done by itself when the files change)."""
+        if self.certificates is not None:
+            self.certificates.reload()
+
+    def _certificates(self) -> CertificateStore:
+        """Intake's certificate, shared by the SMTP submission server and the bounce listener."""
+        if self.certificates is None:
+            intake = self.settings.intake
+            if intake.tls_cert and intake.tls_key:
+                cert, key = intake.tls_cert, intake.tls_key
+            else:
+                cert, key = ensure_self_signed(intake.socket.parent / "tls", self.settings.hostname)
+            self.certificates = CertificateStore(cert, key)
+        return self.certificates
 
     async def run(self, on_ready: Callable[[Gateway], None] | None = None) -> None:
         await asyncio.to_thread(upgrade, self.engine)
@@ -203,7 +220,7 @@ class Gateway:
             report = await asyncio.to_thread(parse_report, data) if len(data) > 256 * 1024 else parse_report(data)
 
             def apply(connection):
-                applied = apply_report(connection, recipient_id, report, data, client, self.clock())
+                applied = apply_report(connection, recipient_id, report, data, client, self.clock(), settings.delivery.suppression_days)
                 if settings.bounces.forward and applied.outcome == "bounced" and applied.original_sender:
                     queue_system_mail(
                         connection, settings.control.notify_from, applied.original_sender, data,
@@ -215,7 +232,7 @@ class Gateway:
 
         handler = BounceHandler(settings.bounces.domain, secret, record)
         host, port = parse_host_port(settings.bounces.listen, listening=True)
-        factory = make_bounce_factory(handler, self.settings.hostname, settings.bounces.max_size)
+        factory = make_bounce_factory(handler, self.settings.hostname, settings.bounces.max_size, self._certificates().context)
         server = await asyncio.get_running_loop().create_server(factory, host, port, reuse_port=True)
         self.bounce_port = server.sockets[0].getsockname()[1]
         self._servers.append(server)
@@ -258,12 +275,8 @@ class Gateway:
 
     async def _start_smtp(self, acceptor: Acceptor) -> None:
         intake = self.settings.intake
-        if intake.tls_cert and intake.tls_key:
-            cert, key = intake.tls_cert, intake.tls_key
-        else:
-            cert, key = ensure_self_signed(intake.socket.parent / "tls", self.settings.hostname)
         handler = SubmissionHandler(acceptor, TrustedNetworks(intake.trusted_networks), intake.max_recipients)
-        factory = make_server_factory(handler, self.settings.hostname, intake.max_message_size, server_context(cert, key))
+        factory = make_server_factory(handler, self.settings.hostname, intake.max_message_size, self._certificates().context)
         host, port = parse_host_port(intake.listen, listening=True)
         server = await asyncio.get_running_loop().create_server(factory, host, port, reuse_port=True)
         self.smtp_port = server.sockets[0].getsockname()[1]
@@ -337,6 +350,7 @@ def run_gateway(settings: Settings, parts: tuple[str, ...], on_ready: Callable[[
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, gateway.stop)
+        loop.add_signal_handler(signal.SIGHUP, gateway.reload_tls)
         await gateway.run(on_ready)
 
     run_async(main())

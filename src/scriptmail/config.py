@@ -116,7 +116,16 @@ class DeliverySettings(_Section):
     data_timeout: float = Field(600.0, gt=0)
     messages_per_connection: int = Field(100, ge=1)
     idle_seconds: float = Field(5.0, ge=0)
+    suppression_days: int = Field(30, ge=1, le=3650)  # an automatic or customer suppression entry lasts this long
+    delay_warning: int = Field(0, ge=0)  # seconds queued before the sender is warned of a delay; 0: never
     processes: int = Field(1, ge=1, le=64)  # delivery processes of `serve --split`
+
+    @field_validator("delay_warning")
+    @classmethod
+    def _delay_warning(cls, value: int) -> int:
+        if 0 < value < 60:
+            raise ValueError("use 0 (off) or at least 60 seconds")
+        return value
 
     @model_validator(mode="after")
     def _backoff(self) -> DeliverySettings:
@@ -164,6 +173,8 @@ class ControlSettings(_Section):
     rspamd_url: str = ""  # optional external scanner (rspamd's normal worker), e.g. http://127.0.0.1:11333
     rspamd_timeout: float = Field(5.0, gt=0)
     rspamd_password: str = ""
+    dsn_per_sender_hour: int = Field(20, ge=0, le=100_000)  # notices to one sender address per hour; 0: none
+    notice_interval: float = Field(5.0, gt=0)  # how often waiting notices to senders are written
 
     @field_validator("rspamd_url")
     @classmethod

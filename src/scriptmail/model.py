@@ -38,10 +38,17 @@ class RecipientStatus(enum.StrEnum):
     EXPIRED = "expired"
     HELD = "held"
     PURGED = "purged"
+    SUPPRESSED = "suppressed"  # not attempted: the address is on a suppression list
 
 
 FINAL_STATUSES = frozenset(
-    {RecipientStatus.SENT, RecipientStatus.BOUNCED, RecipientStatus.EXPIRED, RecipientStatus.PURGED}
+    {
+        RecipientStatus.SENT,
+        RecipientStatus.BOUNCED,
+        RecipientStatus.EXPIRED,
+        RecipientStatus.PURGED,
+        RecipientStatus.SUPPRESSED,
+    }
 )
 WAITING_STATUSES = frozenset({RecipientStatus.QUEUED, RecipientStatus.DEFERRED})
 
@@ -86,6 +93,7 @@ class Hosting:
     has_smtp_password: bool = False
     report_to: str | None = None  # where error reports go; None: the owner
     language: str = "en"
+    notices: bool = True  # delivery status notices (DSN) to the senders of its mail
 
     @property
     def report_recipient(self) -> str:
@@ -119,3 +127,4 @@ class AttemptResult:
     duration: float
     next_attempt_at: float | None = None
     hosting_id: int = 0  # for the per-hosting counters (activity)
+    warn_delay: bool = False  # deferred past `delivery.delay_warning`: its sender is told (once)

@@ -90,6 +90,7 @@ class Supervisor:
         """Start every copy, restart those that die, stop all on SIGTERM/SIGINT; return an exit code."""
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._request_stop)
+        signal.signal(signal.SIGHUP, self._pass_on)
         for copy in self._copies:
             self._start(copy)
         failures = 0
@@ -111,6 +112,12 @@ class Supervisor:
 
     def _request_stop(self, signum: int, _frame: object) -> None:
         self._stopping = True
+
+    def _pass_on(self, signum: int, _frame: object) -> None:
+        """SIGHUP (re-read the TLS certificate) goes to every copy."""
+        for copy in self._copies:
+            if copy.process is not None and copy.process.poll() is None:
+                copy.process.send_signal(signum)
 
     def _stop_all(self) -> int:
         running = [copy.process for copy in self._copies if copy.process and copy.process.poll() is None]

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from scriptmail.config import PlanSettings
-from scriptmail.store import activity, stats
+from scriptmail.store import activity, stats, suppressions
 from scriptmail.store.engine import for_writing
 from scriptmail.store.schema import attempts, hostings, inbound_reports, recipients
 from tests.support.gateway import HOSTING, RunningGateway, submit, wait_status
@@ -79,6 +79,9 @@ def test_a_later_dsn_turns_the_recipient_bounced_with_its_diagnostic(gateway: Ru
     assert _report(gateway, verp, _dsn(verp))[0] == 250
     with gateway.engine.connect() as connection:
         assert len(connection.execute(select(attempts).where(attempts.c.recipient_id == recipient_id)).all()) == 2
+        # The later "user unknown" puts the address on the hosting's suppression list too.
+        (entry,) = suppressions.entries(connection, hosting_id, time.time())
+        assert (entry["value"], entry["reason"], entry["code"]) == ("reader@sink.test", "no-such-user", 550)
 
 
 def test_a_forged_or_foreign_address_is_refused_at_rcpt(gateway: RunningGateway, sink: Sink) -> None:

@@ -22,6 +22,7 @@ from babel.support import NullTranslations
 from scriptmail import catalogues
 from scriptmail.control import evidence, notices
 from scriptmail.domains import advice
+from scriptmail.dsn import compose
 from scriptmail.model import HostingState
 from scriptmail.reports import daily
 from scriptmail.store import hostings as hosting_store
@@ -30,13 +31,13 @@ from scriptmail.webhooks import notice as webhook_notice
 from tests.support import plurals
 
 LANGUAGES = tuple(code for code in hosting_store.LANGUAGES if code != "en")  # English is the msgids
-MODULES = (notices, daily, advice, webhook_notice, evidence)
+MODULES = (notices, daily, advice, webhook_notice, evidence, compose)
 NOW = datetime.datetime(2026, 11, 29, 7, 0, tzinfo=datetime.timezone.utc).timestamp()
 
 
 def _constants() -> set[str]:
     """The msgids, as the modules keep them: the constants they translate."""
-    return set(notices.TEXTS) | set(daily.TEXTS.values()) | set(advice.TEXTS) | set(webhook_notice.TEXTS) | set(evidence.TEXTS)
+    return set(notices.TEXTS) | set(daily.TEXTS.values()) | set(advice.TEXTS) | set(webhook_notice.TEXTS) | set(evidence.TEXTS) | set(compose.TEXTS)
 
 
 def _marked(module: object) -> set[str]:
@@ -70,7 +71,7 @@ def _placeholders(text: str) -> list[str]:
 
 
 def test_the_constants_are_every_marked_text() -> None:
-    marked = _marked(notices) | _marked(daily) | _marked(advice) | _marked(webhook_notice) | _marked(evidence)
+    marked = _marked(notices) | _marked(daily) | _marked(advice) | _marked(webhook_notice) | _marked(evidence) | _marked(compose)
     assert marked == _constants()
     assert len(advice.TEXTS) == len(set(advice.TEXTS)) == len(_marked(advice))
     assert "What to do:" in marked and "Showing the {shown} most recent of {total} failures." in marked
@@ -78,7 +79,7 @@ def test_the_constants_are_every_marked_text() -> None:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_catalogues_are_there(language: str) -> None:
-    assert [path.name for path in _files(language)] == ["daily.po", "domains.po", "evidence.po", "notices.po", "webhooks.po"]
+    assert [path.name for path in _files(language)] == ["daily.po", "domains.po", "dsn.po", "evidence.po", "notices.po", "webhooks.po"]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -11,7 +11,7 @@ from scriptmail.store import hostings as hosting_store
 from scriptmail.store import queue
 from scriptmail.store.engine import for_writing
 from scriptmail.store.hosting_control import change_state, expire_held, held_hostings, history, purge_batch
-from scriptmail.store.schema import bodies, recipients
+from scriptmail.store.schema import bodies, notice_events, recipients
 
 
 def _submit(engine: Engine, address: str, now: float) -> None:
@@ -108,7 +108,10 @@ def test_held_mail_expires_72_hours_after_it_was_held(site: Engine) -> None:
         assert expire_held(connection, held_before=1000.0 + hold + 1 - hold, now=1000.0 + hold + 1) == 1
     assert _statuses(site) == {"waiting@x.test": "expired"}
     with site.connect() as connection:
-        assert connection.execute(select(bodies)).all() == []
+        # The body stays only until the notice to its sender, waiting for it, is written.
+        (event,) = connection.execute(select(notice_events)).all()
+        assert (event.action, event.done_at) == ("failed", None)
+        assert len(connection.execute(select(bodies)).all()) == 1
         (text,) = connection.execute(select(recipients.c.last_text)).scalars()
     assert text.startswith("held for 72 h")
 

@@ -139,6 +139,7 @@ def test_the_counters_follow_intake_claims_and_outcomes(engine: Engine) -> None:
     assert totals == {
         "accepted": 5, "flagged": 2, "dispatched": 5, "sent": 2, "bounced": 2, "unknown_user": 1, "expired": 0, "complaints": 0,
         "held": 0,
+        "suppressed": 0,
     }  # fmt: skip
 
 

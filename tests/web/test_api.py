@@ -163,3 +163,41 @@ def test_metrics_show_the_queue_outcomes_and_states(gateway: RunningGateway, sin
     assert 'scriptmail_hostings{state="active"} 2.0' in text
     assert 'scriptmail_queue_recipients{status="held"} 0.0' in text
     assert "scriptmail_accepted_messages_total 1.0" in text
+
+
+def test_the_customer_keeps_the_suppression_list_through_the_api(gateway: RunningGateway, sink: Sink, api) -> None:
+    client, tokens = api
+    url = f"/1.0/hosting/web/{HOSTING}/email/suppressions"
+    headers = _as(tokens["a"])
+    gone = {"gone@sink.test"}
+    sink.behaviour = Behaviour(rcpt=lambda a: "550 5.1.1 no such user" if a in gone else "250 ok")
+    submit(gateway.smtp_port, b"Subject: hi\r\n\r\nx\r\n", ["gone@sink.test"])
+    wait_status(gateway.engine, "bounced", 1)
+    (entry,) = client.get(url, headers=headers).json()["items"]
+    assert (entry["address"], entry["reason"], entry["code"]) == ("gone@sink.test", "no-such-user", 550) and entry["until"]
+
+    added = client.post(url, json={"address": "Old@Customer.example", "reason": "left the club"}, headers=headers)
+    assert added.status_code == 201 and added.json()["address"] == "old@customer.example"
+    assert client.post(url, json={"address": "*@*"}, headers=headers).status_code == 422  # patterns are not for customers
+    assert client.post(url, json={"address": "a@b.example", "reason": "x\r\nInjected: 1"}, headers=headers).status_code == 422
+    page = client.get(url, params={"limit": 1}, headers=headers).json()
+    assert len(page["items"]) == 1 and page["next"] == "gone@sink.test"
+    assert [e["address"] for e in client.get(url, params={"after": page["next"]}, headers=headers).json()["items"]] == ["old@customer.example"]
+    for hostile in ("%", "_", "' OR '1'='1", "\\", "a" * 320, "\x00"):
+        answer = client.get(url, params={"search": hostile}, headers=headers)
+        assert answer.status_code == 200 and answer.json()["items"] == [], hostile
+    assert client.get(url, params={"search": "a" * 321}, headers=headers).status_code == 422
+
+    # Another customer sees nothing of it, and cannot remove it.
+    assert client.get(url, headers=_as(tokens["b"])).status_code == 404
+    assert client.delete(f"{url}/gone@sink.test", headers=_as(tokens["b"])).status_code == 404
+
+    submit(gateway.smtp_port, b"Subject: again\r\n\r\nx\r\n", ["gone@sink.test"])
+    wait_status(gateway.engine, "suppressed", 1)
+    assert 'scriptmail_recipients_finished_total{outcome="suppressed"} 1.0' in client.get("/metrics").text
+    assert client.get(f"/1.0/hosting/web/{HOSTING}/email", headers=headers).json()["bounce"] == 2  # bounced + suppressed
+    gone.clear()  # the mailbox exists again
+    removed = client.delete(f"{url}/gone@sink.test", params={"requeue": "true"}, headers=headers)
+    assert removed.json() == {"address": "gone@sink.test", "requeued": 1}
+    sink.wait_for(1)
+    assert client.delete(f"{url}/gone@sink.test", headers=headers).status_code == 404

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -52,10 +53,16 @@ class BounceHandler:
         return "250 2.0.0 report received"
 
 
-def make_bounce_factory(handler: BounceHandler, hostname: str, max_size: int) -> Callable[[], SMTP]:
+def make_bounce_factory(
+    handler: BounceHandler, hostname: str, max_size: int, tls_context: Callable[[], ssl.SSLContext] | None = None
+) -> Callable[[], SMTP]:
+    """One aiosmtpd protocol per connection, offering STARTTLS with intake's certificate when given."""
+
     def factory() -> SMTP:
         return SMTP(
             handler,
+            tls_context=tls_context() if tls_context is not None else None,
+            require_starttls=False,
             hostname=hostname,
             ident="scriptmail bounces",
             data_size_limit=max_size,
@@ -68,4 +75,3 @@ def make_bounce_factory(handler: BounceHandler, hostname: str, max_size: int) ->
         )
 
     return factory
-

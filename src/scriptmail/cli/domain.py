@@ -15,7 +15,7 @@ from scriptmail.domains.keys import Algorithm
 from scriptmail.domains.names import DomainNameError, display, normalise
 from scriptmail.domains.provision import new_keys
 from scriptmail.domains.vault import VaultError
-from scriptmail.domains.view import describe
+from scriptmail.domains.view import describe, with_checks
 from scriptmail.store import domains as store
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.engine import for_writing, open_engine
@@ -52,6 +52,11 @@ def _print(view: dict[str, Any], as_json: bool) -> None:
         out.print(f"  name:  {record['name']}")
         out.print(f"  value: {record['value']}")
         out.print(f"  zone:  {record['zone']}")
+    for check in ("spf", "dmarc"):
+        found = view[check]
+        out.print(f"{check.upper()}: {found['result']}" + (f" — {found['advice']}" if found.get("advice") else ""))
+        if found.get("publish"):
+            out.print(f"  publish: {found['publish']}")
 
 
 @domain_app.command("add")
@@ -114,7 +119,7 @@ def domain_list(ctx: typer.Context, hosting: Annotated[str | None, typer.Argumen
 @domain_app.command("show")
 def domain_show(ctx: typer.Context, domain: str, as_json: JsonOption = False) -> None:
     """A domain's state and the exact records to publish."""
-    _print(_shown(ctx, _name(domain)), as_json)
+    _print(asyncio.run(with_checks(_shown(ctx, _name(domain)), settings_of(ctx))), as_json)
 
 
 @domain_app.command("check")
@@ -135,7 +140,7 @@ def domain_check(ctx: typer.Context, domain: str, as_json: JsonOption = False) -
         asyncio.run(dns_check.check(engine, write, settings, time.time(), name))
     finally:
         engine.dispose()
-    _print(_shown(ctx, name), as_json)
+    _print(asyncio.run(with_checks(_shown(ctx, name), settings)), as_json)
 
 
 @domain_app.command("rotate")

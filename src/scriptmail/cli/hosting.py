@@ -143,6 +143,9 @@ def hosting_set(
         str | None, typer.Option("--report-to", help="Where error reports go ('' sends them to the owner).")
     ] = None,
     language: Annotated[str | None, typer.Option(help="Language of reports and notices: es, en, fr, de, it, pt or pl.")] = None,
+    notices: Annotated[
+        bool | None, typer.Option("--notices/--no-notices", help="Notify senders of failed mail (DSN); on by default.")
+    ] = None,
 ) -> None:
     """Change a hosting."""
     if plan is not None:
@@ -159,7 +162,7 @@ def hosting_set(
                 change_plan(connection, name, plan, Actor.OPERATOR, time.time(), reason="changed with scriptmail hosting set")
             hosting = hosting_store.update_hosting(
                 connection, name, owner_email=owner, uid=uid, clear_uid=no_uid, smtp_password=password,
-                report_to=report_to, language=language,
+                report_to=report_to, language=language, notices=notices,
             )  # fmt: skip
         except hosting_store.HostingError as error:
             fail(str(error))

@@ -29,8 +29,9 @@ from scriptmail.store.writer import Writer
 log = logging.getLogger(__name__)
 
 
-def result_for(outcome: Outcome, schedule: Schedule, now: float) -> AttemptResult:
-    """Turn what the server said into the recipient's next status (pure)."""
+def result_for(outcome: Outcome, schedule: Schedule, now: float, delay_warning: float = 0) -> AttemptResult:
+    """Turn what the server said into the recipient's next status (pure). With `delay_warning`,
+    a recipient still deferred that long after it was queued is marked for a delay notice."""
     status = status_for_reply(outcome.code)
     next_at = None
     text = outcome.text
@@ -49,6 +50,9 @@ def result_for(outcome: Outcome, schedule: Schedule, now: float) -> AttemptResul
         duration=outcome.duration,
         next_attempt_at=next_at,
         hosting_id=outcome.recipient.hosting_id,
+        warn_delay=bool(delay_warning)
+        and status is RecipientStatus.DEFERRED
+        and now - outcome.recipient.first_queued_at >= delay_warning,
     )
 
 
@@ -269,11 +273,11 @@ class DeliveryAgent:
             AttemptResult(r.id, RecipientStatus.EXPIRED, None, reason, "", now, 0.0, hosting_id=r.hosting_id) for r in due
         ]
         log.error("%d recipient(s) given up: %s", len(due), reason)
-        await self._writer.submit_bulk(queue.record_results_bulk, (self._owner, results, now))
+        await self._writer.submit_bulk(queue.record_results_bulk, (self._owner, results, now, self._settings.suppression_days))
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         now = self._clock()
-        results = [result_for(outcome, self._schedule, now) for outcome in outcomes]
+        results = [result_for(outcome, self._schedule, now, self._settings.delay_warning) for outcome in outcomes]
         if log.isEnabledFor(logging.INFO):
             for outcome, result in zip(outcomes, results):
                 # One line per attempt, like an MTA's mail log: what an operator greps first.
@@ -285,7 +289,7 @@ class DeliveryAgent:
                 )  # fmt: skip
         for attempt in range(1, 4):
             try:
-                await self._writer.submit_bulk(queue.record_results_bulk, (self._owner, results, now))
+                await self._writer.submit_bulk(queue.record_results_bulk, (self._owner, results, now, self._settings.suppression_days))
                 break
             except Exception as error:  # noqa: BLE001
                 # Unrecorded results leave the recipients leased: they would be sent again once the

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from scriptmail.config import Settings
+from scriptmail.domains.checks import check_domain
 from scriptmail.domains.keys import Algorithm
 from scriptmail.domains.names import display
 from scriptmail.domains.records import dkim_record
 
-# The SPF and DMARC checks are another module's job (domains/spf.py, domains/dmarc.py); until they
-# are wired in, a domain says plainly that they were not checked.
+# A listing does not query DNS for every domain: there SPF and DMARC say plainly that they were not
+# checked; `with_checks` (show, check) looks them up.
 UNCHECKED_SPF = {"result": "unchecked", "record": None, "advice": "SPF is not checked by this version yet"}
 UNCHECKED_DMARC = {"result": "unchecked", "policy": None, "advice": "DMARC is not checked by this version yet"}
 
@@ -41,3 +43,12 @@ def describe(found: dict) -> dict[str, Any]:
         "spf": dict(UNCHECKED_SPF),
         "dmarc": dict(UNCHECKED_DMARC),
     }
+
+
+async def with_checks(view: dict[str, Any], settings: Settings, language: str = "en") -> dict[str, Any]:
+    """The view with its SPF and DMARC checks (DNS lookups through `delivery.nameservers`). Mail is
+    signed with the domain itself once it is verified, else with the platform's signing domain."""
+    domain = view["a_label"]
+    dkim_domain = domain if view["state"] == "verified" else (settings.domains.platform_domain or domain)
+    checks = await check_domain(domain, settings, dkim_domain)
+    return {**view, **checks.as_json(language)}

@@ -166,9 +166,12 @@ def make_server_factory(
     handler: SubmissionHandler,
     hostname: str,
     max_size: int,
-    tls_context: ssl.SSLContext | None,
+    tls_context: Callable[[], ssl.SSLContext] | None,
 ) -> Callable[[], SubmissionSMTP]:
-    """One aiosmtpd protocol per connection; the handler's auth_PLAIN/auth_LOGIN replace aiosmtpd's."""
+    """One aiosmtpd protocol per connection; the handler's auth_PLAIN/auth_LOGIN replace aiosmtpd's.
+
+    `tls_context` is asked at every connection, so a renewed certificate serves the next client.
+    """
 
     def factory() -> SubmissionSMTP:
         return SubmissionSMTP(
@@ -178,7 +181,7 @@ def make_server_factory(
             data_size_limit=max_size,
             enable_SMTPUTF8=False,
             decode_data=False,
-            tls_context=tls_context,
+            tls_context=tls_context() if tls_context is not None else None,
             require_starttls=False,
             auth_required=False,
             auth_require_tls=True,

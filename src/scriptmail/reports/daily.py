@@ -64,6 +64,7 @@ TEXTS: dict[str, str] = {
     "sent": N_("Sent"),
     "bounced": N_("Bounced"),
     "expired": N_("Expired"),
+    "suppressed": N_("Not attempted (suppression list)"),
     "expired_note": N_("Expired: not delivered in time, including mail held while sending was blocked."),
     "times_in": N_("Times are in the {timezone} time zone."),
     "failures": N_("Failures"),
@@ -76,6 +77,7 @@ TEXTS: dict[str, str] = {
     "script": N_("Script"),
     "status_bounced": N_("bounced"),
     "status_expired": N_("expired"),
+    "status_suppressed": N_("suppressed"),
     "no_subject": N_("(no subject)"),
     "no_reply": N_("(none)"),
     "no_script": N_("(unknown)"),
@@ -100,7 +102,12 @@ def _words(language: str) -> dict[str, str]:
     return {**words, **_FORMATS[language]}
 
 
-_FIELDS = ("sender", "recipient", "subject", "reply", "script")  # a failure's lines under its time
+_FIELDS = ("sender", "recipient", "subject", "reply", "script")
+
+
+def _totals(report: DailyReport) -> tuple[str, ...]:
+    """The totals shown: not-attempted mail only on a day that had some."""
+    return ("sent", "bounced", "expired", "suppressed") if report.suppressed else ("sent", "bounced", "expired")  # a failure's lines under its time
 
 # Control characters (C0, DEL, C1) and Unicode line/paragraph separators become spaces: nothing the
 # attacker sends may start a line. Bidirectional controls are dropped: they could make a shown
@@ -119,7 +126,7 @@ class FailureRow:
     sender: str  # envelope sender
     recipient: str
     subject: str
-    status: str  # "bounced" or "expired"
+    status: str  # "bounced", "expired" or "suppressed"
     code: int | None  # SMTP reply code, if any
     text: str  # SMTP reply text / reason
     script: str  # originating script (X-PHP-Originating-Script, or the sendmail caller's cwd/command), may be ""
@@ -139,7 +146,8 @@ class DailyReport:
     rows: tuple[FailureRow, ...]  # newest first, already capped by the caller
     total_failures: int  # may be larger than len(rows): then "showing N of M" and the link
     area_url: str  # the customer area's log of this hosting ("" if none configured: then no link)
-    late: bool = False  # sent after the usual hour because the service was down
+    late: bool = False
+    suppressed: int = 0  # recipients not attempted because a suppression list has them  # sent after the usual hour because the service was down
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +209,7 @@ def _text_part(report: DailyReport, words: dict[str, str], rows: list[_Shown], z
         lines += [_fill(words["late"]), ""]
     lines += [_fill(words["intro"].format(**values)), ""]
 
-    totals = [(words[key] + colon, _number(getattr(report, key), words)) for key in ("sent", "bounced", "expired")]
+    totals = [(words[key] + colon, _number(getattr(report, key), words)) for key in _totals(report)]
     label_width = max(len(label) for label, _ in totals)
     number_width = max(len(number) for _, number in totals)
     lines += [f"{label:<{label_width}} {number:>{number_width}}" for label, number in totals]
@@ -264,7 +272,7 @@ def _html_part(
     lines.append(f"<p>{words['intro'].format(**values)}</p>")
 
     lines.append('<table style="border-collapse:collapse;margin:0 0 8px">')
-    for key in ("sent", "bounced", "expired"):
+    for key in _totals(report):
         label, number = _escape(words[key]), _escape(_number(getattr(report, key), words))
         lines.append(
             f'<tr><th scope="row" style="padding:2px 8px 2px 0;text-align:left">{label}</th>'

@@ -33,6 +33,7 @@ def build(connection: Connection, settings: Settings, hosting_id: int, day: date
         sent=counts["sent"],
         bounced=counts["bounced"],
         expired=counts["expired"],
+        suppressed=counts["suppressed"],
         rows=tuple(rows),
         total_failures=total,
         area_url=settings.reports.area_url.replace("{hosting}", hosting.name),

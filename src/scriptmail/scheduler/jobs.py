@@ -8,6 +8,8 @@
 - webhooks: every node sends the due messages of the outbox, each under its own lease.
 - DNS checks of sending domains' DKIM records: under the `domain-check` lease, every
   `domains.check_interval` seconds (a record that disappears makes its domain `failing`).
+- notices to senders (DSN): every `control.notice_interval` seconds, from the events delivery wrote;
+  each batch in one transaction, so no notice is lost or written twice.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from scriptmail.reports.schedule import days_due
 from scriptmail.scheduler import daily_reports
 from scriptmail.scheduler.policy_sweep import apply_detection, find_detections
 from scriptmail.scheduler.purge import run_purge
-from scriptmail.store import activity, idempotency, leases, report_data, retention, webhooks
+from scriptmail.store import activity, idempotency, leases, queue, report_data, retention, sender_notices, suppressions, webhooks
 from scriptmail.store.hosting_control import expire_held, purging_hostings
 from scriptmail.store.writer import Writer
 from scriptmail.webhooks.dispatcher import Dispatcher
@@ -62,6 +64,7 @@ class Scheduler:
             ("pruning", PRUNE_INTERVAL, self.prune),
             ("daily reports", REPORT_INTERVAL, self.send_due_reports),
             ("domain checks", self._settings.domains.check_interval, self.check_domains),
+            ("sender notices", control.notice_interval, self.write_notices),
         ]
         if self.webhooks is not None:
             jobs.append(("webhooks", self._settings.webhooks.poll_interval, self.webhooks.round))
@@ -116,6 +119,23 @@ class Scheduler:
                 log.info("%d held recipient(s) expired after %g h", count, hold / 3600)
             if count < 5000:
                 break
+        # Suppressed mail whose re-queue window has passed no longer needs its body; expired
+        # suppression entries go.
+        now = self._clock()
+        await self._writer.submit(lambda c: (queue.free_suppressed_bodies(c, now), suppressions.prune(c, now)))
+
+    async def write_notices(self) -> int:
+        """Queue the notices to senders that delivery outcomes asked for; returns how many events."""
+        settings = self._settings
+        notice_settings = sender_notices.NoticeSettings(
+            settings.hostname, settings.control.notify_from, settings.control.dsn_per_sender_hour, settings.delivery.lifetime
+        )
+        handled = 0
+        while True:
+            count = await self._writer.submit(lambda c: sender_notices.write_pending(c, notice_settings, self._clock()))
+            handled += count
+            if count < sender_notices.BATCH:
+                return handled
 
     async def prune(self) -> None:
         """Old per-minute counters, then the log beyond `control.log_days`, a batch per commit, then
@@ -133,6 +153,7 @@ class Scheduler:
         while await self._writer.submit(lambda c: webhooks.prune(c, now - keep)):
             pass
         await self._writer.submit(lambda c: retention.prune_days(c, activity.day_of(now - keep)))
+        await self._writer.submit(lambda c: sender_notices.prune(c, now - 86400))
         await self._writer.submit(lambda c: idempotency.prune(c, now))  # answers kept 24 h for retries
         if pruned:
             log.info("%d recipient(s) older than %d days removed from the log", pruned, self._settings.control.log_days)

@@ -30,7 +30,7 @@ from scriptmail.store.schema import (
 )
 
 COUNTERS = COUNTER_NAMES
-TOTALS = ("sent", "bounced", "expired", "purged", "complaints")
+TOTALS = ("sent", "bounced", "expired", "purged", "complaints", "suppressed")
 
 # The platform's time zone decides which day a count belongs to (config key `timezone`); set
 # once at start by the process (Gateway, CLI).

@@ -14,8 +14,8 @@ from sqlalchemy import Connection, insert, select, update
 
 from scriptmail.bounces.reports import Report
 from scriptmail.control.policy import is_unknown_user
-from scriptmail.model import RecipientStatus
-from scriptmail.store import activity, webhooks
+from scriptmail.model import AttemptResult, RecipientStatus
+from scriptmail.store import activity, suppressions, webhooks
 from scriptmail.store.schema import attempts, inbound_reports, messages, recipients
 from scriptmail.webhooks.events import EventType
 
@@ -30,7 +30,11 @@ class Applied:
     original_sender: str = ""
 
 
-def apply_report(connection: Connection, recipient_id: int, report: Report, data: bytes, client: str, now: float) -> Applied:
+def apply_report(
+    connection: Connection, recipient_id: int, report: Report, data: bytes, client: str, now: float, suppression_days: int = 30
+) -> Applied:
+    """Keep the report and apply it; a hard bounce may also put the address on its hosting's
+    suppression list, as a bounce at delivery does."""
     row = connection.execute(
         select(recipients.c.id, recipients.c.status, recipients.c.hosting_id, recipients.c.address, messages.c.envelope_from)
         .join(messages, messages.c.id == recipients.c.message_id)
@@ -48,11 +52,11 @@ def apply_report(connection: Connection, recipient_id: int, report: Report, data
             data=data[:KEPT_BYTES],
         )
     )
-    applied = _outcome(connection, row, report, now)
+    applied = _outcome(connection, row, report, now, suppression_days)
     return Applied(applied, row.hosting_id, row.envelope_from)
 
 
-def _outcome(connection: Connection, row, report: Report, now: float) -> str:
+def _outcome(connection: Connection, row, report: Report, now: float, suppression_days: int) -> str:
     if report.kind == "arf":
         activity.bump(connection, [(row.hosting_id, now, {"complaints": 1})])
         text = f"complaint ({report.feedback_type or 'abuse'}) reported by the recipient's provider"
@@ -91,6 +95,8 @@ def _outcome(connection: Connection, row, report: Report, now: float) -> str:
     activity.adjust_totals(connection, row.hosting_id, {"sent": -1})
     activity.count_script_bounces(connection, [row.id])
     webhooks.recipient_events(connection, [(row.id, row.hosting_id, EventType.BOUNCED, code, text)], now)
+    bounce = AttemptResult(row.id, RecipientStatus.BOUNCED, code, text, failure.remote_mta, now, 0.0, hosting_id=row.hosting_id)
+    suppressions.learn(connection, [bounce], now, suppression_days)
     return "bounced"
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, literal, select, update
 
 from scriptmail.control.states import Action, Actor, Context, TransitionNotAllowed, decide, holds_mail
 from scriptmail.model import HostingState, RecipientStatus
 from scriptmail.store import activity, bus, webhooks
 from scriptmail.store.hostings import SYSTEM_HOSTING, HostingError
 from scriptmail.store.queue import free_bodies, free_message_bodies
-from scriptmail.store.schema import hosting_events, hostings, recipients
+from scriptmail.store.schema import hosting_events, hostings, notice_events, recipients
 from scriptmail.webhooks.events import EventType
 
 _WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value)
@@ -243,5 +243,16 @@ def expire_held(connection: Connection, held_before: float, now: float, limit: i
     activity.bump(connection, ((row.hosting_id, now, {"expired": 1}) for row in expired))
     text = f"held for {hours:g} h while sending was blocked, and not released"
     webhooks.recipient_events(connection, ((row.id, row.hosting_id, EventType.EXPIRED, None, text) for row in expired), now)
-    free_bodies(connection, ids)
+    # Their senders are told, unless the hosting is blocked as spam or bounce: notices for mail a
+    # compromised site sent would be backscatter.
+    quiet = [HostingState.SPAM.value, HostingState.BOUNCE.value]
+    connection.execute(
+        insert(notice_events).from_select(
+            ["recipient_id", "message_id", "action", "created_at"],
+            select(recipients.c.id, recipients.c.message_id, literal("failed"), literal(now))
+            .select_from(recipients.join(hostings, hostings.c.id == recipients.c.hosting_id))
+            .where(recipients.c.id.in_(ids), recipients.c.status == RecipientStatus.EXPIRED.value, hostings.c.state.not_in(quiet)),
+        )
+    )
+    free_bodies(connection, ids, now)
     return len(ids)

@@ -99,6 +99,7 @@ def _row_to_hosting(row: Any) -> Hosting:
         has_smtp_password=bool(row.smtp_password_hash),
         report_to=row.report_to,
         language=row.language,
+        notices=bool(row.notices),
     )
 
 
@@ -179,9 +180,12 @@ def update_hosting(
     smtp_password: str | None = None,
     report_to: str | None = None,
     language: str | None = None,
+    notices: bool | None = None,
 ) -> Hosting:
     """Change what is given; `report_to=""` sends reports to the owner again."""
     values: dict[str, Any] = {}
+    if notices is not None:
+        values["notices"] = int(notices)
     if report_to is not None:
         values["report_to"] = check_email(report_to) if report_to else None
     if language is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, literal, or_, select, update
 
 from scriptmail.control import quota
 from scriptmail.control.content import HIGH_SCORE
@@ -25,9 +25,10 @@ from scriptmail.model import (
     RecipientStatus,
     Submission,
 )
-from scriptmail.store import activity, webhooks
+from scriptmail.store import activity, suppressions, webhooks
 from scriptmail.store.domains import count_from_domains
-from scriptmail.store.schema import attempts, bodies, hostings, messages, recipients
+from scriptmail.store.schema import attempts, bodies, hostings, messages, notice_events, recipients
+from scriptmail.suppression.rules import REQUEUE_WINDOW, describe, match
 from scriptmail.webhooks.events import EventType, iso
 
 _CLAIMABLE = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value, RecipientStatus.SENDING.value)
@@ -166,7 +167,8 @@ def claim_due(
     if not rows:
         return []
     rows.sort(key=lambda row: row.id)
-    if gate is not None:
+    rows = _suppress(connection, rows, now)
+    if gate is not None and rows:
         rows = _within_quota(connection, gate, rows, now)
     firsts: dict[int, int] = defaultdict(int)
     for row in rows:
@@ -195,6 +197,47 @@ def claim_due(
         )
         for row in rows
     ]
+
+
+def _suppress(connection: Connection, rows: list, now: float) -> list:
+    """Claimed recipients whose address is on a suppression list become `suppressed` (final, never
+    attempted); the rest are returned. One query for the batch; more statements only on a match."""
+    entries = suppressions.entries_for(connection, {(row.hosting_id, row.address) for row in rows}, now)
+    if not entries:
+        return rows
+    hits = {row.id: (row, entry) for row in rows if (entry := match(row.address, row.hosting_id, entries)) is not None}
+    if not hits:
+        return rows
+    connection.execute(
+        update(recipients)
+        .where(recipients.c.id == bindparam("rid"), recipients.c.status == RecipientStatus.SENDING.value)
+        .values(
+            status=RecipientStatus.SUPPRESSED.value,
+            last_code=bindparam("code"),
+            last_text=bindparam("text"),
+            # The end of the window in which removing the entry sends the mail after all: the
+            # body is kept until then.
+            next_attempt_at=now + REQUEUE_WINDOW,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False),
+        [{"rid": rid, "code": entry.code, "text": describe(entry)} for rid, (_, entry) in sorted(hits.items())],
+    )
+    activity.bump(connection, ((row.hosting_id, now, {"suppressed": 1}) for row, _ in hits.values()))
+    # A suppressed address's sender hears of it once: for the first mail an entry stops.
+    first = [(row, entry) for row, entry in hits.values() if not entry.notified]
+    if first:
+        connection.execute(
+            insert(notice_events),
+            [
+                {"recipient_id": row.id, "message_id": row.message_id, "action": "failed", "created_at": now}
+                for row, _ in first
+            ],
+        )
+        suppressions.mark_notified(connection, {entry for _, entry in first})
+    return [row for row in rows if row.id not in hits]
 
 
 _QUOTA_LOCK = 0x5C71  # advisory-lock namespace: one claimer at a time counts a hosting's quota
@@ -260,9 +303,13 @@ def load_bodies(connection: Connection, message_ids: Iterable[int]) -> dict[int,
     return dict(connection.execute(select(bodies.c.message_id, bodies.c.data).where(bodies.c.message_id.in_(ids))).all())
 
 
-def record_results(connection: Connection, owner: str, results: Sequence[AttemptResult], now: float) -> int:
+def record_results(
+    connection: Connection, owner: str, results: Sequence[AttemptResult], now: float, suppression_days: int = 30
+) -> int:
     """Write each attempt and the recipient's new status; free bodies nobody needs any more.
 
+    In the same transaction: addresses that bounced for good go on their hosting's suppression
+    list, and failed, expired and long-delayed recipients get a notice event for their sender.
     A row whose lease another worker took over meanwhile is left alone (its attempt is still logged).
     Returns how many recipients were updated.
     """
@@ -312,7 +359,9 @@ def record_results(connection: Connection, owner: str, results: Sequence[Attempt
             for result in results
         ],
     )
-    free_bodies(connection, [result.recipient_id for result in results])
+    _notice_events(connection, results, now)
+    suppressions.learn(connection, results, now, suppression_days)
+    free_bodies(connection, [result.recipient_id for result in results], now)
     activity.bump(connection, (_outcome_counts(result, now) for result in results if result.hosting_id))
     activity.count_script_bounces(
         connection, [result.recipient_id for result in results if result.status is RecipientStatus.BOUNCED and result.hosting_id]
@@ -333,6 +382,35 @@ def record_results(connection: Connection, owner: str, results: Sequence[Attempt
 _EVENT_OF = {RecipientStatus.BOUNCED: EventType.BOUNCED, RecipientStatus.EXPIRED: EventType.EXPIRED}
 
 
+_FAILED = (RecipientStatus.BOUNCED.value, RecipientStatus.EXPIRED.value)
+
+
+def _notice_events(connection: Connection, results: Sequence[AttemptResult], now: float) -> None:
+    """One event per recipient that failed or expired (and one per recipient first delayed past
+    `delay_warning`): INSERT ... SELECT, so only for rows this writer really changed."""
+    failed = [r.recipient_id for r in results if r.status in (RecipientStatus.BOUNCED, RecipientStatus.EXPIRED) and r.hosting_id]
+    if failed:
+        connection.execute(
+            insert(notice_events).from_select(
+                ["recipient_id", "message_id", "action", "created_at"],
+                select(recipients.c.id, recipients.c.message_id, literal("failed"), literal(now)).where(
+                    recipients.c.id.in_(failed), recipients.c.status.in_(_FAILED), recipients.c.updated_at == now
+                ),
+            )
+        )
+    delayed = [r.recipient_id for r in results if r.warn_delay and r.status is RecipientStatus.DEFERRED and r.hosting_id]
+    if delayed:
+        warned = exists().where(notice_events.c.recipient_id == recipients.c.id, notice_events.c.action == "delayed")
+        connection.execute(
+            insert(notice_events).from_select(
+                ["recipient_id", "message_id", "action", "created_at"],
+                select(recipients.c.id, recipients.c.message_id, literal("delayed"), literal(now)).where(
+                    recipients.c.id.in_(delayed), recipients.c.status == RecipientStatus.DEFERRED.value, ~warned
+                ),
+            )
+        )
+
+
 def _outcome_counts(result: AttemptResult, now: float) -> tuple[int, float, dict[str, int]]:
     if result.status is RecipientStatus.SENT:
         return result.hosting_id, now, {"sent": 1}
@@ -343,30 +421,52 @@ def _outcome_counts(result: AttemptResult, now: float) -> tuple[int, float, dict
     return result.hosting_id, now, {}
 
 
-def free_bodies(connection: Connection, recipient_ids: Sequence[int]) -> None:
-    """Delete the bodies of these recipients' messages once every recipient of a message is final."""
+def free_bodies(connection: Connection, recipient_ids: Sequence[int], now: float | None = None) -> None:
+    """Delete the bodies of these recipients' messages once every recipient of a message is final
+    (a suppressed one until its re-queue window ends) and no notice to its sender waits for it."""
     message_ids = select(recipients.c.message_id).where(recipients.c.id.in_(list(recipient_ids)))
-    connection.execute(delete(bodies).where(bodies.c.message_id.in_(message_ids.scalar_subquery()), ~_still_needed()))
+    connection.execute(delete(bodies).where(bodies.c.message_id.in_(message_ids.scalar_subquery()), ~_still_needed(now)))
 
 
-def free_message_bodies(connection: Connection, message_ids: set[int]) -> None:
+def free_message_bodies(connection: Connection, message_ids: set[int], now: float | None = None) -> None:
     """free_bodies, given the messages rather than their recipients."""
-    connection.execute(delete(bodies).where(bodies.c.message_id.in_(list(message_ids)), ~_still_needed()))
+    connection.execute(delete(bodies).where(bodies.c.message_id.in_(list(message_ids)), ~_still_needed(now)))
 
 
-def _still_needed():
-    return exists().where(and_(recipients.c.message_id == bodies.c.message_id, recipients.c.status.not_in(_FINAL)))
+def free_suppressed_bodies(connection: Connection, now: float) -> None:
+    """Bodies kept for suppressed recipients whose re-queue window ended in the last two days."""
+    ended = select(recipients.c.message_id).where(
+        recipients.c.status == RecipientStatus.SUPPRESSED.value,
+        recipients.c.next_attempt_at <= now,
+        recipients.c.next_attempt_at > now - 2 * 86400,
+    )
+    connection.execute(delete(bodies).where(bodies.c.message_id.in_(ended.scalar_subquery()), ~_still_needed(now)))
 
 
-def record_results_bulk(connection: Connection, items: list[tuple[str, Sequence[AttemptResult], float]]) -> list[int]:
-    """record_results for several callers of one writer batch, in one set of statements."""
+def _still_needed(now: float | None = None):
+    suppressed = recipients.c.status == RecipientStatus.SUPPRESSED.value
+    if now is not None:
+        suppressed = and_(suppressed, recipients.c.next_attempt_at > now)
+    needed_by_recipient = exists().where(
+        and_(recipients.c.message_id == bodies.c.message_id, or_(recipients.c.status.not_in(_FINAL), suppressed))
+    )
+    notice_waits = exists().where(and_(notice_events.c.message_id == bodies.c.message_id, notice_events.c.done_at.is_(None)))
+    return or_(needed_by_recipient, notice_waits)
+
+
+def record_results_bulk(connection: Connection, items: list[tuple]) -> list[int]:
+    """record_results for several callers of one writer batch, in one set of statements. Items are
+    (owner, results, now) or (owner, results, now, suppression_days)."""
     by_owner: dict[str, list[AttemptResult]] = {}
-    for owner, results, _ in items:
-        by_owner.setdefault(owner, []).extend(results)
-    now = max(now for _, _, now in items)
+    days = 30
+    for item in items:
+        by_owner.setdefault(item[0], []).extend(item[1])
+        if len(item) > 3:
+            days = item[3]
+    now = max(item[2] for item in items)
     for owner, results in by_owner.items():
-        record_results(connection, owner, results, now)
-    return [len(results) for _, results, _ in items]
+        record_results(connection, owner, results, now, days)
+    return [len(item[1]) for item in items]
 
 
 def withhold(connection: Connection, owner: str, recipient_ids: Sequence[int], now: float) -> int:

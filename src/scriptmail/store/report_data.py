@@ -14,7 +14,8 @@ from scriptmail.store.engine import upsert
 from scriptmail.store.hostings import SYSTEM_HOSTING
 from scriptmail.store.schema import activity_daily, hostings, messages, recipients, report_runs
 
-FAILED = (RecipientStatus.BOUNCED.value, RecipientStatus.EXPIRED.value)  # purged is not a failure
+# Purged is not a failure; suppressed mail is listed: the owner should know it was not sent.
+FAILED = (RecipientStatus.BOUNCED.value, RecipientStatus.EXPIRED.value, RecipientStatus.SUPPRESSED.value)
 
 
 def failures(connection: Connection, hosting_id: int, start: float, end: float, limit: int) -> tuple[list[FailureRow], int]:
@@ -63,12 +64,13 @@ def failures(connection: Connection, hosting_id: int, start: float, end: float, 
 
 
 def day_counts(connection: Connection, hosting_id: int, day: date) -> dict[str, int]:
+    names = ("sent", "bounced", "expired", "suppressed")
     row = connection.execute(
-        select(activity_daily.c.sent, activity_daily.c.bounced, activity_daily.c.expired).where(
+        select(*(activity_daily.c[name] for name in names)).where(
             activity_daily.c.hosting_id == hosting_id, activity_daily.c.day == day.toordinal()
         )
     ).first()
-    return {"sent": row.sent, "bounced": row.bounced, "expired": row.expired} if row else {"sent": 0, "bounced": 0, "expired": 0}
+    return {name: getattr(row, name) if row else 0 for name in names}
 
 
 def due(connection: Connection, days: list[date]) -> list[tuple[int, date]]:
@@ -85,7 +87,7 @@ def due(connection: Connection, days: list[date]) -> list[tuple[int, date]]:
         .join(hostings, hostings.c.id == activity_daily.c.hosting_id)
         .where(
             activity_daily.c.day.in_(ordinals),
-            (activity_daily.c.bounced + activity_daily.c.expired) > 0,
+            (activity_daily.c.bounced + activity_daily.c.expired + activity_daily.c.suppressed) > 0,
             hostings.c.name != SYSTEM_HOSTING,
             ~done.exists(),
         )

@@ -51,6 +51,7 @@ hostings = Table(
     Column("language", String(8), nullable=False, server_default="en"),
     Column("created_at", Float, nullable=False),
     Column("purge_started_at", Float, nullable=True),  # mail queued before this is what the purge deletes
+    Column("notices", Integer, nullable=False, server_default="1"),  # 1: failed mail is notified to its sender (DSN)
     # A deleted hosting keeps its row (renamed to "deleted~<id>~<name>") so its log stays readable.
     Column("deleted_at", Float, nullable=True),
     CheckConstraint(_one_of("state", HostingState), name="state"),
@@ -159,13 +160,16 @@ attempts = Table(
 
 # Per hosting and minute, what happened: the hourly quota, the automatic blocks and the volume
 # charts read these small rows instead of scanning the log. Pruned after a while by the scheduler.
-COUNTER_NAMES = ("accepted", "flagged", "dispatched", "sent", "bounced", "unknown_user", "expired", "complaints", "held")
+COUNTER_NAMES = (
+    "accepted", "flagged", "dispatched", "sent", "bounced", "unknown_user", "expired", "complaints", "held", "suppressed",
+)  # fmt: skip
 
 
 def _counters() -> list[Column]:
     """Messages accepted by intake (and those scored as spam), recipients sent for the first time,
     sent, bounced (hard), bounced as unknown users, expired (given up or held too long), complaints,
-    and recipients put on hold (at intake for a blocked hosting, or when it is blocked)."""
+    recipients put on hold (at intake for a blocked hosting, or when it is blocked), and recipients
+    not attempted because a suppression list has their address."""
     return [Column(name, Integer, nullable=False, server_default="0") for name in COUNTER_NAMES]
 
 
@@ -198,6 +202,7 @@ hosting_totals = Table(
     Column("expired", BigInteger, nullable=False, server_default="0"),
     Column("purged", BigInteger, nullable=False, server_default="0"),
     Column("complaints", BigInteger, nullable=False, server_default="0"),
+    Column("suppressed", BigInteger, nullable=False, server_default="0"),
 )
 
 # Messages per originating script and hosting: "which script sends what".
@@ -456,4 +461,41 @@ from_domains = Table(
     Column("platform", BigInteger, nullable=False, server_default="0"),
     Column("failed", BigInteger, nullable=False, server_default="0"),
     Column("last_at", Float, nullable=False, server_default="0"),
+)
+
+# Addresses that are not attempted any more: a hosting's list (scope = its id), filled by delivery
+# results and by its owner, and the platform's (scope 0): addresses, whole domains and patterns.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("scope", Id, primary_key=True),  # the hosting's id; 0: the platform's list
+    Column("value", String(320), primary_key=True),  # lower-case address, domain or pattern
+    Column("kind", String(8), nullable=False),  # address, domain, pattern (suppression.rules.Kind)
+    Column("reason", String(32), nullable=False),  # no-such-user, repeated-failure, manual
+    Column("code", Integer, nullable=True),  # the SMTP reply that put it there, if any
+    Column("reply", Text, nullable=False, server_default=""),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),  # None: until removed (the platform's list)
+    Column("notified", Integer, nullable=False, server_default="0"),  # 1 once a sender got a notice for it
+    Index("ix_suppressions_kind", "kind"),  # the few patterns, read at every claim
+)
+
+# Notices to senders (DSN) still to write, and the ones written: one row per recipient that
+# failed, expired or is delayed, inserted in the same transaction as that outcome.
+notice_events = Table(
+    "notice_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("recipient_id", Id, nullable=False),
+    Column("message_id", Id, nullable=False),
+    Column("action", String(8), nullable=False),  # failed, delayed (RFC 3464 Action)
+    Column("created_at", Float, nullable=False),
+    Column("done_at", Float, nullable=True),  # None: still to do
+    Column("outcome", String(16), nullable=False, server_default=""),  # sent, or why none was sent
+    Column("sender", String(320), nullable=False, server_default=""),  # whom the notice went to (the hourly cap)
+    Column("notice_id", Id, nullable=True),  # the notice's own queue id
+    Index("ix_notice_events_done", "done_at"),
+    Index("ix_notice_events_message", "message_id", "done_at"),  # a body is kept while its notice waits
+    Index("ix_notice_events_recipient", "recipient_id"),
+    Index("ix_notice_events_sender", "sender", "done_at"),
 )

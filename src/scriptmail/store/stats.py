@@ -21,7 +21,7 @@ from scriptmail.store.schema import activity as activity_table
 from scriptmail.store.schema import activity_daily, hosting_totals, messages, recipients, script_counts
 
 MAX_BOUNCES = 100  # the reference's limit per page
-_ERRORS = (RecipientStatus.BOUNCED.value, RecipientStatus.EXPIRED.value)
+_ERRORS = (RecipientStatus.BOUNCED.value, RecipientStatus.EXPIRED.value, RecipientStatus.SUPPRESSED.value)
 _WAITING = (RecipientStatus.QUEUED, RecipientStatus.DEFERRED, RecipientStatus.SENDING, RecipientStatus.HELD)
 
 
@@ -33,8 +33,8 @@ def counters(connection: Connection, hosting_id: int, plan: PlanSettings, now: f
             activity_daily.c.hosting_id == hosting_id, activity_daily.c.day == activity.day_of(now)
         )
     ).scalar()
-    sent, bounced, expired = (totals.sent, totals.bounced, totals.expired) if totals else (0, 0, 0)
-    return {"sent": sent, "sentToday": today or 0, "maxPerDay": plan.max_per_day, "bounce": bounced + expired}
+    sent, bounced, expired, suppressed = (totals.sent, totals.bounced, totals.expired, totals.suppressed) if totals else (0, 0, 0, 0)
+    return {"sent": sent, "sentToday": today or 0, "maxPerDay": plan.max_per_day, "bounce": bounced + expired + suppressed}
 
 
 def status_counts(connection: Connection, hosting_id: int) -> dict[str, int]:
@@ -47,7 +47,7 @@ def status_counts(connection: Connection, hosting_id: int) -> dict[str, int]:
         ).all()
     )
     totals = connection.execute(select(hosting_totals).where(hosting_totals.c.hosting_id == hosting_id)).first()
-    final = {name: getattr(totals, name) if totals else 0 for name in ("sent", "bounced", "expired", "purged")}
+    final = {name: getattr(totals, name) if totals else 0 for name in ("sent", "bounced", "expired", "purged", "suppressed")}
     return {status.value: int(waiting.get(status.value, 0) or final.get(status.value, 0)) for status in RecipientStatus}
 
 
@@ -68,6 +68,7 @@ def daily_volumes(connection: Connection, hosting_id: int, now: float, days: int
             "bounced": rows[day].bounced if day in rows else 0,
             "expired": rows[day].expired if day in rows else 0,
             "held": rows[day].held if day in rows else 0,
+            "suppressed": rows[day].suppressed if day in rows else 0,
         }
         for day in range(last - days + 1, last + 1)
     ]

@@ -21,11 +21,13 @@ from scriptmail.web import (
     area,
     area_domains,
     area_log,
+    area_suppression,
     area_webhooks,
     domains_api,
     metrics,
     openapi,
     operator,
+    operator_suppression,
     pages,
     webhooks_api,
 )
@@ -33,6 +35,7 @@ from scriptmail.web.api import router
 from scriptmail.web.api_auth import RateLimits
 from scriptmail.web.context import WebContext
 from scriptmail.web.problems import problem
+from scriptmail.web.suppression_api import router as suppression_router
 
 
 def create_app(context: WebContext) -> FastAPI:
@@ -46,6 +49,7 @@ def create_app(context: WebContext) -> FastAPI:
     app.state.context = context
     app.state.rate_limits = RateLimits()
     app.include_router(router)
+    app.include_router(suppression_router)
     app.include_router(admin_api.router)
     app.include_router(webhooks_api.router)
     app.include_router(area.router)
@@ -53,7 +57,9 @@ def create_app(context: WebContext) -> FastAPI:
     app.include_router(area_webhooks.router)
     app.include_router(domains_api.router)
     app.include_router(area_domains.router)
+    app.include_router(area_suppression.router)
     app.include_router(operator.router)
+    app.include_router(operator_suppression.router)
     app.include_router(account.router)
     app.mount("/static", StaticFiles(directory=Path(area.__file__).parent / "static"), name="static")
 

@@ -38,6 +38,7 @@ STATUS_LABELS = {
     RecipientStatus.EXPIRED: "Expired",
     RecipientStatus.HELD: "On hold",
     RecipientStatus.PURGED: "Purged",
+    RecipientStatus.SUPPRESSED: "Suppressed",
 }
 BAD_LINK = "This link is not valid: go back to the first page."
 

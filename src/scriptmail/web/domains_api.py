@@ -18,7 +18,7 @@ from scriptmail.domains.keys import Algorithm
 from scriptmail.domains.names import DomainNameError, display, normalise
 from scriptmail.domains.provision import new_keys
 from scriptmail.domains.vault import VaultError
-from scriptmail.domains.view import describe
+from scriptmail.domains.view import describe, with_checks
 from scriptmail.store import domains as store
 from scriptmail.web.api import Context, User, _hosting_id
 
@@ -78,7 +78,7 @@ async def add_domain(serviceName: str, body: DomainAdd, user: User, context: Con
 @router.get("/{domain}", summary="One sending domain: its state and the exact records to publish")
 async def get_domain(serviceName: str, domain: str, user: User, context: Context) -> dict[str, Any]:
     hosting_id = await _hosting_id(context, user, serviceName)
-    return describe(await _found(context, hosting_id, domain))
+    return await with_checks(describe(await _found(context, hosting_id, domain)), context.settings)
 
 
 @router.post("/{domain}/check", summary="Look the records up in DNS now")
@@ -86,7 +86,7 @@ async def check_domain(serviceName: str, domain: str, user: User, context: Conte
     hosting_id = await _hosting_id(context, user, serviceName)
     found = await _found(context, hosting_id, domain)
     await dns_check.check(context.engine, context.write, context.settings, context.clock(), found["domain"])
-    return describe(await _found(context, hosting_id, domain))
+    return await with_checks(describe(await _found(context, hosting_id, domain)), context.settings)
 
 
 @router.post("/{domain}/rotate", summary="Start a key rotation: new selectors to publish; they sign once verified")

@@ -23,7 +23,7 @@ def snapshot(connection: Connection) -> dict:
         ).all()
     )
     totals = connection.execute(
-        select(*(func.coalesce(func.sum(hosting_totals.c[name]), 0) for name in ("sent", "bounced", "expired", "purged", "complaints")))
+        select(*(func.coalesce(func.sum(hosting_totals.c[name]), 0) for name in ("sent", "bounced", "expired", "purged", "complaints", "suppressed")))
     ).one()
     accepted = connection.execute(select(func.coalesce(func.sum(script_counts.c.messages), 0), func.coalesce(func.sum(script_counts.c.recipients), 0))).one()
     live = hostings.c.deleted_at.is_(None)
@@ -46,6 +46,7 @@ def render(values: dict) -> bytes:
             outcomes = CounterMetricFamily("scriptmail_recipients_finished", "Recipients by final outcome.", labels=["outcome"])
             for name, value in zip(("sent", "bounced", "expired", "purged"), values["totals"]):
                 outcomes.add_metric([name], value)
+            outcomes.add_metric(["suppressed"], values["totals"][5])
             yield outcomes
             complaints = CounterMetricFamily("scriptmail_complaints", "Spam complaints received (feedback reports).")
             complaints.add_metric([], values["totals"][4])

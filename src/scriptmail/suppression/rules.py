@@ -1,0 +1,133 @@
+"""Pure decisions of the suppression list: which failures put an address on it, what an entry
+looks like, and whether an address matches one. No I/O: the store applies them."""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import re
+from dataclasses import dataclass
+
+from scriptmail.control.policy import is_unknown_user
+
+DAY = 86400.0
+REQUEUE_WINDOW = 72 * 3600.0  # mail suppressed this recently can be sent again when its entry is removed
+
+
+class Reason(enum.StrEnum):
+    """Why an address is on a list."""
+
+    NO_SUCH_USER = "no-such-user"  # the server said the mailbox does not exist or is disabled
+    REPEATED = "repeated-failure"  # failed permanently twice within a day, for any reason
+    MANUAL = "manual"  # added by the customer or the operator
+
+
+class Kind(enum.StrEnum):
+    ADDRESS = "address"
+    DOMAIN = "domain"
+    PATTERN = "pattern"  # shell-style, platform list only: *@spamtrap.example, trap-*@*
+
+
+class EntryError(ValueError):
+    """A value that cannot be a suppression entry; the message says why."""
+
+
+# RFC 3463: 5.1.10 "recipient address has null MX"; 5.2.1 "mailbox disabled" when the text says so.
+_NULL_MX = re.compile(r"\b5\.1\.10\b")
+_DISABLED = re.compile(r"\b5\.2\.1\b.*\b(disabled|inactive|suspended|deactivated|not active)\b", re.IGNORECASE | re.DOTALL)
+_ADDRESS = re.compile(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9-]{1,63}(\.[a-z0-9-]{1,63})+$")
+_DOMAIN = re.compile(r"^[a-z0-9-]{1,63}(\.[a-z0-9-]{1,63})+$")
+_PATTERN = re.compile(r"^[a-z0-9.!#$%&'+/=^_`{|}~*?-]{1,64}@[a-z0-9.*?-]{1,253}$")
+_PROBES = ("a@b.example", "postmaster@example.com", "x.y-z+tag@mail.sub.example.org", "0@0.io")
+
+
+def is_no_such_user(code: int | None, text: str) -> bool:
+    """A permanent failure saying the mailbox does not exist (5.1.1 and its common texts), the
+    domain takes no mail (5.1.10) or the mailbox is disabled (5.2.1 with those words)."""
+    if code is None or not 500 <= code < 600:
+        return False
+    return is_unknown_user(code, text) or bool(_NULL_MX.search(text) or _DISABLED.search(text))
+
+
+def reason_for(code: int | None, text: str, earlier_permanent_failures: int) -> Reason | None:
+    """Whether a permanent failure puts the address on the hosting's list, and why.
+
+    `earlier_permanent_failures` counts the address's other permanent failures in the last day."""
+    if code is None or not 500 <= code < 600:
+        return None
+    if is_no_such_user(code, text):
+        return Reason.NO_SUCH_USER
+    return Reason.REPEATED if earlier_permanent_failures >= 1 else None
+
+
+def entry_of(value: str, allow_patterns: bool) -> tuple[Kind, str]:
+    """The kind and normalised (lower-case) form of an entry; EntryError when it is none.
+
+    A pattern that would match every address is refused: it would stop all mail."""
+    text = value.strip().lower()
+    if not text or len(text) > 320 or any(ch.isspace() or ord(ch) < 32 for ch in text):
+        raise EntryError(f"{value!r} is not an address, a domain or a pattern")
+    if "*" in text or "?" in text:
+        if not allow_patterns:
+            raise EntryError(f"{value!r}: patterns are only for the platform's list")
+        if not _PATTERN.match(text):
+            raise EntryError(f"{value!r} is not a pattern of the form local@domain (with * and ?)")
+        if all(matches_pattern(text, probe) for probe in _PROBES):
+            raise EntryError(f"{value!r} would match every address")
+        return Kind.PATTERN, text
+    if "@" in text and not text.startswith("@"):
+        if not _ADDRESS.match(text):
+            raise EntryError(f"{value!r} is not an e-mail address")
+        return Kind.ADDRESS, text
+    name = text.lstrip("@").rstrip(".")
+    if not _DOMAIN.match(name):
+        raise EntryError(f"{value!r} is not a domain name")
+    return Kind.DOMAIN, name
+
+
+def matches_pattern(pattern: str, address: str) -> bool:
+    """Shell-style match of a whole address, case-insensitive."""
+    return fnmatch.fnmatchcase(address.lower(), pattern)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry of a list, as the claim sees it."""
+
+    scope: int  # the hosting's id; 0 for the platform's list
+    value: str
+    kind: Kind
+    reason: str
+    code: int | None
+    reply: str
+    notified: bool
+
+
+def match(address: str, hosting_id: int, entries: list[Entry]) -> Entry | None:
+    """The entry that suppresses `address` for this hosting, if any: the hosting's own first
+    (its reason is the more telling), then the platform's; an address before its domain."""
+    address = address.lower()
+    domain = address.rpartition("@")[2]
+    best: tuple[int, Entry] | None = None
+    for entry in entries:
+        if entry.scope not in (hosting_id, 0):
+            continue
+        if entry.kind is Kind.ADDRESS:
+            hit = entry.value == address
+        elif entry.kind is Kind.DOMAIN:
+            hit = entry.value == domain
+        else:
+            hit = entry.scope == 0 and matches_pattern(entry.value, address)
+        if not hit:
+            continue
+        rank = (0 if entry.scope == hosting_id else 3) + (0 if entry.kind is Kind.ADDRESS else 1 if entry.kind is Kind.DOMAIN else 2)
+        if best is None or rank < best[0]:
+            best = (rank, entry)
+    return best[1] if best else None
+
+
+def describe(entry: Entry) -> str:
+    """The text a suppressed recipient's log row shows."""
+    where = "the platform's suppression list" if entry.scope == 0 else "the hosting's suppression list"
+    detail = f" ({entry.reply})" if entry.reply else ""
+    return f"not attempted: {entry.value} is on {where}: {entry.reason}{detail}"[:2000]

@@ -1,0 +1,49 @@
+"""Certificates made for a test: RSA or EC, valid for as long (or as little) as the test needs."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+
+def write_certificate(
+    cert_path: Path, key_path: Path, name: str = "gateway.test", *, kind: str = "rsa", days: float = 90, past: float = 1
+) -> int:
+    """Write a self-signed certificate for `name`, valid from `past` days ago for `days` days
+    from now (negative: already expired); each file is replaced atomically. Returns its serial."""
+    key = rsa.generate_private_key(65537, 2048) if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    serial = x509.random_serial_number()
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(now - datetime.timedelta(days=past))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    _replace(key_path, pem_key, 0o600)
+    _replace(cert_path, certificate.public_bytes(serialization.Encoding.PEM), 0o644)
+    return serial
+
+
+def _replace(path: Path, data: bytes, mode: int) -> None:
+    temporary = path.with_name(path.name + ".new")
+    temporary.write_bytes(data)
+    os.chmod(temporary, mode)
+    os.replace(temporary, path)
+
+
+def serial_of(der: bytes) -> int:
+    return x509.load_der_x509_certificate(der).serial_number

@@ -1,0 +1,79 @@
+"""Which failures put an address on the list, and which entries are refused (pure, no store)."""
+
+from __future__ import annotations
+
+import pytest
+
+from scriptmail.suppression.rules import Entry, EntryError, Kind, Reason, entry_of, match, reason_for
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        (550, "5.1.1 <a@x.test>: Recipient address rejected: User unknown"),
+        (550, "No such user here"),
+        (556, "5.1.10 Recipient address has null MX"),
+        (550, "5.2.1 The email account that you tried to reach is disabled"),
+        (554, "5.2.1 mailbox inactive"),
+    ],
+)
+def test_no_such_user_replies_suppress_at_the_first_failure(code: int, text: str) -> None:
+    assert reason_for(code, text, earlier_permanent_failures=0) is Reason.NO_SUCH_USER
+
+
+def test_other_permanent_failures_suppress_only_the_second_time_in_a_day() -> None:
+    assert reason_for(554, "5.7.1 message refused", 0) is None
+    assert reason_for(554, "5.7.1 message refused", 1) is Reason.REPEATED
+    assert reason_for(552, "5.2.1 mailbox full", 0) is None  # 5.2.1 without "disabled" is not a dead mailbox
+
+
+def test_temporary_failures_and_unanswered_attempts_never_suppress() -> None:
+    assert reason_for(450, "4.1.1 user unknown, try later", 5) is None
+    assert reason_for(None, "connection refused", 5) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "normal"),
+    [
+        ("Reader@Example.COM", Kind.ADDRESS, "reader@example.com"),
+        ("example.org", Kind.DOMAIN, "example.org"),
+        ("@Example.org", Kind.DOMAIN, "example.org"),
+        ("*@spamtrap.example", Kind.PATTERN, "*@spamtrap.example"),
+        ("trap-*@*", Kind.PATTERN, "trap-*@*"),
+    ],
+)
+def test_entries_are_normalised(value: str, kind: Kind, normal: str) -> None:
+    assert entry_of(value, allow_patterns=True) == (kind, normal)
+
+
+@pytest.mark.parametrize("value", ["*@*", "*", "*@*.*", "?*@*", "**@**", "*@*.*.*"[:5]])
+def test_patterns_that_match_everything_are_refused(value: str) -> None:
+    with pytest.raises(EntryError):
+        entry_of(value, allow_patterns=True)
+
+
+@pytest.mark.parametrize(
+    "value", ["", "   ", "not an address", "a@b", "a@@b.example", "x@example.com\r\nBcc: y@z.example", "a" * 400, "\x00@x.test"]
+)
+def test_malformed_entries_are_refused(value: str) -> None:
+    with pytest.raises(EntryError):
+        entry_of(value, allow_patterns=True)
+
+
+def test_customers_cannot_add_patterns() -> None:
+    with pytest.raises(EntryError, match="only for the platform"):
+        entry_of("*@spamtrap.example", allow_patterns=False)
+
+
+def test_the_hostings_own_entry_wins_over_the_platforms_and_other_hostings_do_not_count() -> None:
+    entries = [
+        Entry(0, "*@spamtrap.example", Kind.PATTERN, "manual", None, "", False),
+        Entry(7, "x@spamtrap.example", Kind.ADDRESS, "no-such-user", 550, "5.1.1 unknown", False),
+        Entry(8, "y@other.example", Kind.ADDRESS, "manual", None, "", False),
+        Entry(0, "blocked.example", Kind.DOMAIN, "manual", None, "", False),
+    ]
+    assert match("X@spamtrap.example", 7, entries) is entries[1]
+    assert match("x@spamtrap.example", 9, entries) is entries[0]
+    assert match("y@other.example", 7, entries) is None
+    assert match("anyone@blocked.example", 7, entries) is entries[3]
+    assert match("anyone@notblocked.example", 7, entries) is None

@@ -1,0 +1,77 @@
+"""The "Suppressed addresses" tab over real HTTP: the owner finds an address the sink said does
+not exist, searches (hostile text included), and removes it after a confirmation, sending again
+what it stopped."""
+
+from __future__ import annotations
+
+from html import unescape
+
+from tests.support.gateway import HOSTING, RunningGateway, submit, wait_status
+from tests.support.sink import Behaviour, Sink
+from tests.support.web_client import OPERATOR, A
+
+PAGE = f"/hostings/{HOSTING}/suppressions"
+
+
+def test_the_owner_finds_searches_and_removes_a_suppressed_address(gateway: RunningGateway, sink: Sink, area) -> None:
+    gone = {"gone@sink.test"}
+    sink.behaviour = Behaviour(rcpt=lambda a: "550 5.1.1 no such user" if a in gone else "250 ok")
+    submit(gateway.smtp_port, b"Subject: one\r\n\r\nx\r\n", ["gone@sink.test"])
+    wait_status(gateway.engine, "bounced", 1)
+    submit(gateway.smtp_port, b"Subject: two\r\n\r\nx\r\n", ["gone@sink.test"])
+    wait_status(gateway.engine, "suppressed", 1)
+
+    owner = area()
+    owner.login(A)
+    listing = owner.get(PAGE)
+    assert listing.status_code == 200 and "gone@sink.test" in listing.text and "The address does not exist" in listing.text
+    assert 'aria-current="page">Suppressed addresses' in listing.text
+    assert owner.get(PAGE, params={"search": "\x00"}).status_code == 200  # a NUL is just text that matches nothing
+    for hostile in ("%", "_", "<script>alert(1)</script>", "' OR 1=1 --"):
+        found = owner.get(PAGE, params={"search": hostile})
+        assert found.status_code == 200 and "No entry contains this text." in found.text, repr(hostile)
+        assert "<script>alert(1)</script>" not in found.text
+    assert owner.get(PAGE, params={"search": "x" * 321}).status_code == 400
+    assert "suppressed" in owner.get(f"/hostings/{HOSTING}/log").text.lower()
+
+    # Removing needs the confirmation; unconfirmed, nothing changes.
+    confirm = owner.get(f"{PAGE}/remove", params={"address": "gone@sink.test"})
+    assert "Also send again the emails it stopped in the last 72 hours" in confirm.text
+    csrf = owner.csrf(confirm)
+    owner.post(f"{PAGE}/remove", {"csrf": csrf, "address": "gone@sink.test"})
+    assert "gone@sink.test" in owner.get(PAGE).text
+    gone.clear()
+    done = owner.post(f"{PAGE}/remove", {"csrf": csrf, "address": "gone@sink.test", "confirm": "yes", "requeue": "yes"})
+    assert "1 email(s) sent again" in unescape(done.text + owner.get(PAGE).text)  # the flash, wherever the redirect led
+    sink.wait_for(1)
+    assert "No address is suppressed." in owner.get(PAGE).text
+    assert owner.get(f"{PAGE}/remove", params={"address": "gone@sink.test"}).status_code == 404
+
+
+def test_the_operator_keeps_the_platform_list_and_bad_csv_imports_nothing(gateway: RunningGateway, sink: Sink, area) -> None:
+    operator = area()
+    operator.login(OPERATOR)
+    page = operator.get("/operator/suppressions")
+    assert page.status_code == 200 and "No entry." in page.text
+    csrf = operator.csrf(page)
+    refused = operator.post("/operator/suppressions/add", {"csrf": csrf, "value": "*@*"})
+    assert refused.status_code == 400 and "would match every address" in unescape(refused.text)
+    bad = operator.post("/operator/suppressions/import", {"csrf": csrf, "csv_text": "value,reason\n*@spamtrap.example,traps\nnot an address\n"})
+    assert bad.status_code == 400 and "Nothing imported: line 3" in unescape(bad.text) and "*@spamtrap.example,traps" in bad.text
+    assert "No entry." in operator.get("/operator/suppressions").text
+    operator.post("/operator/suppressions/import", {"csrf": csrf, "csv_text": "*@spamtrap.example,traps\ndead.example,\n"})
+    listing = operator.get("/operator/suppressions").text
+    assert "*@spamtrap.example" in listing and "dead.example" in listing
+    assert operator.get("/operator/suppressions.csv").text.splitlines() == ["value,reason", "*@spamtrap.example,traps", "dead.example,manual"]
+
+    # The list holds for every hosting's mail: nothing reaches the trap.
+    submit(gateway.smtp_port, b"Subject: hi\r\n\r\nx\r\n", ["x@spamtrap.example", "reader@sink.test"])
+    (row,) = wait_status(gateway.engine, "suppressed", 1)
+    assert row["recipient"] == "x@spamtrap.example" and "platform" in row["last_text"]
+    done = operator.post("/operator/suppressions/remove", {"csrf": csrf, "value": "dead.example", "confirm": "yes"})
+    assert "dead.example removed" in done.text + operator.get("/operator/suppressions").text
+    assert "dead.example" not in operator.get("/operator/suppressions").text
+
+    customer = area()
+    customer.login(A)
+    assert customer.get("/operator/suppressions").status_code == 403
