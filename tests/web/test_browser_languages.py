@@ -36,7 +36,7 @@ _OVERFLOWS = """() => {
 
 # The header's language label and button, and each tab of a hosting, keep their words whole: one line
 # of text each (a word broken in two, "Sprach|e", would make two; "E-Mail-|Protokoll" may break at its hyphen).
-_BROKEN = """() => [...document.querySelectorAll('.language-form label, .language-form button, .tabs a, nav a')]
+_BROKEN = r"""() => [...document.querySelectorAll('.language-form label, .language-form button, .tabs a, nav a')]
   .filter((el) => { const range = document.createRange(); range.selectNodeContents(el);
                     const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
                     return tops.size > 1 && !/[\s-]/.test(el.innerText.trim()); })
