@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from scriptmail.model import AttemptResult, Origin, RecipientStatus, Submission
-from scriptmail.store import hostings
+from scriptmail.store import accounts, hostings
 from scriptmail.store import queue as store_queue
 from scriptmail.store.engine import for_writing, open_engine
 
@@ -93,7 +93,23 @@ def test_refusals_are_clear_and_non_zero(run) -> None:
     assert "no hosting named" in run("hosting", "set", "ghost.example", "--plan", "pro", expect=1).stderr
     assert "no plan named 'gold'" in run("hosting", "set", "shop.example", "--plan", "gold", expect=1).stderr
     assert "invalid e-mail" in run("hosting", "set", "shop.example", "--report-to", "a@@b", expect=1).stderr
-    assert "choose one of es, en, fr" in run("hosting", "set", "shop.example", "--language", "de", expect=1).stderr
+    assert "choose one of es, en, fr, de, it, pt, pl" in run("hosting", "set", "shop.example", "--language", "nl", expect=1).stderr
+
+
+def test_the_new_languages_are_set_from_the_command_line(run, database_url: str) -> None:
+    run("db", "upgrade")
+    run("hosting", "add", "shop.example", "--owner", "owner@shop.example")
+    run("hosting", "set", "shop.example", "--language", "pl")
+    assert json.loads(run("hosting", "show", "shop.example", "--json").stdout)["language"] == "pl"
+    run("user", "add", "anna@shop.example", "--language", "de")
+    assert "choose one of es, en, fr, de, it, pt, pl" in run("hosting", "set", "shop.example", "--language", "pt_BR", expect=1).stderr
+    assert "choose one of es, en, fr, de, it, pt, pl" in run("user", "add", "bob@shop.example", "--language", "../de", expect=1).stderr
+    engine = open_engine(database_url)
+    with engine.connect() as connection:
+        anna, bob = accounts.find_user(connection, email="anna@shop.example"), accounts.find_user(connection, email="bob@shop.example")
+    engine.dispose()
+    assert anna is not None and anna.language == "de"
+    assert bob is None
 
 
 def test_queue_and_log_are_empty_lists_for_scripts(run) -> None:

@@ -1,6 +1,8 @@
 """The mail scriptmail writes itself (the owner's block notice, the daily error report), and the SPF and
-DMARC advice of a sending domain, take their Spanish and French from gettext catalogues (translations/LANG/LC_MESSAGES/*.po): every text the code marks has a
-translation there with the same {placeholders}, and the mail really comes out translated."""
+DMARC advice of a sending domain, take their Spanish, French, German, Italian, Portuguese and Polish
+from gettext catalogues (translations/LANG/LC_MESSAGES/*.po): every text the code marks has a
+translation there with the same {placeholders} and the language's plural forms, and the mail really
+comes out translated."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import NullTranslations
 
 from scriptmail import catalogues
@@ -22,9 +25,12 @@ from scriptmail.domains import advice
 from scriptmail.dsn import compose
 from scriptmail.model import HostingState
 from scriptmail.reports import daily
+from scriptmail.store import hostings as hosting_store
+from scriptmail.web import i18n
 from scriptmail.webhooks import notice as webhook_notice
+from tests.support import plurals
 
-LANGUAGES = ("es", "fr")
+LANGUAGES = tuple(code for code in hosting_store.LANGUAGES if code != "en")  # English is the msgids
 MODULES = (notices, daily, advice, webhook_notice, evidence, compose)
 NOW = datetime.datetime(2026, 11, 29, 7, 0, tzinfo=datetime.timezone.utc).timestamp()
 
@@ -97,6 +103,16 @@ def test_translations_keep_the_placeholders(language: str) -> None:
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
+def test_the_plural_forms_are_the_languages(language: str) -> None:
+    found = plurals.problems(_files(language), language)
+    assert not found, found
+
+
+def test_every_language_of_a_hosting_has_its_catalogues() -> None:
+    assert LANGUAGES == ("es", "fr", "de", "it", "pt", "pl")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_each_text_has_one_home(language: str) -> None:
     """A language's catalogues are merged: a text in two of them would have one translation win
     silently, by file name."""
@@ -105,7 +121,7 @@ def test_each_text_has_one_home(language: str) -> None:
 
 
 def test_english_and_unknown_languages_are_the_msgids() -> None:
-    for language in ("en", "de", "..", "es/../fr", ""):
+    for language in ("en", "nl", "..", "es/../fr", ""):
         found = catalogues.translations(catalogues.MAIL, language)
         assert type(found) is NullTranslations, language
         assert found.gettext("What to do:") == "What to do:"
@@ -143,6 +159,26 @@ def _notice(language: str, state: HostingState = HostingState.BOUNCE) -> tuple[s
             ["Bonjour,", "Que faire :", "-- ", "La plateforme e-mail de platform.example"],
         ),
         (
+            "de",
+            "[shop.example] E-Mail-Versand Ihrer Skripte gesperrt (bounce)",
+            ["Guten Tag,", "Was ist zu tun?", "-- ", "Die E-Mail-Plattform von platform.example"],
+        ),
+        (
+            "it",
+            "[shop.example] Email dei tuoi script bloccate (bounce)",
+            ["Buongiorno,", "Cosa fare:", "-- ", "La piattaforma email di platform.example"],
+        ),
+        (
+            "pt",
+            "[shop.example] E-mails dos seus scripts bloqueados (bounce)",
+            ["Olá,", "O que fazer:", "-- ", "A plataforma de e-mail de platform.example"],
+        ),
+        (
+            "pl",
+            "[shop.example] Wysyłka e-maili z Twoich skryptów zablokowana (bounce)",
+            ["Dzień dobry,", "Co zrobić:", "-- ", "Platforma pocztowa platform.example"],
+        ),
+        (
             "en",
             "[shop.example] E-mail from your scripts blocked (bounce)",
             ["Hello,", "What to do:", "-- ", "The mail platform of platform.example"],
@@ -165,6 +201,10 @@ def test_the_notice_is_in_the_hostings_language(language: str, subject: str, lin
     [
         ("es", "[shop.example] Errores de correo del 28/11/2026 (1.234)", ["Remitente:", "rechazado", "(sin asunto)"]),
         ("fr", "[shop.example] Erreurs d'e-mail du 28/11/2026 (1\u00a0234)", ["Expéditeur\u00a0:", "rejeté", "(sans objet)"]),
+        ("de", "[shop.example] E-Mail-Fehler vom 28.11.2026 (1.234)", ["Absender:", "abgewiesen", "(kein Betreff)"]),
+        ("it", "[shop.example] Errori email del 28/11/2026 (1.234)", ["Mittente:", "respinta", "(nessun oggetto)"]),
+        ("pt", "[shop.example] Erros de e-mail de 28/11/2026 (1\u00a0234)", ["Remetente:", "rejeitado", "(sem assunto)"]),
+        ("pl", "[shop.example] Błędy e-mail z dnia 28.11.2026 (1\u00a0234)", ["Nadawca:", "odrzucona", "(bez tematu)"]),
         ("en", "[shop.example] Email errors on 2026-11-28 (1,234)", ["Sender:", "bounced", "(no subject)"]),
     ],
 )
@@ -199,6 +239,9 @@ def test_the_daily_report_is_in_the_hostings_language(language: str, subject: st
     page = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     for word in words:
         assert word in text
+    assert message["Content-Language"] == language
+    if language in ("de", "it", "pt", "pl"):  # the new languages write numbers as Babel (CLDR) does
+        assert f"({format_decimal(1234, locale=i18n.locale(language))})" in found
     translated = catalogues.translations(catalogues.MAIL, language).gettext
     assert translated(daily.TEXTS["failures"]) in page
     assert translated(daily.TEXTS["signature"]).format(platform="platform.example") in text

@@ -142,7 +142,7 @@ def hosting_set(
     report_to: Annotated[
         str | None, typer.Option("--report-to", help="Where error reports go ('' sends them to the owner).")
     ] = None,
-    language: Annotated[str | None, typer.Option(help="Language of reports and notices: es, en or fr.")] = None,
+    language: Annotated[str | None, typer.Option(help="Language of reports and notices: es, en, fr, de, it, pt or pl.")] = None,
     notices: Annotated[
         bool | None, typer.Option("--notices/--no-notices", help="Notify senders of failed mail (DSN); on by default.")
     ] = None,

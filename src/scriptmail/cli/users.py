@@ -30,7 +30,7 @@ def user_add(
     email: str,
     operator: Annotated[bool, typer.Option("--operator", help="May see and change every hosting.")] = False,
     hosting: Annotated[list[str] | None, typer.Option("--hosting", help="A hosting this customer owns (repeatable).")] = None,
-    language: Annotated[str, typer.Option(help="es, en or fr.")] = "en",
+    language: Annotated[str, typer.Option(help="Language of the areas: es, en, fr, de, it, pt or pl.")] = "en",
     ask: Annotated[bool, typer.Option("--ask", help="Type the password instead of generating one.")] = False,
 ) -> None:
     """Create a customer (or operator) account; a generated password is printed once."""

@@ -44,6 +44,10 @@ _FORMATS: dict[str, dict[str, str]] = {
     "en": {"date": "%Y-%m-%d", "thousands": ",", "colon": ":"},
     "es": {"date": "%d/%m/%Y", "thousands": ".", "colon": ":"},
     "fr": {"date": "%d/%m/%Y", "thousands": "\u00a0", "colon": "\u00a0:"},
+    "de": {"date": "%d.%m.%Y", "thousands": ".", "colon": ":"},
+    "it": {"date": "%d/%m/%Y", "thousands": ".", "colon": ":"},
+    "pt": {"date": "%d/%m/%Y", "thousands": "\u00a0", "colon": ":"},  # Portugal's (pt_PT)
+    "pl": {"date": "%d.%m.%Y", "thousands": "\u00a0", "colon": ":"},
 }
 
 # The texts, in English: the msgids of translations/LANG/LC_MESSAGES/daily.po, by what they are for (the
@@ -133,7 +137,7 @@ class DailyReport:
     """What one hosting's report of one day shows."""
 
     hosting: str
-    language: str  # "es", "en" or "fr"; anything else -> English
+    language: str  # one of store.hostings.LANGUAGES; anything else -> English
     day: datetime.date  # the day reported on
     timezone: str  # IANA name, e.g. "Europe/Madrid": times are shown in it
     sent: int  # recipients sent that day

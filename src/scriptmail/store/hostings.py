@@ -27,7 +27,9 @@ class HostingError(ValueError):
     """A hosting cannot be created or changed as asked; the message says why."""
 
 
-LANGUAGES = ("es", "en", "fr")
+# The languages of the areas, the notices and the daily reports (each has its gettext catalogues;
+# English is the msgids). A hosting's and a user's language must be one of them.
+LANGUAGES = ("es", "en", "fr", "de", "it", "pt", "pl")
 
 # The platform's own mail (notifications, reports) is queued under this hosting: always active,
 # never held, on the unlimited plan. The name cannot be given to a customer's hosting.

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from scriptmail.store import accounts, web_sessions
 from scriptmail.web import throttle
-from scriptmail.web.pages import CsrfField, Page, PasswordField, logged_in, posted, see
+from scriptmail.web.pages import CsrfField, Page, PasswordField, logged_in, posted, see, too_many_attempts
 
 router = APIRouter(prefix="/account", include_in_schema=False)
 
@@ -57,7 +57,7 @@ async def change_password(
     now = context.clock()
     wait = throttle.wait_left(await context.read(lambda c: web_sessions.failures(c, key)), now)
     if wait > 0:
-        error = page._("Too many failed attempts: try again in %(seconds)s seconds.", seconds=int(wait) + 1)
+        error = too_many_attempts(page, int(wait) + 1)
         return await _render(page, 429, password_error=error)
     if await context.read(lambda c: accounts.check_password(c, user.email, current)) is None:
         await context.write(lambda c: web_sessions.record_failure(c, key, now))

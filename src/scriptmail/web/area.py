@@ -41,6 +41,7 @@ from scriptmail.web.pages import (
     same_origin,
     see,
     set_cookie,
+    too_many_attempts,
 )  # fmt: skip
 
 router = APIRouter(include_in_schema=False)
@@ -87,7 +88,7 @@ async def login(
     counts = await context.read(lambda c: web_sessions.failures(c, keys))
     wait = throttle.wait_left(counts, now)
     if wait > 0:
-        error = page._("Too many failed attempts: try again in %(seconds)s seconds.", seconds=int(wait) + 1)
+        error = too_many_attempts(page, int(wait) + 1)
         return page.render("login.html", status=429, error=error, login_csrf=expected)
     user = await context.read(lambda c: accounts.check_password(c, email.strip(), password))
     if user is None:
@@ -115,15 +116,15 @@ async def logout(request: Request, csrf: CsrfField = "") -> Response:
 @router.post("/language")
 async def language(
     request: Request,
-    language: Annotated[str, Form(max_length=5)] = "en",
+    language: Annotated[str, Form(max_length=5)] = "",  # none given is refused like an unknown one
     next: Annotated[str, Form(max_length=500)] = "/",
     csrf: CsrfField = "",
 ) -> Response:
+    page = await current_page(request)
     if language not in i18n.CODES:
-        raise HTTPException(400, "unknown language")
+        raise HTTPException(400, f"{page._('Choose one of the offered languages.')} ({', '.join(i18n.CODES)})")
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     response = see(target)
-    page = await current_page(request)
     if page.session is not None:
         check_form(request, page, csrf)
         await page.context.write(lambda c: accounts.set_language(c, page.session.user, language))

@@ -170,7 +170,7 @@ async def log_page(request: Request, name: str) -> Response:
         first=form.query(),
         older=older,
         newer=newer,
-        searched=format_decimal(searched, locale=page.lang) if searched else None,
+        searched=format_decimal(searched, locale=page.locale) if searched else None,
         zone=zone.key,
     )
 
@@ -196,13 +196,13 @@ async def message_page(request: Request, name: str, recipient_id: str) -> Respon
             "recipient": found["recipient"],
             "subject": found["subject"],
             "message_id": found["message_id_header"],
-            "size": format_decimal(found["size"], locale=page.lang),
+            "size": format_decimal(found["size"], locale=page.locale),
             "origin": found["origin"],
             "client": found["client"],
             "script": found["script"],
             "cwd": found["cwd"],
             "command": found["command"],
-            "score": format_decimal(round(found["score"], 2), locale=page.lang),
+            "score": format_decimal(round(found["score"], 2), locale=page.locale),
             "score_reasons": found["score_reasons"],
             "status": found["status"],
             "status_label": _status_label(page, found["status"]),
@@ -218,7 +218,7 @@ async def message_page(request: Request, name: str, recipient_id: str) -> Respon
                 "mx_host": attempt["mx_host"],
                 "code": attempt["code"] if attempt["code"] is not None else "",
                 "text": attempt["text"],
-                "duration": format_decimal(round(attempt["duration"], 2), locale=page.lang),
+                "duration": format_decimal(round(attempt["duration"], 2), locale=page.locale),
             }
             for attempt in found["attempts"]
         ],
@@ -261,7 +261,7 @@ async def held_page(request: Request, name: str) -> Response:
                 "queue_id": message.queue_id,
                 "received": page.when(message.received_at),
                 "sender": message.sender,
-                "size": format_decimal(message.size, locale=page.lang),
+                "size": format_decimal(message.size, locale=page.locale),
                 "held": message.held,
                 "stored": message.stored,
                 "subject": next((value for header, value in message.content.headers if header == "Subject"), ""),
@@ -292,10 +292,10 @@ async def scripts_page(request: Request, name: str) -> Response:
         rows.append(
             {
                 "script": row["script"],
-                "messages": format_decimal(row["messages"], locale=page.lang),
-                "recipients": format_decimal(row["recipients"], locale=page.lang),
-                "bounced": format_decimal(row["bounced"], locale=page.lang),
-                "share": format_percent(share, "#,##0.0%", locale=page.lang) if share is not None else "",
+                "messages": format_decimal(row["messages"], locale=page.locale),
+                "recipients": format_decimal(row["recipients"], locale=page.locale),
+                "bounced": format_decimal(row["bounced"], locale=page.locale),
+                "share": format_percent(share, "#,##0.0%", locale=page.locale) if share is not None else "",
                 "last": page.when(row["last_at"]),
             }
         )

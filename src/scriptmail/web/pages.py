@@ -79,8 +79,16 @@ class Page:
             raise Redirect("/login")
         return self.session.user
 
+    @property
+    def locale(self) -> str:
+        """The Babel locale that formats this page's numbers (web/i18n.locale)."""
+        return i18n.locale(self.lang)
+
     def _(self, message: str, **values: object) -> str:
         return i18n.gettext(self.lang, message, **values)
+
+    def ngettext(self, singular: str, plural: str, n: int, **values: object) -> str:
+        return i18n.ngettext(self.lang, singular, plural, n, **values)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -164,6 +172,16 @@ class Page:
         if hosting_id is None:
             raise HTTPException(404, self._(NOT_FOUND))
         return hosting_id
+
+
+def too_many_attempts(page: Page, seconds: int) -> str:
+    """What the login and the password change say while the throttle makes the user wait."""
+    return page.ngettext(
+        "Too many failed attempts: try again in %(seconds)s second.",
+        "Too many failed attempts: try again in %(seconds)s seconds.",
+        seconds,
+        seconds=seconds,
+    )
 
 
 async def current_page(request: Request) -> Page:
