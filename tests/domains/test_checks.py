@@ -195,7 +195,8 @@ async def test_internationalised_names_are_checked_in_punycode_and_bad_names_ref
         ("es", "no tiene registro SPF", "no tiene registro DMARC"),
         ("fr", "n'a pas d'enregistrement SPF", "n'a pas d'enregistrement DMARC"),
         ("en", "has no SPF record", "has no DMARC record"),
-        ("de", "has no SPF record", "has no DMARC record"),  # a language without catalogue: English
+        ("de", "hat keinen SPF-Eintrag", "hat keinen DMARC-Eintrag"),
+        ("ja", "has no SPF record", "has no DMARC record"),  # a language without catalogue: English
     ],
 )
 async def test_the_advice_is_in_the_hostings_language(language: str, spf_words: str, dmarc_words: str) -> None:
