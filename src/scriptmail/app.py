@@ -151,7 +151,7 @@ class Gateway:
             gate = QuotaGate(settings.plan, ZoneInfo(settings.timezone))
             self.agent = DeliveryAgent(
                 self.engine, self.writer, settings.delivery, client, router, owner=settings.node, gate=gate, clock=self.clock,
-                sender_for=self._verp_sender(secret),
+                sender_for=self._verp_sender(secret), helo_name=settings.delivery.helo_name or settings.hostname,
             )  # fmt: skip
             self._tasks.append(asyncio.create_task(self.agent.run(), name="delivery"))
             self.bus.on(bus.MAIL, lambda *_: self.agent.wake())

@@ -23,6 +23,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from scriptmail.model import HostingState
+from scriptmail.shaping.sites import Limits, SiteTable, SiteTableError, build_table
+
 CONFIG_ENV = "SCRIPTMAIL_CONFIG"
 
 _PLAN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -95,6 +98,66 @@ class IntakeSettings(_Section):
         return value
 
 
+class SiteSettings(_Section):
+    """One provider site: laid over the shipped table key by key (see shaping/providers.toml)."""
+
+    mx: list[str] | None = None  # MX host suffixes that belong to the site
+    domains: list[str] | None = None  # recipient domains that belong to it by name
+    connections: int | None = Field(None, ge=1, le=1000)
+    messages_per_connection: int | None = Field(None, ge=1, le=100_000)
+    per_minute: int | None = Field(None, ge=0, le=1_000_000)  # 0: no limit
+    per_hour: int | None = Field(None, ge=0, le=1_000_000)
+
+
+class PoolSettings(_Section):
+    """Source addresses that delivery binds to in turn, and the name it gives in EHLO from them."""
+
+    addresses: list[str]
+    helo_name: str = ""  # default: delivery.helo_name
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("a pool needs at least one address")
+        for address in value:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address") from None
+        if len(set(value)) != len(value):
+            raise ValueError("an address is listed twice")
+        return value
+
+    @field_validator("helo_name")
+    @classmethod
+    def _helo(cls, value: str) -> str:
+        name = value.strip().lower().rstrip(".")
+        if value and not _HOSTNAME_RE.match(name):
+            raise ValueError(f"{value!r} is not a host name")
+        return name
+
+
+class PoolRules(_Section):
+    """Which pool a hosting's mail leaves through; the first rule that matches wins, in this order."""
+
+    hostings: dict[str, str] = Field(default_factory=dict)  # hosting name -> pool
+    states: dict[str, str] = Field(default_factory=dict)  # hosting state (active, forced...) -> pool
+    new_hostings: str = ""  # pool of hostings created less than new_hosting_days ago
+    new_hosting_days: float = Field(7.0, gt=0)
+    plans: dict[str, str] = Field(default_factory=dict)  # plan -> pool
+    default: str = ""  # everything else; "": no pool (the machine's own address, delivery.helo_name)
+
+    @field_validator("states")
+    @classmethod
+    def _states(cls, value: dict[str, str]) -> dict[str, str]:
+        known = {state.value for state in HostingState}
+        for state in value:
+            if state not in known:
+                raise ValueError(f"{state!r} is not a hosting state ({', '.join(sorted(known))})")
+        return value
+
+
 class DeliverySettings(_Section):
     relay_host: str = ""
     routes: dict[str, str] = Field(default_factory=dict)
@@ -119,6 +182,11 @@ class DeliverySettings(_Section):
     suppression_days: int = Field(30, ge=1, le=3650)  # an automatic or customer suppression entry lasts this long
     delay_warning: int = Field(0, ge=0)  # seconds queued before the sender is warned of a delay; 0: never
     processes: int = Field(1, ge=1, le=64)  # delivery processes of `serve --split`
+    sites: dict[str, SiteSettings] = Field(default_factory=dict)  # over the shipped provider table
+    slow_seconds: float = Field(600.0, gt=0)  # a slowed site recovers one level after this long
+    throttle_pause: float = Field(60.0, ge=0)  # no new message to a site this long after it said 421
+    pools: dict[str, PoolSettings] = Field(default_factory=dict)  # [delivery.pools.NAME]
+    pool_for: PoolRules = Field(default_factory=PoolRules)  # [delivery.pool_for]
 
     @field_validator("delay_warning")
     @classmethod
@@ -132,6 +200,31 @@ class DeliverySettings(_Section):
         if self.backoff_min > self.backoff_max:
             raise ValueError(f"backoff_min ({self.backoff_min}) is larger than backoff_max ({self.backoff_max})")
         return self
+
+    @model_validator(mode="after")
+    def _shaping(self) -> DeliverySettings:
+        try:
+            self.site_table()
+        except SiteTableError as error:
+            raise ValueError(str(error)) from None
+        for name in self.pools:
+            if not _PLAN_RE.match(name):
+                raise ValueError(f"pools.{name}: use letters, digits, '-' and '_' (at most 64)")
+        rules = self.pool_for
+        named = [("default", rules.default), ("new_hostings", rules.new_hostings)]
+        named += [
+            (f"{kind}.{key}", pool) for kind in ("hostings", "states", "plans") for key, pool in getattr(rules, kind).items()
+        ]
+        for where, pool in named:
+            if pool and pool not in self.pools:
+                raise ValueError(f"pool_for.{where}: no pool named {pool!r} in [delivery.pools]")
+        return self
+
+    def site_table(self) -> SiteTable:
+        """The shipped provider sites with [delivery.sites] laid over them (scriptmail.shaping)."""
+        default = Limits(connections=self.per_destination, messages_per_connection=self.messages_per_connection)
+        overrides = {name: site.model_dump(exclude_none=True) for name, site in self.sites.items()}
+        return build_table(default, overrides)
 
     @field_validator("relay_host")
     @classmethod

@@ -18,15 +18,21 @@ from sqlalchemy import Engine
 
 from scriptmail.config import DeliverySettings
 from scriptmail.control.quota import QuotaGate
+from scriptmail.delivery.pools import HostingFacts, Pool, matching_hostings, open_pools, pool_of
 from scriptmail.delivery.retry import Schedule, status_for_reply
 from scriptmail.delivery.routing import RouteError, Router
 from scriptmail.delivery.smtp_client import Outcome, SmtpClient, Transaction
 from scriptmail.model import AttemptResult, DueRecipient, RecipientStatus
+from scriptmail.shaping.shaper import Shaper
 from scriptmail.store import queue
 from scriptmail.store.hosting_control import STATE_REFRESH, held_hostings
 from scriptmail.store.writer import Writer
 
 log = logging.getLogger(__name__)
+
+# A site that cannot take a message within this many seconds gets its recipients back in the
+# queue, due when it can, rather than keeping them leased and a connection open meanwhile.
+SHAPING_WAIT = 2.0
 
 
 def result_for(outcome: Outcome, schedule: Schedule, now: float, delay_warning: float = 0) -> AttemptResult:
@@ -91,6 +97,7 @@ class DeliveryAgent:
         gate: QuotaGate | None = None,
         clock: Callable[[], float] = time.time,
         sender_for: SenderFor | None = None,
+        helo_name: str = "",
     ) -> None:
         self._engine = engine
         self._writer = writer
@@ -104,7 +111,10 @@ class DeliveryAgent:
         self._schedule = Schedule(settings.backoff_min, settings.backoff_max, settings.lifetime)
         self._wakeup = asyncio.Event()
         self._connections = asyncio.Semaphore(settings.concurrency)
-        self._per_destination: dict[str, list] = {}  # domain -> [semaphore, users]
+        self.shaper = Shaper(settings.site_table(), settings.slow_seconds, settings.throttle_pause)
+        self._site_freed: dict[str, asyncio.Event] = {}  # set when a connection to the site closes
+        self.pools: dict[str, Pool] = open_pools(settings.pools, helo_name)
+        self._pool_of: dict[int, str] = {}  # hosting id -> pool, for the hostings a rule names
         self._in_flight = 0
         self._room = asyncio.Event()
         self._room.set()
@@ -116,7 +126,7 @@ class DeliveryAgent:
         self._wakeup.set()
 
     async def run(self) -> None:
-        self._held = await asyncio.to_thread(self._read_held)
+        self._held, self._pool_of = await asyncio.to_thread(self._read_states)
         watcher = asyncio.create_task(self._watch_states())
         self._tasks.add(watcher)
         released = await self._writer.submit(lambda c: queue.release_leases(c, self._owner, self._clock()))
@@ -204,37 +214,119 @@ class DeliveryAgent:
         try:
             hops = await self._router.hops(domain)
         except RouteError as error:
-            await self._record(
-                [Outcome(r, error.code, str(error), "", started, 0.0) for t in transactions for r in t.recipients]
-            )
+            await self._record([Outcome(r, error.code, str(error), "", started, 0.0) for t in transactions for r in t.recipients])
             return
         via_mx = self._router.static_hop(domain) is None
-        chunks = _chunks(transactions, min(self._settings.per_destination, len(transactions)))
+        site = self.shaper.table.site_of(domain, (hop.host for hop in hops) if via_mx else ())
+        state = self.shaper.state(site, started)
+        count = sum(len(t.recipients) for t in transactions)
+        state.in_flight += count
+        try:
+            wait = self.shaper.wait(site, started)
+            if wait > SHAPING_WAIT:
+                await self._postpone(site, transactions, started + wait)
+                return
+            by_pool: dict[str, list[Transaction]] = defaultdict(list)
+            for transaction in transactions:
+                by_pool[self._pool_of.get(transaction.recipients[0].hosting_id, self._settings.pool_for.default)].append(
+                    transaction
+                )
+            connections = state.limits.connections
+            chunks = [(pool, chunk) for pool, items in by_pool.items() for chunk in _chunks(items, min(connections, len(items)))]
+            await asyncio.gather(*(self._one_connection(site, hops, via_mx, pool, chunk) for pool, chunk in chunks))
+        finally:
+            state.in_flight -= count
 
-        async def one_connection(chunk: list[Transaction]) -> None:
-            withheld: list[Transaction] = []
-            async with self._destination(domain), self._connections:
-                outcomes = await self._client.deliver(hops, chunk, via_mx, self._may_send, withheld)
-            await self._record(outcomes)
-            if withheld:
-                await self._hold([r for t in withheld for r in t.recipients])
+    async def _one_connection(self, site: str, hops: list, via_mx: bool, pool_name: str, chunk: list[Transaction]) -> None:
+        withheld: list[Transaction] = []
+        kept_back: dict[int, float] = {}  # id(transaction) -> when the site can take it
+        outcomes: list[Outcome] = []
+        seen = 0
 
-        await asyncio.gather(*(one_connection(chunk) for chunk in chunks))
+        def learn() -> None:
+            nonlocal seen
+            now = self._clock()
+            for outcome in outcomes[seen:]:
+                if self.shaper.observe(site, outcome.code, outcome.text, now):
+                    log.warning("site %s asks to slow down (%s %s); its limits are now %s", site, outcome.code, outcome.text[:120],
+                                self.shaper.state(site, now).limits)  # fmt: skip
+            seen = len(outcomes)
+
+        async def allowed(transaction: Transaction) -> bool:
+            learn()
+            if not self._may_send(transaction):
+                return False
+            while True:
+                now = self._clock()
+                wait = self.shaper.take(site, now)
+                if wait == 0.0:
+                    return True
+                if wait > SHAPING_WAIT:
+                    kept_back[id(transaction)] = now + wait
+                    return False
+                await asyncio.sleep(wait)
+
+        async with self._site_slot(site, chunk) as admitted:
+            if not admitted:
+                return
+            pool = self.pools.get(pool_name)
+            source = pool.next_source() if pool is not None else None
+            limits = self.shaper.state(site, self._clock()).limits
+            await self._client.deliver(
+                hops,
+                chunk,
+                via_mx,
+                allowed,
+                withheld,
+                max_messages=limits.messages_per_connection,
+                outcomes=outcomes,
+                source=source,
+            )
+            learn()
+        if pool is not None:
+            pool.sent += sum(1 for outcome in outcomes if outcome.code is not None and 200 <= outcome.code < 300)
+        await self._record(outcomes)
+        held = [t for t in withheld if id(t) not in kept_back]
+        if held:
+            await self._hold([r for t in held for r in t.recipients])
+        if kept_back:
+            back = [t for t in withheld if id(t) in kept_back]
+            await self._postpone(site, back, max(kept_back.values()))
 
     @contextlib.asynccontextmanager
-    async def _destination(self, domain: str) -> AsyncIterator[None]:
-        """At most `per_destination` connections to one domain; the limiter lives while in use."""
-        entry = self._per_destination.get(domain)
-        if entry is None:
-            entry = self._per_destination[domain] = [asyncio.Semaphore(self._settings.per_destination), 0]
-        entry[1] += 1
+    async def _site_slot(self, site: str, chunk: list[Transaction]) -> AsyncIterator[bool]:
+        """A connection slot at the site, within its current limit; False (the chunk went back to
+        the queue) when the site will not take mail soon."""
+        while True:
+            now = self._clock()
+            if self.shaper.may_connect(site, now):
+                break
+            wait = self.shaper.wait(site, now)
+            if wait > SHAPING_WAIT:
+                await self._postpone(site, chunk, now + wait)
+                yield False
+                return
+            freed = self._site_freed.setdefault(site, asyncio.Event())
+            freed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(freed.wait(), max(wait, 0.05))
+        self.shaper.opened(site)
         try:
-            async with entry[0]:
-                yield
+            yield True
         finally:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del self._per_destination[domain]
+            self.shaper.closed(site)
+            freed = self._site_freed.pop(site, None)
+            if freed is not None:
+                freed.set()
+
+    async def _postpone(self, site: str, transactions: list[Transaction], until: float) -> None:
+        """Back to the queue, due when the site can take them; not an attempt."""
+        ids = [r.id for t in transactions for r in t.recipients]
+        now = self._clock()
+        self.shaper.state(site, now).postponed += len(ids)
+        await self._writer.submit(lambda c: queue.postpone(c, self._owner, ids, until, now))
+        log.info("%d recipient(s) for site %s wait %.0f s: %s", len(ids), site, until - now,
+                 self.shaper.state(site, now).reason or "at the site's limit")  # fmt: skip
 
     def _may_send(self, transaction: Transaction) -> bool:
         return transaction.recipients[0].hosting_id not in self._held
@@ -246,32 +338,40 @@ class DeliveryAgent:
         log.info("%d recipient(s) held before sending: their hosting stopped sending", held)
         if held < len(ids):
             # Unblocked meanwhile: reread the states now rather than re-claim with a stale set.
-            self._held = await asyncio.to_thread(self._read_held)
+            self._held, self._pool_of = await asyncio.to_thread(self._read_states)
             self.wake()
 
     async def reread_states(self, *_: str) -> None:
         """A hosting's state changed (a notice on the bus): reread now, not at the next period."""
-        self._held = await asyncio.to_thread(self._read_held)
+        self._held, self._pool_of = await asyncio.to_thread(self._read_states)
 
     async def _watch_states(self) -> None:
         """Keep the set of hostings that do not send fresh; BLOCK waits one period before returning."""
         while True:
             try:
-                self._held = await asyncio.to_thread(self._read_held)
+                self._held, self._pool_of = await asyncio.to_thread(self._read_states)
             except Exception as error:  # noqa: BLE001 - keep the last known set; try again
                 log.warning("cannot read hosting states: %s", error)
             await asyncio.sleep(STATE_REFRESH)
 
-    def _read_held(self) -> set[int]:
+    def _read_states(self) -> tuple[set[int], dict[int, str]]:
+        """The held hostings and, with pools, the pool of each hosting a rule names (one read per period)."""
         with self._engine.connect() as connection:
-            return held_hostings(connection)
+            held = held_hostings(connection)
+            if not self.pools:
+                return held, {}
+            rules, now = self._settings.pool_for, self._clock()
+            named = {h.id: pool_of(rules, h, now) for h in matching_hostings(connection, rules, now)}
+            return held, {hosting_id: pool for hosting_id, pool in named.items() if pool}
+
+    def pool_for(self, hosting: HostingFacts) -> str:
+        """The pool a hosting's mail leaves through now ('' for none)."""
+        return pool_of(self._settings.pool_for, hosting, self._clock()) if self.pools else ""
 
     async def _give_up(self, due: list[DueRecipient], reason: str) -> None:
         """No later attempt could succeed: the recipient expires at once, with the reason."""
         now = self._clock()
-        results = [
-            AttemptResult(r.id, RecipientStatus.EXPIRED, None, reason, "", now, 0.0, hosting_id=r.hosting_id) for r in due
-        ]
+        results = [AttemptResult(r.id, RecipientStatus.EXPIRED, None, reason, "", now, 0.0, hosting_id=r.hosting_id) for r in due]
         log.error("%d recipient(s) given up: %s", len(due), reason)
         await self._writer.submit_bulk(queue.record_results_bulk, (self._owner, results, now, self._settings.suppression_days))
 
@@ -289,7 +389,9 @@ class DeliveryAgent:
                 )  # fmt: skip
         for attempt in range(1, 4):
             try:
-                await self._writer.submit_bulk(queue.record_results_bulk, (self._owner, results, now, self._settings.suppression_days))
+                await self._writer.submit_bulk(
+                    queue.record_results_bulk, (self._owner, results, now, self._settings.suppression_days)
+                )
                 break
             except Exception as error:  # noqa: BLE001
                 # Unrecorded results leave the recipients leased: they would be sent again once the

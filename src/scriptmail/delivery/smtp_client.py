@@ -7,11 +7,12 @@ could not be reached or the connection broke before it answered.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import ipaddress
 import logging
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -88,16 +89,22 @@ class SmtpClient:
         hops: Sequence[Hop],
         transactions: Sequence[Transaction],
         via_mx: bool,
-        allowed: Callable[[Transaction], bool] = lambda transaction: True,
+        allowed: Callable[[Transaction], bool | Awaitable[bool]] = lambda transaction: True,
         withheld: list[Transaction] | None = None,
+        max_messages: int | None = None,
+        outcomes: list[Outcome] | None = None,
+        source: tuple[str, str] | None = None,
     ) -> list[Outcome]:
         """Deliver every transaction, reconnecting after a broken connection at most twice.
 
-        `allowed` is asked right before each transaction starts; one it refuses is not sent and
-        goes to `withheld` (its hosting was blocked meanwhile).
+        `allowed` is asked (and awaited, if it waits) right before each transaction starts; one it
+        refuses is not sent and goes to `withheld` (its hosting was blocked, or its site is slowed).
+        Outcomes are appended to `outcomes` as they come, so that `allowed` can see them.
+        `source` is (address, EHLO name) of an outbound pool.
         """
-        key = (tuple(hops), via_mx)
-        outcomes: list[Outcome] = []
+        key = (tuple(hops), via_mx, source)
+        per_connection = min(max_messages or self._settings.messages_per_connection, self._settings.messages_per_connection)
+        outcomes = [] if outcomes is None else outcomes
         pending = list(transactions)
         broken = 0
         while pending:
@@ -105,14 +112,17 @@ class SmtpClient:
             connection = await self._reuse(key)
             if connection is None:
                 try:
-                    client, server = await self._connect(hops, via_mx)
+                    client, server = await self._connect(hops, via_mx, source)
                 except _Unreachable as error:
                     outcomes.extend(_all(pending, error.code, str(error), "", started))
                     return outcomes
                 connection = _Connection(client, server)
             try:
-                while pending and connection.used < self._settings.messages_per_connection:
-                    if not allowed(pending[0]):
+                while pending and connection.used < per_connection:
+                    verdict = allowed(pending[0])
+                    if inspect.isawaitable(verdict):
+                        verdict = await verdict
+                    if not verdict:
                         if withheld is not None:
                             withheld.append(pending[0])
                         pending.pop(0)
@@ -132,7 +142,7 @@ class SmtpClient:
                 await _close(connection.client)
                 raise
             else:
-                await self._park(key, connection)
+                await self._park(key, connection, per_connection)
         return outcomes
 
     async def _reuse(self, key: tuple) -> _Connection | None:
@@ -151,9 +161,9 @@ class SmtpClient:
             return connection
         return None
 
-    async def _park(self, key: tuple, connection: _Connection) -> None:
+    async def _park(self, key: tuple, connection: _Connection, per_connection: int) -> None:
         idle = self._idle.setdefault(key, [])
-        if connection.used >= self._settings.messages_per_connection or len(idle) >= self._settings.max_idle:
+        if connection.used >= per_connection or len(idle) >= self._settings.max_idle:
             await _close(connection.client)
             return
         connection.parked_at = time.monotonic()
@@ -172,7 +182,9 @@ class SmtpClient:
             else:
                 del self._idle[key]
 
-    async def _connect(self, hops: Sequence[Hop], via_mx: bool) -> tuple[aiosmtplib.SMTP, str]:
+    async def _connect(
+        self, hops: Sequence[Hop], via_mx: bool, source: tuple[str, str] | None = None
+    ) -> tuple[aiosmtplib.SMTP, str]:
         last = _Unreachable("no server to connect to")
         for hop in hops:
             port = self._settings.mx_port if via_mx else hop.port
@@ -181,7 +193,8 @@ class SmtpClient:
                 client = aiosmtplib.SMTP(
                     hostname=address,
                     port=port,
-                    local_hostname=self._settings.helo_name,
+                    local_hostname=source[1] if source else self._settings.helo_name,
+                    source_address=(source[0], 0) if source else None,
                     timeout=self._settings.command_timeout,
                     start_tls=None,
                     validate_certs=False,

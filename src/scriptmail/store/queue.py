@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, exists, func, insert, literal, or_, select, update
 
 from scriptmail.control import quota
 from scriptmail.control.content import HIGH_SCORE
@@ -492,6 +492,26 @@ def withhold(connection: Connection, owner: str, recipient_ids: Sequence[int], n
         .values(status=RecipientStatus.QUEUED.value, next_attempt_at=now, lease_owner=None, lease_until=None, updated_at=now)
     )
     return held
+
+
+def postpone(connection: Connection, owner: str, recipient_ids: Sequence[int], until: float, now: float) -> int:
+    """Claimed recipients that traffic shaping kept back: due again at `until`, no attempt counted
+    (the remote site never saw them)."""
+    return connection.execute(
+        update(recipients)
+        .where(
+            recipients.c.id.in_(list(recipient_ids)),
+            recipients.c.lease_owner == owner,
+            recipients.c.status == RecipientStatus.SENDING.value,
+        )
+        .values(
+            status=case((recipients.c.attempts == 0, RecipientStatus.QUEUED.value), else_=RecipientStatus.DEFERRED.value),
+            next_attempt_at=until,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    ).rowcount
 
 
 def renew_leases(connection: Connection, owner: str, lease_seconds: float, now: float) -> int:
