@@ -21,6 +21,8 @@ class Received:
     raw: bytes  # as sent between 354 and the final CRLF.CRLF, dot-stuffing included
     at: float
     tls: bool = False
+    peer: str = ""  # the sending side's address, as the sink saw it
+    helo: str = ""  # the name the client gave in EHLO/HELO
 
     @property
     def data(self) -> bytes:
@@ -94,6 +96,8 @@ class Sink:
             return True
 
         encrypted = False
+        peer = (writer.get_extra_info("peername") or ("",))[0]
+        helo = ""
         try:
             await say(behaviour.greeting)
             mail_from, recipients = "", []
@@ -104,6 +108,7 @@ class Sink:
                 command = line.decode("latin-1").strip()
                 verb = command[:4].upper()
                 if verb in ("EHLO", "HELO"):
+                    helo = command[5:].strip()
                     offer = "250-STARTTLS\r\n" if self.tls and not encrypted else ""
                     await say(f"250-sink.test\r\n{offer}250-8BITMIME\r\n250 SIZE 52428800")
                 elif verb == "STAR" and self.tls and not encrypted:
@@ -123,7 +128,7 @@ class Sink:
                 elif verb == "DATA":
                     await say("354 go ahead")
                     raw = await reader.readuntil(b"\r\n.\r\n")
-                    message = Received(mail_from, recipients, raw[:-3], time.time(), tls=encrypted)
+                    message = Received(mail_from, recipients, raw[:-3], time.time(), tls=encrypted, peer=peer, helo=helo)
                     if behaviour.delay:
                         await asyncio.sleep(behaviour.delay)
                     reply = behaviour.data(message)
