@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -24,7 +25,7 @@ from scriptmail.delivery.routing import RouteError, Router
 from scriptmail.delivery.smtp_client import Outcome, SmtpClient, Transaction
 from scriptmail.model import AttemptResult, DueRecipient, RecipientStatus
 from scriptmail.shaping.shaper import Shaper
-from scriptmail.store import queue
+from scriptmail.store import delivery_sites, queue
 from scriptmail.store.hosting_control import STATE_REFRESH, held_hostings
 from scriptmail.store.writer import Writer
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 # A site that cannot take a message within this many seconds gets its recipients back in the
 # queue, due when it can, rather than keeping them leased and a connection open meanwhile.
 SHAPING_WAIT = 2.0
+PUBLISH_EVERY = 5.0  # seconds between snapshots of the sites and pools in the store
+BUSY_WITHIN = 600.0  # a site active this recently is shown as busy
 
 
 def result_for(outcome: Outcome, schedule: Schedule, now: float, delay_warning: float = 0) -> AttemptResult:
@@ -115,6 +118,7 @@ class DeliveryAgent:
         self._site_freed: dict[str, asyncio.Event] = {}  # set when a connection to the site closes
         self.pools: dict[str, Pool] = open_pools(settings.pools, helo_name)
         self._pool_of: dict[int, str] = {}  # hosting id -> pool, for the hostings a rule names
+        self._publish_now = asyncio.Event()  # a site slowed down: show it without waiting for the period
         self._in_flight = 0
         self._room = asyncio.Event()
         self._room.set()
@@ -129,6 +133,8 @@ class DeliveryAgent:
         self._held, self._pool_of = await asyncio.to_thread(self._read_states)
         watcher = asyncio.create_task(self._watch_states())
         self._tasks.add(watcher)
+        publisher = asyncio.create_task(self._publish_sites())
+        self._tasks.add(publisher)
         released = await self._writer.submit(lambda c: queue.release_leases(c, self._owner, self._clock()))
         if released:
             log.info("re-queued %d recipients left in delivery by the previous run", released)
@@ -248,6 +254,7 @@ class DeliveryAgent:
             now = self._clock()
             for outcome in outcomes[seen:]:
                 if self.shaper.observe(site, outcome.code, outcome.text, now):
+                    self._publish_now.set()
                     log.warning("site %s asks to slow down (%s %s); its limits are now %s", site, outcome.code, outcome.text[:120],
                                 self.shaper.state(site, now).limits)  # fmt: skip
             seen = len(outcomes)
@@ -310,7 +317,7 @@ class DeliveryAgent:
             freed.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(freed.wait(), max(wait, 0.05))
-        self.shaper.opened(site)
+        self.shaper.opened(site, now)
         try:
             yield True
         finally:
@@ -353,6 +360,36 @@ class DeliveryAgent:
             except Exception as error:  # noqa: BLE001 - keep the last known set; try again
                 log.warning("cannot read hosting states: %s", error)
             await asyncio.sleep(STATE_REFRESH)
+
+    def snapshot(self, now: float) -> list[tuple[str, str, dict]]:
+        """The busy or slowed sites and the pools, as the store keeps them (see store.delivery_sites)."""
+        rows: list[tuple[str, str, dict]] = []
+        for view in self.shaper.views(now, active_within=BUSY_WITHIN)[:500]:
+            data = dataclasses.asdict(view)
+            data.pop("name")
+            rows.append(("site", view.name, data))
+        for pool in self.pools.values():
+            rows.append(
+                (
+                    "pool",
+                    pool.name,
+                    {"addresses": pool.addresses, "unusable": pool.unusable, "helo_name": pool.helo_name, "sent": pool.sent},
+                )
+            )
+        return rows
+
+    async def _publish_sites(self) -> None:
+        while True:
+            try:
+                now = self._clock()
+                rows = self.snapshot(now)
+                await self._writer.submit(lambda c, rows=rows, now=now: delivery_sites.publish(c, self._owner, rows, now))
+            except Exception as error:  # noqa: BLE001 - a snapshot is informative; delivery goes on
+                log.warning("cannot publish the delivery sites: %s", error)
+            await asyncio.sleep(0.5)
+            self._publish_now.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._publish_now.wait(), PUBLISH_EVERY)
 
     def _read_states(self) -> tuple[set[int], dict[int, str]]:
         """The held hostings and, with pools, the pool of each hosting a rule names (one read per period)."""

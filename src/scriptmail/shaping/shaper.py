@@ -58,6 +58,7 @@ class SiteState:
     deferred: int = 0
     postponed: int = 0  # recipients shaping sent back to the queue
     slowdowns: int = 0
+    active_at: float = 0.0  # the last reply or connection
     limits: Limits = field(init=False)
     minute: Bucket | None = field(default=None, init=False)
     hour: Bucket | None = field(default=None, init=False)
@@ -111,8 +112,10 @@ class Shaper:
         state = self.state(site, now)
         return now >= state.paused_until and state.connections < state.limits.connections
 
-    def opened(self, site: str) -> None:
-        self._sites[site].connections += 1
+    def opened(self, site: str, now: float = 0.0) -> None:
+        state = self._sites[site]
+        state.connections += 1
+        state.active_at = max(state.active_at, now)
 
     def closed(self, site: str) -> None:
         state = self._sites[site]
@@ -140,6 +143,7 @@ class Shaper:
     def observe(self, site: str, code: int | None, text: str, now: float) -> bool:
         """Learn from one reply of the site; True when it made the site slow down."""
         state = self.state(site, now)
+        state.active_at = now
         if code is not None and 200 <= code < 300:
             state.sent += 1
             return False
@@ -163,11 +167,14 @@ class Shaper:
                 bucket.empty(now)
         return True
 
-    def views(self, now: float) -> list[SiteView]:
-        """Every site seen since start that is busy or slowed, busiest first."""
+    def views(self, now: float, active_within: float | None = None) -> list[SiteView]:
+        """The sites seen since start (or slowed, busy, or active within that many seconds), busiest first."""
         out = []
         for name in list(self._sites):
             state = self.state(name, now)
+            idle = not (state.level or state.connections or state.in_flight)
+            if active_within is not None and idle and now - state.active_at > active_within:
+                continue
             out.append(
                 SiteView(
                     name, state.configured, state.limits, state.level, max(0.0, state.paused_until - now),

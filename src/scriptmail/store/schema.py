@@ -499,3 +499,16 @@ notice_events = Table(
     Index("ix_notice_events_recipient", "recipient_id"),
     Index("ix_notice_events_sender", "sender", "done_at"),
 )
+
+# What each delivery node's traffic shaping and pools look like now (scriptmail.shaping): busy or
+# slowed sites and the pools, rewritten by the node every few seconds, never per message. The
+# CLI, the operator pages and the metrics read it, so every node shows the same picture.
+delivery_sites = Table(
+    "delivery_sites",
+    metadata,
+    Column("node", String(64), primary_key=True),
+    Column("kind", String(8), primary_key=True),  # site, pool
+    Column("name", String(253), primary_key=True),
+    Column("data", Text, nullable=False),  # JSON: limits, level, reason, counts
+    Column("updated_at", Float, nullable=False),
+)
