@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from scriptmail.catalogues import N_
 from scriptmail.control.states import REQUESTS, SENDING_STATES, Action, Actor
 from scriptmail.model import Hosting, HostingState
-from scriptmail.store import accounts, audit, evidence, operator_views, stats
+from scriptmail.store import accounts, audit, delivery_sites, evidence, operator_views, stats
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.hosting_control import change_plan, history, repeated_spam
 from scriptmail.store.hostings import SYSTEM_HOSTING
@@ -307,6 +307,7 @@ async def queue_page(request: Request) -> Response:
             "statuses": operator_views.queue_by_status(connection),
             "domains": operator_views.queue_by_domain(connection, limit=QUEUE_ROWS),
             "oldest": operator_views.oldest_waiting(connection, limit=QUEUE_ROWS),
+            "sites": delivery_sites.current(connection, "site", context.clock()),
         }
 
     data = await context.read(read)
@@ -319,6 +320,7 @@ async def queue_page(request: Request) -> Response:
         sampled=total > operator_views.DOMAIN_SCAN,
         scan=operator_views.DOMAIN_SCAN,
         domains=data["domains"],
+        sites=site_rows(page, data["sites"]),
         oldest=[
             {
                 **row,
@@ -331,6 +333,34 @@ async def queue_page(request: Request) -> Response:
             for row in data["oldest"]
         ],
     )
+
+
+# --- traffic shaping (the rest of it is web/operator_sites.py) ----------------------------
+
+
+def limits_text(page: Page, limits: dict) -> str:
+    none = "—"
+    return page._(
+        "%(connections)s connections, %(per_connection)s per connection, %(per_minute)s a minute, %(per_hour)s an hour",
+        connections=limits["connections"],
+        per_connection=limits["messages_per_connection"],
+        per_minute=limits["per_minute"] or none,
+        per_hour=limits["per_hour"] or none,
+    )
+
+
+def site_rows(page: Page, rows: list[dict]) -> list[dict[str, Any]]:
+    """What the templates show of each site (the queue page shares it)."""
+    return [
+        {
+            **row,
+            "limits_text": limits_text(page, row["limits"]),
+            "configured_text": limits_text(page, row["configured"]),
+            "slowed": row.get("level", 0) > 0,
+            "recovers": round(row.get("recovers_in") or 0),
+        }
+        for row in rows
+    ]
 
 
 # --- accounts ----------------------------------------------------------------------------
