@@ -70,3 +70,18 @@ def test_the_sites_page_speaks_the_operators_language(gateway: RunningGateway, a
     browser.post("/language", {"language": "es", "next": "/operator", "csrf": token})
     page = html.unescape(browser.get("/operator/sites").text)
     assert "Sitios y grupos" in page and "Ningún sitio tiene actividad." in page and "Grupos de salida" in page
+
+
+def test_metrics_per_site_and_pool(gateway: RunningGateway, area) -> None:
+    with for_writing(gateway.engine).begin() as connection:
+        delivery_sites.publish(connection, "other-node", [("site", "microsoft", SLOWED)], time.time())
+    browser = area()
+    deadline = time.monotonic() + 10
+    while 'scriptmail_pool_addresses{pool="fresh",usable="no"} 1.0' not in (text := browser.get("/metrics").text):
+        assert time.monotonic() < deadline, text
+        time.sleep(0.2)
+    assert 'scriptmail_site_slowdown_level{site="microsoft"} 1.0' in text
+    assert 'scriptmail_site_limit{limit="per_minute",site="microsoft"} 300.0' in text
+    assert 'scriptmail_site_postponed_total{site="microsoft"} 9.0' in text
+    assert 'scriptmail_pool_addresses{pool="fresh",usable="yes"} 1.0' in text
+    assert 'scriptmail_pool_sent_total{pool="fresh"} 0.0' in text

@@ -3,12 +3,14 @@ platform-wide figures: mail accepted and its outcomes, the queue by status, host
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import Connection, func, select
 
 from scriptmail.model import HostingState, RecipientStatus
-from scriptmail.store import evidence
+from scriptmail.store import delivery_sites, evidence
 from scriptmail.store.domains import signing_totals
 from scriptmail.store.schema import hosting_totals, hostings, recipients, script_counts
 
@@ -29,7 +31,8 @@ def snapshot(connection: Connection) -> dict:
     live = hostings.c.deleted_at.is_(None)
     states = dict(connection.execute(select(hostings.c.state, func.count()).where(live).group_by(hostings.c.state)).all())
     return {"waiting": waiting, "totals": totals, "accepted": accepted, "states": states, "blocks": evidence.block_counts(connection),
-            "dkim": signing_totals(connection)}
+            "dkim": signing_totals(connection), "sites": delivery_sites.current(connection, "site", time.time()),
+            "pools": delivery_sites.current(connection, "pool", time.time())}
 
 
 def render(values: dict) -> bytes:
@@ -77,6 +80,41 @@ def render(values: dict) -> bytes:
             for reason, value in values.get("dkim", {}).items():
                 dkim.add_metric(["signed" if reason in ("domain", "platform") else "unsigned", reason], value)
             yield dkim
+            yield from _shaping(values.get("sites", []), values.get("pools", []))
 
     registry.register(_Snapshot())
     return generate_latest(registry)
+
+
+def _shaping(sites: list[dict], pools: list[dict]):
+    """Per provider site and per outbound pool, as the delivery nodes published them (summed over nodes)."""
+    gauges = {
+        "connections": GaugeMetricFamily("scriptmail_site_connections", "Open connections to a provider site.", labels=["site"]),
+        "in_flight": GaugeMetricFamily("scriptmail_site_in_flight", "Recipients being delivered to a provider site.", labels=["site"]),
+        "level": GaugeMetricFamily("scriptmail_site_slowdown_level", "How far a site is slowed down (0: full speed; each level halves its limits).", labels=["site"]),
+    }  # fmt: skip
+    limit = GaugeMetricFamily("scriptmail_site_limit", "A site's limits now (0: no rate limit).", labels=["site", "limit"])
+    counters = {
+        "sent": CounterMetricFamily("scriptmail_site_sent", "Recipients a site accepted (since each delivery node started).", labels=["site"]),
+        "deferred": CounterMetricFamily("scriptmail_site_deferred", "Temporary failures a site answered.", labels=["site"]),
+        "postponed": CounterMetricFamily("scriptmail_site_postponed", "Recipients put back in the queue by traffic shaping.", labels=["site"]),
+        "slowdowns": CounterMetricFamily("scriptmail_site_slowdowns", "Times a site asked to slow down (421, 4.7.x).", labels=["site"]),
+    }  # fmt: skip
+    for site in sites:
+        for key, family in (*gauges.items(), *counters.items()):
+            family.add_metric([site["name"]], site.get(key, 0))
+        for key, value in site["limits"].items():
+            limit.add_metric([site["name"], key], value)
+    yield from gauges.values()
+    yield limit
+    yield from counters.values()
+    sent = CounterMetricFamily("scriptmail_pool_sent", "Recipients accepted through an outbound pool.", labels=["pool"])
+    addresses = GaugeMetricFamily(
+        "scriptmail_pool_addresses", "A pool's source addresses, by whether they can be bound.", labels=["pool", "usable"]
+    )
+    for pool in pools:
+        sent.add_metric([pool["name"]], pool.get("sent", 0))
+        addresses.add_metric([pool["name"], "yes"], len(pool.get("addresses", [])))
+        addresses.add_metric([pool["name"], "no"], len(pool.get("unusable", {})))
+    yield sent
+    yield addresses
