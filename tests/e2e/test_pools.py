@@ -11,7 +11,9 @@ import pytest
 from scriptmail.config import DeliverySettings, PoolRules, PoolSettings
 from scriptmail.control.states import Action, Actor
 from scriptmail.model import HostingState
+from scriptmail.store.engine import for_writing
 from scriptmail.store.hosting_control import change_state
+from scriptmail.store.hostings import find_hosting
 from tests.support.gateway import HOSTING, RunningGateway, submit, wait_status
 from tests.support.sink import Sink
 
@@ -21,6 +23,11 @@ POOLS = {
     "risky": PoolSettings(addresses=["192.0.2.77", "127.0.0.4"], helo_name="risky-pool.gateway.test"),
 }
 RULES = PoolRules(new_hostings="fresh", states={"forced": "risky"})
+
+
+def _id(gateway: RunningGateway) -> int:
+    with gateway.engine.connect() as connection:
+        return find_hosting(connection, name=HOSTING).id
 
 
 def send_one(gateway: RunningGateway, sink: Sink, n: int) -> None:
@@ -41,9 +48,13 @@ def test_mail_leaves_from_the_pool_addresses_in_turn_with_the_pool_ehlo_name(mak
     assert {m.helo for m in sink.messages} == {"fresh-pool.gateway.test"}
 
     # Forced by the operator: the state rule comes first, so the "risky" pool.
-    with gateway.engine.begin() as connection:
+    with for_writing(gateway.engine).begin() as connection:  # beside the running gateway, as another process would
         change_state(connection, HOSTING, Action.SET, Actor.OPERATOR, time.time(), "test", target=HostingState.FORCED)
     gateway.call(agent.reread_states())
+    deadline = time.monotonic() + 10
+    while agent.current_pool(_id(gateway)) != "risky":  # a periodic read begun before the change may land last
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     send_one(gateway, sink, 9)
     last = sink.messages[-1]
     assert (last.peer, last.helo) == ("127.0.0.4", "risky-pool.gateway.test")

@@ -279,16 +279,10 @@ class DeliveryAgent:
             pool = self.pools.get(pool_name)
             source = pool.next_source() if pool is not None else None
             limits = self.shaper.state(site, self._clock()).limits
-            await self._client.deliver(
-                hops,
-                chunk,
-                via_mx,
-                allowed,
-                withheld,
-                max_messages=limits.messages_per_connection,
-                outcomes=outcomes,
-                source=source,
-            )
+            async with self._connections:
+                await self._client.deliver(
+                    hops, chunk, via_mx, allowed, withheld, limits.messages_per_connection, outcomes, source
+                )  # fmt: skip
             learn()
         if pool is not None:
             pool.sent += sum(1 for outcome in outcomes if outcome.code is not None and 200 <= outcome.code < 300)
@@ -402,8 +396,12 @@ class DeliveryAgent:
             return held, {hosting_id: pool for hosting_id, pool in named.items() if pool}
 
     def pool_for(self, hosting: HostingFacts) -> str:
-        """The pool a hosting's mail leaves through now ('' for none)."""
+        """The pool a hosting's mail should leave through by the rules ('' for none)."""
         return pool_of(self._settings.pool_for, hosting, self._clock()) if self.pools else ""
+
+    def current_pool(self, hosting_id: int) -> str:
+        """The pool this agent sends the hosting's mail through, as of its last read of the states."""
+        return self._pool_of.get(hosting_id, self._settings.pool_for.default)
 
     async def _give_up(self, due: list[DueRecipient], reason: str) -> None:
         """No later attempt could succeed: the recipient expires at once, with the reason."""
