@@ -496,8 +496,9 @@ def withhold(connection: Connection, owner: str, recipient_ids: Sequence[int], n
 
 def postpone(connection: Connection, owner: str, recipient_ids: Sequence[int], until: float, now: float) -> int:
     """Claimed recipients that traffic shaping kept back: due again at `until`, no attempt counted
-    (the remote site never saw them)."""
-    return connection.execute(
+    (the remote site never saw them). The claim counted first attempts as dispatched: taken back,
+    or the next claim would count them twice against the hosting's quota."""
+    rows = connection.execute(
         update(recipients)
         .where(
             recipients.c.id.in_(list(recipient_ids)),
@@ -511,7 +512,14 @@ def postpone(connection: Connection, owner: str, recipient_ids: Sequence[int], u
             lease_until=None,
             updated_at=now,
         )
-    ).rowcount
+        .returning(recipients.c.hosting_id, recipients.c.attempts)
+    ).all()
+    firsts: dict[int, int] = defaultdict(int)
+    for row in rows:
+        if row.attempts == 0:
+            firsts[row.hosting_id] -= 1
+    activity.bump(connection, ((hosting_id, now, {"dispatched": count}) for hosting_id, count in firsts.items()))
+    return len(rows)
 
 
 def renew_leases(connection: Connection, owner: str, lease_seconds: float, now: float) -> int:
