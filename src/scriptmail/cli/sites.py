@@ -24,7 +24,9 @@ def _limits(limits: dict) -> str:
 @app.command()
 def sites(
     ctx: typer.Context,
-    configured: Annotated[bool, typer.Option("--configured", help="The site table (shipped and configured) instead of live state.")] = False,
+    configured: Annotated[
+        bool, typer.Option("--configured", help="The site table (shipped and configured) instead of live state.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Busy or slowed provider sites and the outbound pools, as the delivery nodes see them now."""
@@ -32,10 +34,18 @@ def sites(
     if configured:
         table = settings.delivery.site_table()
         rows = [
-            {"name": s.name, "mx": list(s.mx), "domains": list(s.domains), "shipped": s.shipped, "limits": dataclasses.asdict(s.limits)}
+            {
+                "name": s.name,
+                "mx": list(s.mx),
+                "domains": list(s.domains),
+                "shipped": s.shipped,
+                "limits": dataclasses.asdict(s.limits),
+            }
             for s in table.sites.values()
         ]
-        rows.append({"name": "(any other domain)", "mx": [], "domains": [], "shipped": False, "limits": dataclasses.asdict(table.default)})
+        rows.append(
+            {"name": "(any other domain)", "mx": [], "domains": [], "shipped": False, "limits": dataclasses.asdict(table.default)}
+        )
         if as_json:
             print_json(rows)
             return
@@ -52,7 +62,9 @@ def sites(
         pools = delivery_sites.current(connection, "pool", now)
     for name, pool in settings.delivery.pools.items():
         if not any(p["name"] == name for p in pools):
-            pools.append({"name": name, "addresses": pool.addresses, "unusable": {}, "helo_name": pool.helo_name, "sent": 0, "nodes": []})
+            pools.append(
+                {"name": name, "addresses": pool.addresses, "unusable": {}, "helo_name": pool.helo_name, "sent": 0, "nodes": []}
+            )
     if as_json:
         print_json({"sites": live, "pools": pools})
         return

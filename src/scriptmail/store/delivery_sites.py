@@ -15,7 +15,9 @@ STALE = 60.0  # a node that has not published for this long is not counted (stop
 def publish(connection: Connection, node: str, rows: Iterable[tuple[str, str, dict]], now: float) -> None:
     """Replace this node's snapshot: (kind, name, data) rows."""
     connection.execute(delete(delivery_sites).where(delivery_sites.c.node == node))
-    values = [{"node": node, "kind": kind, "name": name, "data": json.dumps(data), "updated_at": now} for kind, name, data in rows]
+    values = [
+        {"node": node, "kind": kind, "name": name, "data": json.dumps(data), "updated_at": now} for kind, name, data in rows
+    ]
     if values:
         connection.execute(insert(delivery_sites), values)
 
