@@ -81,8 +81,8 @@ def test_a_site_that_says_421_slows_down_alone_and_recovers(
         view = {v.name: v for v in shaper.views(time.time())}
         print(f"\nfast site: {fast:.1f} msg/s delivered; slowed site: {slow:.1f} attempts/s over the same "
               f"{window[1] - window[0]:.2f} s ({len(slow_in_window)} attempts), level {view['slowsite'].level}")  # fmt: skip
-        # The fast site kept its configured rate (20/s, plus a second's burst at the start)...
-        assert fast >= 0.6 * PER_MINUTE / 60
+        # The fast site kept (about) its configured rate: 20/s, plus a second's burst at the start...
+        assert fast >= 0.5 * PER_MINUTE / 60  # on a loaded 2-core machine, PostgreSQL: 16-25/s seen
         assert view["fastsite"].level == 0 and view["fastsite"].slowdowns == 0
         # ...while the site that said 421 was slowed by itself, with the reply as the reason.
         assert slow < fast / 4
