@@ -4,6 +4,7 @@ renewed certificate served to the next client without a restart."""
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import smtplib
 import socket
@@ -74,6 +75,38 @@ def handshake_with_anything_goes_server(cert: Path, key: Path, context: ssl.SSLC
     listener.close()
     assert cipher
     return cipher[0]
+
+
+class OutputReader:
+    """A process's output line by line, waited for with a deadline instead of blocking for ever."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, args=(process,), daemon=True).start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def until(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.lines.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"{text!r} never came; the output was:\n{self.text()}")
+
+    def text(self) -> str:
+        return "".join(self.lines)
 
 
 @pytest.fixture
@@ -170,6 +203,7 @@ def test_a_half_written_renewal_keeps_the_old_certificate_until_it_is_complete(
 
 
 def test_sighup_makes_serve_read_the_certificate_again(tmp_path: Path, certificate) -> None:
+    """No connection comes between the renewal and the signal, so only SIGHUP can load it."""
     cert, key = certificate
     config = tmp_path / "scriptmail.toml"
     config.write_text(
@@ -179,19 +213,17 @@ def test_sighup_makes_serve_read_the_certificate_again(tmp_path: Path, certifica
     )
     command = [sys.executable, "-m", "scriptmail", "--config", str(config), "serve", "--parts", "smtp", "--no-demo"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = OutputReader(process)
     try:
-        lines: list[str] = []
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if "scriptmail is running" in line:
-                break
+        line = output.until("SMTP submission on")
+        port = int(line.split("SMTP submission on ")[1].split(",")[0].rsplit(":", 1)[1])
+        _, _, first = starttls(port, client_context())
+        renewed = write_certificate(cert, key, kind="ec")
         process.send_signal(signal.SIGHUP)
-        for line in process.stdout:
-            lines.append(line)
-            if f"TLS certificate {cert} loaded" in line:
-                break
-        assert process.poll() is None, "".join(lines)
+        output.until(f"TLS certificate {cert} loaded")
+        assert process.poll() is None, output.text()
+        _, _, served = starttls(port, client_context())
+        assert served == renewed != first
     finally:
         process.terminate()
         process.wait(20)
