@@ -164,18 +164,29 @@ def test_every_tls_1_2_suite_offered_is_ecdhe_with_aead(certificate) -> None:
         assert suite["aead"], suite["name"]
 
 
-def test_openssl_s_client_sees_the_same(intake: RunningGateway) -> None:
+def test_openssl_s_client_is_refused_each_cbc_and_rsa_suite_and_gets_each_aead_one(intake: RunningGateway) -> None:
+    """The scanner's view, one suite per handshake, with openssl's own client."""
+
     def s_client(*args: str) -> subprocess.CompletedProcess[str]:
         command = ["openssl", "s_client", "-starttls", "smtp", "-connect", f"127.0.0.1:{intake.smtp_port}", *args]
         return subprocess.run(command, input="", capture_output=True, text=True, timeout=20)
 
-    cbc = s_client("-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES128-SHA:@SECLEVEL=0")
-    assert cbc.returncode != 0
-    old = s_client("-tls1_1", "-cipher", "ALL:@SECLEVEL=0")
-    assert old.returncode != 0
-    good = s_client("-tls1_2", "-cipher", "ECDHE-RSA-CHACHA20-POLY1305")
-    assert good.returncode == 0, good.stderr
-    assert "ECDHE-RSA-CHACHA20-POLY1305" in good.stdout
+    for suite in CBC_SUITES + RSA_KEY_EXCHANGE + ["ECDHE-RSA-AES256-SHA", "DHE-RSA-AES128-GCM-SHA256"]:
+        offered = subprocess.run(["openssl", "ciphers", "-tls1_2", f"{suite}:@SECLEVEL=0"], capture_output=True, text=True)
+        assert suite in offered.stdout.strip().split(":"), f"this openssl cannot offer {suite}: the refusal would prove nothing"
+        refused = s_client("-tls1_2", "-cipher", f"{suite}:@SECLEVEL=0")
+        assert refused.returncode != 0, suite
+        assert f"Cipher is {suite}" not in refused.stdout
+    for old in ("-tls1", "-tls1_1"):
+        assert s_client(old, "-cipher", "ALL:@SECLEVEL=0").returncode != 0, old
+    for suite in AEAD_SUITES:
+        accepted = s_client("-tls1_2", "-cipher", suite)
+        assert accepted.returncode == 0, accepted.stderr
+        assert f"Cipher is {suite}" in accepted.stdout, suite
+    for suite in ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"):
+        accepted = s_client("-tls1_3", "-ciphersuites", suite)
+        assert accepted.returncode == 0, accepted.stderr
+        assert f"Cipher is {suite}" in accepted.stdout, suite
 
 
 def test_a_certificate_renewed_while_running_is_served_to_the_next_client(intake: RunningGateway, certificate) -> None:

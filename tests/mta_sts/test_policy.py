@@ -99,3 +99,9 @@ def test_mx_patterns_match_the_host_or_one_label_before_the_suffix(pattern: str,
 )
 def test_the_txt_record_gives_the_policy_id_or_no_policy(texts: list[str], policy_id: str | None) -> None:
     assert parse_record(texts) == policy_id
+
+
+@given(st.lists(st.text(max_size=80), max_size=4))
+def test_any_txt_answer_gives_an_id_or_none(texts: list[str]) -> None:
+    policy_id = parse_record(texts)
+    assert policy_id is None or (policy_id.isalnum() and len(policy_id) <= 32)

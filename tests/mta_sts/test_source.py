@@ -215,3 +215,30 @@ def test_the_configuration_refuses_a_missing_or_unusable_ca_file(tmp_path: Path)
     with pytest.raises(ValidationError):
         DeliverySettings(mta_sts_port=0)
     assert DeliverySettings(tls_ca_file="").tls_ca_file is None
+
+
+def test_a_unicode_domain_is_looked_up_and_fetched_as_punycode(dns_server, authority, caplog) -> None:
+    ace = "xn--bcher-kva.test"
+    dns_server.records[(f"_mta-sts.{ace}.", "TXT")] = ['"v=STSv1; id=idn"']
+    dns_server.records[(f"mta-sts.{ace}.", "A")] = ["127.0.0.1"]
+    server = HttpsServer(*authority.issue(f"mta-sts.{ace}")).start()
+    server.replies[f"mta-sts.{ace}{PATH}"] = Reply(body=BODY)
+    settings = DeliverySettings(
+        nameservers=["127.0.0.1"], dns_port=dns_server.port, mta_sts_port=server.port, tls_ca_file=authority.ca_path
+    )
+    policies = PolicySource(settings, Clock())
+
+    async def run() -> list[Policy | None]:
+        try:
+            return [await policies.policy("bücher.test"), await policies.policy("bad..name"), await policies.policy("-x.test")]
+        finally:
+            await policies.close()
+
+    try:
+        with caplog.at_level(logging.WARNING, "scriptmail.mta_sts"):
+            found = asyncio.run(run())
+    finally:
+        server.stop()
+    assert found[0] is not None and found[0].mode is Mode.ENFORCE and found[1:] == [None, None]
+    assert server.requests == [(f"mta-sts.{ace}", PATH, f"mta-sts.{ace}")]
+    assert "Traceback" not in caplog.text

@@ -19,6 +19,7 @@ import dns.asyncresolver
 import dns.exception
 import dns.resolver
 import httpx2
+import idna
 
 from scriptmail.config import DeliverySettings
 from scriptmail.mta_sts.cache import Cached, Step, next_step
@@ -121,7 +122,10 @@ class PolicySource:
     async def _record(self, domain: str) -> tuple[str | None, float]:
         """The id of the domain's TXT record and how long to believe it; (None, …) when there is
         no usable record or DNS fails (a fresh cached policy then stays in force)."""
-        name = f"_mta-sts.{domain}"
+        try:
+            name = "_mta-sts." + idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            return None, _RECHECK_MAX
         try:
             answer = await self._resolver.resolve(name, "TXT", search=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
@@ -135,7 +139,10 @@ class PolicySource:
 
     async def fetch(self, domain: str) -> Policy:
         """GET https://mta-sts.<domain>/.well-known/mta-sts.txt and parse it; FetchError otherwise."""
-        host = f"mta-sts.{domain}"
+        try:
+            host = "mta-sts." + idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError as error:
+            raise FetchError(f"{domain!r} is not a domain name: {error}") from None
         address = await self._address(host)
         literal = f"[{address}]" if ":" in address else address
         url = f"https://{literal}:{self._port}/.well-known/mta-sts.txt"
