@@ -35,6 +35,7 @@ from scriptmail.store import log as store_log
 from scriptmail.store.bounce_reports import apply_report
 from scriptmail.store.engine import open_engine
 from scriptmail.store.migrate import upgrade
+from scriptmail.store.mta_sts import StoredPolicies
 from scriptmail.store.secrets import shared_secret
 from scriptmail.store.system_mail import queue_system_mail
 from scriptmail.store.writer import Writer
@@ -136,7 +137,9 @@ class Gateway:
             await self._start_bounces(secret)
         if "delivery" in self.parts:
             router = Router(settings.delivery)
-            sts = PolicySource(settings.delivery, self.clock) if settings.delivery.mta_sts else None
+            sts = None
+            if settings.delivery.mta_sts:
+                sts = PolicySource(settings.delivery, self.clock, StoredPolicies(self.engine, self.writer))
             if sts is not None:
                 self._closers.append(sts.close)
             client = SmtpClient(

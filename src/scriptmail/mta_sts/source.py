@@ -14,6 +14,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import dns.asyncresolver
 import dns.exception
@@ -38,8 +39,19 @@ class FetchError(Exception):
     """The policy file could not be fetched or is not a policy."""
 
 
+class PolicyStore(Protocol):
+    """Where policies outlive the process (store/mta_sts.py): RFC 8461 §5.1 wants a policy kept
+    until its max_age even across a restart, or blocking the lookups after one would switch it off."""
+
+    async def load(self, domain: str) -> Cached | None: ...
+    async def save(self, domain: str, cached: Cached) -> None: ...
+    async def forget(self, domain: str) -> None: ...
+
+
 class PolicySource:
-    def __init__(self, settings: DeliverySettings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, settings: DeliverySettings, clock: Callable[[], float] = time.time, store: PolicyStore | None = None
+    ) -> None:
         resolver = dns.asyncresolver.Resolver(configure=not settings.nameservers)
         if settings.nameservers:
             resolver.nameservers = list(settings.nameservers)
@@ -57,6 +69,8 @@ class PolicySource:
         self._cache: dict[str, Cached] = {}
         self._checked: dict[str, tuple[float, str | None]] = {}  # domain -> (believed until, id)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._store = store
+        self._loaded: set[str] = set()  # domains whose stored policy was read once by this process
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -84,13 +98,15 @@ class PolicySource:
         else:
             published_id, ttl = await self._record(domain)
             self._remember_check(domain, now + min(max(ttl, _RECHECK_MIN), _RECHECK_MAX), published_id)
+            await self._load(domain)
         cached = self._cache.get(domain)
         step = next_step(cached, published_id, now)
         if step is Step.USE_CACHED:
             assert cached is not None
             return cached.policy
         if step is Step.NO_POLICY:
-            self._cache.pop(domain, None)
+            if self._cache.pop(domain, None) is not None:
+                await self._keep(domain, None)
             return None
         assert published_id is not None
         try:
@@ -104,6 +120,7 @@ class PolicySource:
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
         self._cache[domain] = Cached(policy, published_id, now)
+        await self._keep(domain, self._cache[domain])
         log.info(
             "MTA-STS policy of %s (id %s): %s, %d mx, max_age %d",
             domain,
@@ -113,6 +130,33 @@ class PolicySource:
             policy.max_age,
         )
         return policy
+
+    async def _load(self, domain: str) -> None:
+        """Once per process, the policy an earlier run (or another node) fetched for `domain`."""
+        if self._store is None or domain in self._loaded or domain in self._cache:
+            return
+        if len(self._loaded) >= _CACHE_MAX:
+            self._loaded.clear()
+        self._loaded.add(domain)
+        try:
+            stored = await self._store.load(domain)
+        except Exception as error:  # noqa: BLE001 - the store down: go on with what DNS and HTTPS say
+            log.warning("cannot read the stored MTA-STS policy of %s: %s", domain, error)
+            self._loaded.discard(domain)
+            return
+        if stored is not None:
+            self._cache[domain] = stored
+
+    async def _keep(self, domain: str, cached: Cached | None) -> None:
+        if self._store is None:
+            return
+        try:
+            if cached is None:
+                await self._store.forget(domain)
+            else:
+                await self._store.save(domain, cached)
+        except Exception as error:  # noqa: BLE001 - kept in memory all the same
+            log.warning("cannot store the MTA-STS policy of %s: %s", domain, error)
 
     def _remember_check(self, domain: str, until: float, published_id: str | None) -> None:
         if len(self._checked) >= _CACHE_MAX:
