@@ -139,3 +139,16 @@ def test_with_mta_sts_off_no_policy_is_fetched_and_mail_goes_as_before(start, wo
     sink.wait_for(1)
     wait_status(gateway.engine, "sent", 1)
     assert world[1].requests == []
+
+
+def test_a_host_that_does_not_answer_is_not_reported_as_a_tls_failure(start, world, sink: Sink, caplog) -> None:
+    dns_server, https = world
+    dns_server.records[("customer.test.", "MX")] = ["10 dead.customer.test.", "20 mx.customer.test."]
+    dns_server.records[("dead.customer.test.", "A")] = ["127.0.0.2"]  # nothing listens there
+    https.replies[POLICY_URL] = policy("testing")
+    with caplog.at_level(logging.WARNING, "scriptmail"):
+        gateway = start()
+        submit(gateway.smtp_port, b"Subject: next host\r\n\r\nhello\r\n", ["buyer@customer.test"])
+        sink.wait_for(1)
+        wait_status(gateway.engine, "sent", 1)
+    assert "dead.customer.test" not in caplog.text  # skipped like any unreachable host, not "delivering without"

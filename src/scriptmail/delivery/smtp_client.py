@@ -73,9 +73,10 @@ class _Connection:
 
 
 class _Unreachable(Exception):
-    def __init__(self, text: str, code: int | None = None) -> None:
+    def __init__(self, text: str, code: int | None = None, tls: bool = False) -> None:
         super().__init__(text)
         self.code = code
+        self.tls = tls  # the server answered, but TLS as an MTA-STS policy wants it failed
 
 
 class SmtpClient:
@@ -188,8 +189,8 @@ class SmtpClient:
                     try:
                         return await self._connect_verified(hop.host, address, port, label), label
                     except _Unreachable as error:
-                        if demand.enforced:
-                            last = _Unreachable(f"{demand.label()}: {error}", error.code)
+                        if demand.enforced or not error.tls:
+                            last = _Unreachable(f"{demand.label()}: {error}" if error.tls else str(error), error.code)
                             continue
                         log.warning("%s: %s; delivering without a verified certificate", demand.label(), error)
                 client = aiosmtplib.SMTP(
@@ -225,21 +226,25 @@ class SmtpClient:
         try:
             await client.connect(timeout=self._settings.connect_timeout)
             await client.ehlo()
+        except aiosmtplib.SMTPResponseException as error:
+            await _close(client)
+            raise _Unreachable(f"{label} refused the session: {error.code} {error.message}", error.code) from None
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+            client.close()
+            raise _Unreachable(f"connect to {label} failed: {error or type(error).__name__}") from None
+        try:
             if not client.supports_extension("starttls"):
-                raise _Unreachable(f"{label} does not offer STARTTLS")
+                raise _Unreachable(f"{label} does not offer STARTTLS", tls=True)
             await client.starttls(server_hostname=host, tls_context=self._verified_tls)
         except _Unreachable:
             await _close(client)
             raise
-        except aiosmtplib.SMTPResponseException as error:
-            await _close(client)
-            raise _Unreachable(f"{label} refused the session: {error.code} {error.message}", error.code) from None
         except ssl.SSLCertVerificationError as error:
             client.close()
-            raise _Unreachable(f"{label} has no valid certificate for {host}: {error.verify_message}") from None
+            raise _Unreachable(f"{label} has no valid certificate for {host}: {error.verify_message}", tls=True) from None
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
             client.close()
-            raise _Unreachable(f"TLS with {label} failed: {error or type(error).__name__}") from None
+            raise _Unreachable(f"TLS with {label} failed: {error or type(error).__name__}", tls=True) from None
         return client
 
     async def _addresses(self, hop: Hop, via_mx: bool) -> list[str]:
