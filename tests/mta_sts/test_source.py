@@ -242,3 +242,14 @@ def test_a_unicode_domain_is_looked_up_and_fetched_as_punycode(dns_server, autho
     assert found[0] is not None and found[0].mode is Mode.ENFORCE and found[1:] == [None, None]
     assert server.requests == [(f"mta-sts.{ace}", PATH, f"mta-sts.{ace}")]
     assert "Traceback" not in caplog.text
+
+
+def test_a_failing_policy_host_is_asked_again_only_after_a_pause(dns_server, https, authority) -> None:
+    from scriptmail.mta_sts.source import FAILURE_PAUSE
+
+    https.replies[f"{HOST}{PATH}"] = Reply(500, b"broken")
+    policies = source(dns_server, https, authority.ca_path, Clock())
+    assert FAILURE_PAUSE > 300  # longer than the record's TTL, so that the pause is what is tested
+    found = lookups(policies, 0, 1, 400, FAILURE_PAUSE - 400)  # the TXT record is looked up again at 401
+    assert found == [None, None, None, None]
+    assert len(https.requests) == 2  # at the start, then once the pause was over

@@ -29,7 +29,8 @@ from scriptmail.mta_sts.trust import verifying_context
 
 log = logging.getLogger(__name__)
 
-FETCH_TIMEOUT = 30.0  # seconds for the whole HTTPS exchange
+FETCH_TIMEOUT = 10.0  # seconds for the whole HTTPS exchange; delivery to the domain waits for it
+FAILURE_PAUSE = 600.0  # after a failed fetch, the same id is not fetched again for this long
 _RECHECK_MIN, _RECHECK_MAX = 60.0, 3600.0  # bounds on how long a TXT answer is believed
 _CACHE_MAX = 10_000
 USER_AGENT = "scriptmail-mta-sts/1.0"
@@ -71,6 +72,7 @@ class PolicySource:
         self._locks: dict[str, asyncio.Lock] = {}
         self._store = store
         self._loaded: set[str] = set()  # domains whose stored policy was read once by this process
+        self._failed: dict[str, tuple[str, float]] = {}  # domain -> (id whose fetch failed, until)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -109,16 +111,22 @@ class PolicySource:
                 await self._keep(domain, None)
             return None
         assert published_id is not None
+        fallback = cached.policy if cached is not None and cached.fresh(now) else None
+        failed = self._failed.get(domain)
+        if failed is not None and failed[0] == published_id and failed[1] > now:
+            return fallback  # a policy host that hangs must not hold every batch to the domain
         try:
             policy = await self.fetch(domain)
         except FetchError as error:
             log.warning("MTA-STS policy of %s (id %s) not usable: %s", domain, published_id, error)
-            self._checked.pop(domain, None)  # try again at the next delivery
-            if cached is not None and cached.fresh(now):
-                return cached.policy
-            return None
+            if len(self._failed) >= _CACHE_MAX:
+                self._failed.clear()
+            self._failed[domain] = (published_id, now + FAILURE_PAUSE)
+            return fallback
+        self._failed.pop(domain, None)
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
+            self._loaded.clear()  # read from the store again when next needed
         self._cache[domain] = Cached(policy, published_id, now)
         await self._keep(domain, self._cache[domain])
         log.info(
