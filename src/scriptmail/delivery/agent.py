@@ -24,6 +24,9 @@ from scriptmail.delivery.retry import Schedule, status_for_reply
 from scriptmail.delivery.routing import RouteError, Router
 from scriptmail.delivery.smtp_client import Outcome, SmtpClient, Transaction
 from scriptmail.model import AttemptResult, DueRecipient, RecipientStatus
+from scriptmail.mta_sts import decision
+from scriptmail.mta_sts.decision import TlsDemand
+from scriptmail.mta_sts.source import PolicySource
 from scriptmail.shaping.shaper import Shaper
 from scriptmail.store import delivery_sites, queue
 from scriptmail.store.hosting_control import STATE_REFRESH, held_hostings
@@ -100,6 +103,7 @@ class DeliveryAgent:
         gate: QuotaGate | None = None,
         clock: Callable[[], float] = time.time,
         sender_for: SenderFor | None = None,
+        sts: PolicySource | None = None,
         helo_name: str = "",
     ) -> None:
         self._engine = engine
@@ -110,6 +114,7 @@ class DeliveryAgent:
         self._owner = owner
         self._gate = gate
         self._sender_for = sender_for  # VERP: the envelope sender of each recipient
+        self._sts = sts  # recipient domains' MTA-STS policies; None: off
         self._clock = clock
         self._schedule = Schedule(settings.backoff_min, settings.backoff_max, settings.lifetime)
         self._wakeup = asyncio.Event()
@@ -223,6 +228,17 @@ class DeliveryAgent:
             await self._record([Outcome(r, error.code, str(error), "", started, 0.0) for t in transactions for r in t.recipients])
             return
         via_mx = self._router.static_hop(domain) is None
+        demand = None
+        if via_mx and self._sts is not None:
+            # RFC 8461 covers MX delivery only: a configured route or relay host is the operator's.
+            plan = decision.plan(domain, await self._sts.policy(domain), [hop.host for hop in hops])
+            if plan.unlisted:
+                log.warning("%s does not list MX host(s) %s", plan.demand.label() if plan.demand else domain, ", ".join(plan.unlisted))
+            if plan.refusal:
+                await self._record([Outcome(r, None, plan.refusal, "", started, 0.0) for t in transactions for r in t.recipients])
+                return
+            hops = [hop for hop in hops if hop.host in plan.hosts]
+            demand = plan.demand
         site = self.shaper.table.site_of(domain, (hop.host for hop in hops) if via_mx else ())
         state = self.shaper.state(site, started)
         count = sum(len(t.recipients) for t in transactions)
@@ -239,11 +255,13 @@ class DeliveryAgent:
                 )
             connections = state.limits.connections
             chunks = [(pool, chunk) for pool, items in by_pool.items() for chunk in _chunks(items, min(connections, len(items)))]
-            await asyncio.gather(*(self._one_connection(site, hops, via_mx, pool, chunk) for pool, chunk in chunks))
+            await asyncio.gather(*(self._one_connection(site, hops, via_mx, demand, pool, chunk) for pool, chunk in chunks))
         finally:
             state.in_flight -= count
 
-    async def _one_connection(self, site: str, hops: list, via_mx: bool, pool_name: str, chunk: list[Transaction]) -> None:
+    async def _one_connection(
+        self, site: str, hops: list, via_mx: bool, demand: TlsDemand | None, pool_name: str, chunk: list[Transaction]
+    ) -> None:
         withheld: list[Transaction] = []
         kept_back: dict[int, float] = {}  # id(transaction) -> when the site can take it
         outcomes: list[Outcome] = []
@@ -281,7 +299,8 @@ class DeliveryAgent:
             limits = self.shaper.state(site, self._clock()).limits
             async with self._connections:
                 await self._client.deliver(
-                    hops, chunk, via_mx, allowed, withheld, limits.messages_per_connection, outcomes, source
+                    hops, chunk, via_mx, allowed, withheld, demand,
+                    max_messages=limits.messages_per_connection, outcomes=outcomes, source=source,
                 )  # fmt: skip
             learn()
         if pool is not None:
