@@ -1,0 +1,233 @@
+"""International mail end to end (RFC 6531, RFC 5890): UTF-8 addresses over real SMTP and the sendmail
+command, IDN domains found by their A-label in a loopback DNS, and two receiving servers: one that
+offers SMTPUTF8 and one that does not."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from scriptmail.international.addresses import display
+from scriptmail.store.schema import messages, recipients
+from tests.support.dns_server import DnsServer
+from tests.support.gateway import HOSTING, PASSWORD, RunningGateway, wait_status
+from tests.support.raw_smtp import RawSession
+from tests.support.sink import Sink
+
+SENDMAIL = str(Path(sys.executable).with_name("scriptmail-sendmail"))
+MODERN = "xn--bcher-kva.example"  # bücher.example: its MX offers SMTPUTF8
+LEGACY = "xn--mller-kva.example"  # müller.example: its MX does not
+
+
+@pytest.fixture
+def legacy_sink(sink: Sink) -> Iterator[Sink]:
+    """A server without SMTPUTF8 on another loopback address, on the sink's port (delivery has one MX port)."""
+    running = Sink(host="127.0.0.2", port=sink.port, smtputf8=False).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def world(make_gateway, sink: Sink, legacy_sink: Sink) -> Iterator[RunningGateway]:
+    # The zone knows only A-labels: a lookup by the Unicode name would find nothing.
+    dns_server = DnsServer(
+        {
+            (f"{MODERN}.", "MX"): [f"10 mx.{MODERN}."],
+            (f"mx.{MODERN}.", "A"): ["127.0.0.1"],
+            (f"{LEGACY}.", "MX"): ["10 mx.legacy.test."],
+            ("mx.legacy.test.", "A"): ["127.0.0.2"],
+        }
+    ).start()
+    try:
+        yield make_gateway(nameservers=["127.0.0.1"], dns_port=dns_server.port, smtp_port=sink.port, connect_timeout=2)
+    finally:
+        dns_server.stop()
+
+
+def _submit_utf8(gateway: RunningGateway, sender: str, to: list[str], message: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", gateway.smtp_port, timeout=30) as client:
+        client.login(HOSTING, PASSWORD)
+        assert client.has_extn("smtputf8")
+        assert not client.sendmail(sender, to, message, mail_options=["SMTPUTF8"])
+
+
+def _stored(gateway: RunningGateway) -> list[str]:
+    with gateway.engine.connect() as connection:
+        return sorted(connection.execute(select(recipients.c.address)).scalars())
+
+
+def _count_messages(gateway: RunningGateway) -> int:
+    with gateway.engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(messages)).scalar_one()
+
+
+def test_utf8_mail_reaches_a_server_that_offers_smtputf8_in_unicode(world: RunningGateway, sink: Sink) -> None:
+    message = "From: José <josé@shop.example>\r\nTo: Jürgen <jürgen@bücher.example>\r\nSubject: Café\r\n\r\nHola\r\n".encode()
+    _submit_utf8(world, "josé@shop.example", ["jürgen@bücher.example"], message)
+
+    (received,) = sink.wait_for(1)
+    assert "SMTPUTF8" in received.mail_options and "BODY=8BITMIME" in received.mail_options
+    assert received.mail_from == "josé@shop.example"
+    assert received.recipients == ["jürgen@bücher.example"]  # U-labels inside an SMTPUTF8 transaction
+    assert "Subject: Café".encode() in received.data and "Jürgen <jürgen@bücher.example>".encode() in received.data
+    (row,) = wait_status(world.engine, "sent", 1)
+    assert _stored(world) == [f"jürgen@{MODERN}"]  # one spelling of the domain in the queue
+    assert display(row["recipient"]) == "jürgen@bücher.example"
+
+
+def test_ascii_local_part_to_an_idn_domain_goes_as_an_a_label_to_a_server_without_smtputf8(
+    world: RunningGateway, legacy_sink: Sink
+) -> None:
+    # Given in Unicode by one client and in punycode by another: the same mailbox either way.
+    _submit_utf8(
+        world, "web@shop.example", ["info@müller.example"], b"To: info@xn--mller-kva.example\r\nSubject: hi\r\n\r\nx\r\n"
+    )
+    with smtplib.SMTP("127.0.0.1", world.smtp_port, timeout=30) as client:
+        client.login(HOSTING, PASSWORD)
+        assert not client.sendmail("web@shop.example", ["sales@XN--MLLER-KVA.example"], b"Subject: hi\r\n\r\ny\r\n")
+
+    received = legacy_sink.wait_for(2)
+    assert sorted(r for message in received for r in message.recipients) == [f"info@{LEGACY}", f"sales@{LEGACY}"]
+    assert all("SMTPUTF8" not in message.mail_options for message in received)
+    wait_status(world.engine, "sent", 2)
+
+
+def test_mail_that_needs_smtputf8_bounces_with_5_6_7_when_the_server_does_not_offer_it(
+    world: RunningGateway, legacy_sink: Sink
+) -> None:
+    _submit_utf8(world, "web@shop.example", ["jürgen@müller.example", "info@müller.example"], b"Subject: two\r\n\r\nx\r\n")
+    _submit_utf8(world, "web@shop.example", ["office@müller.example"], "Subject: Grüße\r\n\r\nx\r\n".encode())
+
+    (received,) = legacy_sink.wait_for(1)
+    assert received.recipients == [f"info@{LEGACY}"]  # the ASCII copy of the first message still goes
+    bounced = {row["recipient"]: row["last_text"] for row in wait_status(world.engine, "bounced", 2)}
+    assert set(bounced) == {f"jürgen@{LEGACY}", f"office@{LEGACY}"}
+    assert "5.6.7" in bounced[f"jürgen@{LEGACY}"] and "recipient's address is not ASCII" in bounced[f"jürgen@{LEGACY}"]
+    assert "5.6.7" in bounced[f"office@{LEGACY}"] and "header fields are not ASCII" in bounced[f"office@{LEGACY}"]
+    assert "does not offer" in bounced[f"office@{LEGACY}"]
+    assert len(legacy_sink.messages) == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [
+        ("MAIL FROM:<josé@shop.example>", "5.6.7 a non-ASCII address needs the SMTPUTF8 parameter"),
+        (b"MAIL FROM:<jos\xe9@shop.example> SMTPUTF8", "not valid UTF-8"),  # Latin-1, not UTF-8
+        ("MAIL FROM:<web@раypal.example> SMTPUTF8", "mixes scripts (Cyrillic, Latin)"),
+        ("MAIL FROM:<web@xn--zz.example> SMTPUTF8", "not a valid internationalised name"),
+        ("MAIL FROM:<web@" + "ñ" * 60 + ".example> SMTPUTF8", "not a valid internationalised name (Label too long)"),
+        ("MAIL FROM:<we\u200bb@bücher.example> SMTPUTF8", "invisible or unassigned character (U+200B)"),
+    ],
+)
+def test_bad_international_senders_are_refused_clearly_and_the_session_goes_on(
+    world: RunningGateway, sink: Sink, command: str | bytes, reason: str
+) -> None:
+    session = RawSession(world.smtp_port)
+    assert session.login(HOSTING, PASSWORD)[0] == 235
+    raw = command.encode() if isinstance(command, str) else command
+    code, text = session.command(raw)
+    assert code == 553 and reason in text.encode("latin-1").decode("utf-8", errors="replace")
+    # Nothing is lost: the same session then sends a good message.
+    assert session.command("MAIL FROM:<josé@shop.example> SMTPUTF8")[0] == 250
+    assert session.command(b"RCPT TO:<\xc3\xb1and\xc3\xba@b\xc3\xbccher.example>")[0] == 250
+    assert session.command("DATA")[0] == 354
+    session.send(b"Subject: ok\r\n\r\nfine\r\n.\r\n")
+    assert session.reply()[0] == 250
+    session.close()
+    (received,) = sink.wait_for(1)
+    assert received.recipients == ["ñandú@bücher.example"]
+    assert _count_messages(world) == 1
+
+
+@pytest.mark.parametrize(
+    ("recipient", "reason"),
+    [
+        (b"RCPT TO:<info@b\xfccher.example>", b"not valid UTF-8"),
+        ("RCPT TO:<info@раураl.example>".encode(), b"mixes scripts"),
+        (b"RCPT TO:<info@xn--a.example>", b"not a valid internationalised name"),
+        (b"RCPT TO:<info@" + b"a" * 30 + "ü".encode() * 40 + b".example>", b"Label too long"),
+    ],
+)
+def test_bad_international_recipients_are_refused_and_the_good_ones_kept(
+    world: RunningGateway, sink: Sink, recipient: bytes, reason: bytes
+) -> None:
+    session = RawSession(world.smtp_port)
+    assert session.login(HOSTING, PASSWORD)[0] == 235
+    assert session.command("MAIL FROM:<web@shop.example> SMTPUTF8")[0] == 250
+    assert session.command("RCPT TO:<first@bücher.example>")[0] == 250
+    code, text = session.command(recipient)
+    assert code == 553 and reason in text.encode("latin-1")
+    assert session.command("DATA")[0] == 354
+    session.send(b"Subject: kept\r\n\r\nfine\r\n.\r\n")
+    assert session.reply()[0] == 250
+    session.close()
+    (received,) = sink.wait_for(1)
+    # Nothing in this message needs SMTPUTF8, so even a server that offers it gets plain ASCII.
+    assert received.recipients == [f"first@{MODERN}"] and "SMTPUTF8" not in received.mail_options
+
+
+def test_the_intake_offers_smtputf8(world: RunningGateway) -> None:
+    session = RawSession(world.smtp_port)
+    code, text = session.command("EHLO client.test")
+    session.close()
+    assert code == 250 and "SMTPUTF8" in text.splitlines() and "8BITMIME" in text.splitlines()
+
+
+# --- the sendmail command --------------------------------------------------------------------
+
+
+def _sendmail(gateway: RunningGateway, *args: str | bytes, data: bytes) -> subprocess.CompletedProcess:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "SCRIPTMAIL_SOCKET": str(gateway.settings.intake.socket),
+        "SCRIPTMAIL_MAILDROP": str(gateway.settings.intake.maildrop),
+    }  # no LANG: PHP and cron run the command in the C locale
+    return subprocess.run([SENDMAIL, *args], input=data, capture_output=True, env=env, timeout=30)
+
+
+def test_sendmail_takes_utf8_addresses_on_the_command_line_and_in_the_headers(world: RunningGateway, sink: Sink) -> None:
+    message = "To: Jürgen <jürgen@bücher.example>\nCc: ana@xn--bcher-kva.example\nSubject: Größe\n\nHallo\n".encode()
+    by_arguments = _sendmail(world, "-i", "-f", "josé@shop.example", "ñandú@bücher.example", data=message)
+    by_headers = _sendmail(world, "-t", "-i", "-f", "josé@shop.example", data=message)
+    assert by_arguments.returncode == 0, by_arguments.stderr
+    assert by_headers.returncode == 0, by_headers.stderr
+
+    received = sink.wait_for(2)
+    assert sorted(r for message in received for r in message.recipients) == [
+        "ana@bücher.example", "jürgen@bücher.example", "ñandú@bücher.example",
+    ]  # fmt: skip
+    assert {message.mail_from for message in received} == {"josé@shop.example"}
+    assert all("SMTPUTF8" in message.mail_options for message in received)
+    wait_status(world.engine, "sent", 3)
+
+
+@pytest.mark.parametrize(
+    ("argument", "reason"),
+    [
+        (b"j\xfcrgen@shop.example", b"not valid UTF-8"),
+        ("info@раypal.example".encode(), b"mixes scripts"),
+        (b"info@xn--zz.example", b"not a valid internationalised name"),
+        (b"info@" + "ü".encode() * 64 + b".example", b"Label too long"),
+    ],
+)
+def test_sendmail_refuses_bad_utf8_and_bad_idn_arguments_and_queues_nothing(
+    world: RunningGateway, argument: bytes, reason: bytes
+) -> None:
+    result = _sendmail(world, "-i", argument, data=b"Subject: x\n\nbody\n")
+    assert result.returncode == 65  # EX_DATAERR
+    assert reason in result.stderr
+    assert _count_messages(world) == 0
+
+
+def test_sendmail_refuses_a_bad_idn_recipient_in_the_headers(world: RunningGateway) -> None:
+    message = b"To: ok@sink.test, bad@b\xfccher.example\nSubject: x\n\nbody\n"
+    result = _sendmail(world, "-t", "-i", data=message)
+    assert result.returncode == 65 and b"not valid UTF-8" in result.stderr
+    assert _count_messages(world) == 0
