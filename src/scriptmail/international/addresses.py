@@ -61,18 +61,23 @@ def to_a_label(domain: str) -> str:
     try:
         ascii_name = idna.encode(domain, uts46=True).decode("ascii")
     except idna.IDNAError as error:
-        raise AddressError(f"the domain {domain!r} is not a valid internationalised name ({_idna_reason(error)})") from None
+        raise AddressError(f"the domain {_shown(domain)} is not a valid internationalised name ({_idna_reason(error)})") from None
     except UnicodeError as error:
-        raise AddressError(f"the domain {domain!r} is not a valid internationalised name ({error.reason or error})") from None
+        raise AddressError(f"the domain {_shown(domain)} is not a valid internationalised name ({error.reason or error})") from None
     labels = ascii_name.split(".")
     for label in labels:
         if len(label) > MAX_LABEL:
-            raise AddressError(f"a label of {domain!r} is longer than {MAX_LABEL} octets in its A-label form")
+            raise AddressError(f"a label of {_shown(domain)} is longer than {MAX_LABEL} octets in its A-label form")
         if label.startswith("xn--"):
             check_one_script(idna.decode(label))
     if len(ascii_name) > MAX_NAME:
-        raise AddressError(f"the domain {domain!r} is longer than {MAX_NAME} octets in its A-label form")
+        raise AddressError(f"the domain {_shown(domain)} is longer than {MAX_NAME} octets in its A-label form")
     return ascii_name
+
+
+def _shown(domain: str) -> str:
+    """A domain quoted for an error text; long ones cut, so an SMTP reply stays within its 512 octets."""
+    return repr(domain if len(domain) <= 60 else domain[:57] + "...")
 
 
 def _idna_reason(error: Exception) -> str:
@@ -130,3 +135,23 @@ def for_ascii_server(address: str) -> str:
         return f"{local}{at}{to_a_label(domain)}"
     except AddressError:
         return address
+
+
+def search_forms(text: str) -> tuple[str, ...]:
+    """What a typed search for an address matches in the queue: the text, and, when it holds Unicode
+    domain labels, the same text with those labels as A-labels (bücher.example finds xn--bcher-kva.example).
+    A part of a label has no A-label of its own, so only whole labels are translated."""
+    if text.isascii():
+        return (text,)
+    local, at, rest = text.rpartition("@")
+    labels = rest.split(".")
+    import idna
+
+    converted = []
+    for label in labels:
+        try:
+            converted.append(label if label.isascii() else idna.alabel(label.lower()).decode("ascii"))
+        except (idna.IDNAError, UnicodeError):
+            converted.append(label)
+    other = f"{local}{at}{'.'.join(converted)}"
+    return (text,) if other == text else (text, other)
