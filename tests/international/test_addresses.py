@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scriptmail.intake.checks import Refused, check_address
 from scriptmail.international import smtputf8
@@ -81,3 +83,20 @@ def test_smtputf8_is_needed_for_utf8_local_parts_and_headers_only(
 ) -> None:
     found = smtputf8.reason(sender, recipient, smtputf8.header_block_needs_it(data))
     assert (found is None) if why is None else (why in found)
+
+
+_LOCAL = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=20)
+_DOMAIN = st.lists(st.text(alphabet=st.characters(), min_size=0, max_size=25), min_size=1, max_size=4).map(".".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_LOCAL, _DOMAIN)
+def test_any_text_is_either_refused_cleanly_or_stored_in_a_form_that_checks_again(local: str, domain: str) -> None:
+    try:
+        stored = check_address(f"{local}@{domain}")
+    except Refused as refused:
+        assert refused.code == 553 and len(refused.reply.encode("utf-8", "surrogateescape")) < 512
+        return
+    assert check_address(stored) == stored
+    assert stored.rpartition("@")[2].isascii()  # the domain always as an A-label
+    assert display(stored).rpartition("@")[0] == stored.rpartition("@")[0]
