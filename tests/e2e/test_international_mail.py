@@ -18,6 +18,7 @@ from scriptmail.international.addresses import display
 from scriptmail.store.schema import messages, recipients
 from tests.support.dns_server import DnsServer
 from tests.support.gateway import HOSTING, PASSWORD, RunningGateway, wait_status
+from tests.support.pipe_smtp import PipeSession
 from tests.support.raw_smtp import RawSession
 from tests.support.sink import Sink
 
@@ -231,3 +232,25 @@ def test_sendmail_refuses_a_bad_idn_recipient_in_the_headers(world: RunningGatew
     result = _sendmail(world, "-t", "-i", data=message)
     assert result.returncode == 65 and b"not valid UTF-8" in result.stderr
     assert _count_messages(world) == 0
+
+
+def test_sendmail_bs_offers_smtputf8_and_refuses_bad_utf8_in_the_dialogue(world: RunningGateway, sink: Sink) -> None:
+    env = {
+        **os.environ,
+        "SCRIPTMAIL_SOCKET": str(world.settings.intake.socket),
+        "SCRIPTMAIL_MAILDROP": str(world.settings.intake.maildrop),
+    }
+    session = PipeSession(env)
+    code, ehlo = session.command("EHLO symfony.test")
+    assert code == 250 and "SMTPUTF8" in ehlo.splitlines()
+    assert session.command("MAIL FROM:<josé@shop.example>")[0] == 553  # undeclared
+    assert session.command("MAIL FROM:<josé@shop.example> SMTPUTF8")[0] == 250
+    code, text = session.command(b"RCPT TO:<j\xfcrgen@sink.test>")
+    assert code == 553 and "not valid UTF-8" in text
+    assert session.command("RCPT TO:<jürgen@bücher.example>")[0] == 250
+    assert session.command("DATA")[0] == 354
+    session.send("Subject: Grüße\r\n\r\nx\r\n.\r\n".encode())
+    assert session.reply()[0] == 250
+    assert session.close() == 0
+    (received,) = sink.wait_for(1)
+    assert received.recipients == ["jürgen@bücher.example"] and received.mail_from == "josé@shop.example"
