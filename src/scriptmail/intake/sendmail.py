@@ -34,7 +34,6 @@ from scriptmail.intake.sendmail_protocol import (
     decode_reply,
     encode_request,
 )
-from scriptmail.international.addresses import display as display_address
 
 EXCHANGE_TIMEOUT = 300.0  # the daemon answers after its commit; a dead one must not hang PHP
 
@@ -71,7 +70,9 @@ def _author(name: str, sender: str) -> str:
     Unicode, and so does the name beside it; the message needs SMTPUTF8 anyway."""
     if sender.isascii():
         return email.utils.formataddr((name, sender), "utf-8")
-    shown = display_address(sender)
+    from scriptmail.international.addresses import display  # here: an ASCII sender never needs it
+
+    shown = display(sender)
     return f'"{email.utils.quote(name)}" <{shown}>' if name else shown
 
 
