@@ -160,8 +160,8 @@ class SendmailService:
                 if self._flusher is None:
                     return error_reply(EX_UNAVAILABLE, "this daemon does not deliver; ask a delivery node's operator")
                 site = request.site.lower()
-                if site:
-                    check_address(f"postmaster@{site}")
+                if site:  # -qRbücher.example: the queue knows the domain by its A-label
+                    site = check_address(f"postmaster@{site}").partition("@")[2].lower()
                 return ok_reply(retried=await self._flusher(hosting.id, site))
             provenance = provenance_of(request, Origin.SENDMAIL, uid)
             queue_id = await submit(self._acceptor, hosting, request, data, provenance, self._max_recipients)
