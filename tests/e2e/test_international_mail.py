@@ -254,3 +254,25 @@ def test_sendmail_bs_offers_smtputf8_and_refuses_bad_utf8_in_the_dialogue(world:
     assert session.close() == 0
     (received,) = sink.wait_for(1)
     assert received.recipients == ["jürgen@bücher.example"] and received.mail_from == "josé@shop.example"
+
+
+def test_sendmail_keeps_a_message_whose_directory_and_arguments_are_not_utf8(
+    world: RunningGateway, sink: Sink, tmp_path: Path
+) -> None:
+    odd = os.path.join(os.fsencode(tmp_path), b"caf\xe9")  # a Latin-1 directory name
+    os.mkdir(odd)
+    env = {"SCRIPTMAIL_SOCKET": str(world.settings.intake.socket), "SCRIPTMAIL_MAILDROP": str(world.settings.intake.maildrop)}
+    result = subprocess.run(
+        [SENDMAIL, "-i", b"-FJos\xe9", "ana@sink.test"],
+        input=b"Subject: x\n\nbody\n",
+        capture_output=True,
+        env=env,
+        cwd=odd,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    sink.wait_for(1)
+    (row,) = wait_status(world.engine, "sent", 1)
+    with world.engine.connect() as connection:
+        cwd, command = connection.execute(select(messages.c.cwd, messages.c.command)).one()
+    assert cwd.endswith("caf\ufffd") and "Jos\ufffd" in command

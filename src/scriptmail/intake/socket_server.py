@@ -100,7 +100,13 @@ async def submit(
 
 
 def provenance_of(request: Request, origin: Origin, uid: int) -> Provenance:
-    return Provenance(origin=origin, client=f"uid:{uid}", cwd=request.cwd, command=shlex.join(request.argv))
+    return Provenance(origin=origin, client=f"uid:{uid}", cwd=_text(request.cwd), command=_text(shlex.join(request.argv)))
+
+
+def _text(value: str) -> str:
+    """A path or argv as the caller's bytes gave it; bytes that are not UTF-8 (a surrogate after Python's
+    decoding) become U+FFFD, since no store can keep a lone surrogate and the message must not be lost."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class SendmailService:
