@@ -63,7 +63,9 @@ def to_a_label(domain: str) -> str:
     except idna.IDNAError as error:
         raise AddressError(f"the domain {_shown(domain)} is not a valid internationalised name ({_idna_reason(error)})") from None
     except UnicodeError as error:
-        raise AddressError(f"the domain {_shown(domain)} is not a valid internationalised name ({error.reason or error})") from None
+        raise AddressError(
+            f"the domain {_shown(domain)} is not a valid internationalised name ({error.reason or error})"
+        ) from None
     labels = ascii_name.split(".")
     for label in labels:
         if len(label) > MAX_LABEL:
