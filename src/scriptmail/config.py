@@ -165,6 +165,13 @@ class DeliverySettings(_Section):
         routes = {}
         for domain, target in value.items():
             name = domain.strip().lower().rstrip(".")
+            if not name.isascii() or "xn--" in name:
+                from scriptmail.international.addresses import AddressError, to_a_label
+
+                try:
+                    name = to_a_label(name)  # an IDN route is written in Unicode or punycode; DNS and the queue use the A-label
+                except AddressError as error:
+                    raise ValueError(str(error)) from None
             if not _HOSTNAME_RE.match(name):
                 raise ValueError(f"{domain!r} is not a domain name")
             parse_host_port(target, default_port=25)
