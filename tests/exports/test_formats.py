@@ -21,17 +21,17 @@ def _csv(chunks) -> list[list[str]]:
 
 def test_csv_has_a_header_and_neutralises_every_formula_start() -> None:
     rows = [
-        {"address": "=HYPERLINK(\"http://evil.test\")@x.test", "subject": "+1 -1", "code": 550},
+        {"address": '=HYPERLINK("http://evil.test")@x.test', "subject": "+1 -1", "code": 550},
         {"address": "@SUM(A1)", "subject": "-2+3", "code": None},
         {"address": "\tcmd", "subject": "\r=1", "code": 250},
-        {"address": "plain@ok.test", "subject": "Ünïcode ✓, \"quoted\"\nnew line", "code": 0},
+        {"address": "plain@ok.test", "subject": 'Ünïcode ✓, "quoted"\nnew line', "code": 0},
     ]
     table = _csv(formats.csv_chunks(COLUMNS, rows))
     assert table[0] == list(COLUMNS)
-    assert table[1] == ["'=HYPERLINK(\"http://evil.test\")@x.test", "'+1 -1", "550"]
+    assert table[1] == ['\'=HYPERLINK("http://evil.test")@x.test', "'+1 -1", "550"]
     assert table[2] == ["'@SUM(A1)", "'-2+3", ""]
     assert table[3] == ["'\tcmd", "'\r=1", "250"]
-    assert table[4] == ["plain@ok.test", "Ünïcode ✓, \"quoted\"\nnew line", "0"]
+    assert table[4] == ["plain@ok.test", 'Ünïcode ✓, "quoted"\nnew line', "0"]
     assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in table for cell in row)
 
 
@@ -65,7 +65,9 @@ def test_an_unknown_format_is_refused() -> None:
             formats.chunks(bad, COLUMNS, [])
 
 
-@given(st.lists(st.fixed_dictionaries({"address": st.text(), "subject": st.text(), "code": st.none() | st.integers()}), max_size=20))
+@given(
+    st.lists(st.fixed_dictionaries({"address": st.text(), "subject": st.text(), "code": st.none() | st.integers()}), max_size=20)
+)
 def test_any_text_round_trips_through_both_formats(rows) -> None:
     table = _csv(formats.csv_chunks(COLUMNS, rows, batch=3))
     assert len(table) == len(rows) + 1
