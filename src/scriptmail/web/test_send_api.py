@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from scriptmail.store import accounts
 from scriptmail.store import test_sends as store
@@ -21,6 +21,8 @@ router = APIRouter(prefix="/1.0/hosting/web/{serviceName}/email/test", tags=["te
 
 
 class NewTest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     to: str = Field(max_length=320, pattern=EMAIL_PATTERN, description="Where the test message goes.")
     sender: str | None = Field(
         None, max_length=320, pattern=EMAIL_PATTERN,
