@@ -78,7 +78,7 @@ async def send_test(
     """At most `web.test_sends_per_hour` per hosting and rolling hour: beyond, 429 with Retry-After."""
     hosting_id, user = hosting
     try:
-        test_id = await test_sends.send(context, hosting_id, serviceName, body.to, body.sender or "", user.email)
+        test_id = await test_sends.send(context, hosting_id, serviceName, body.to, body.sender or "", user.email, via="API")
     except test_sends.TestSendError as error:
         raise HTTPException(503 if error.kind == "unavailable" else 400, error.detail) from None
     except store.TooManyTests as error:

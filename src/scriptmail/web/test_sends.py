@@ -18,7 +18,6 @@ from scriptmail.testsend import message, outcome
 from scriptmail.web.context import WebContext
 from scriptmail.web.fields import EMAIL_PATTERN
 
-CLIENT = "test send (customer area)"
 _EMAIL = re.compile(EMAIL_PATTERN)
 
 
@@ -62,7 +61,9 @@ def _address(text: str) -> str:
         raise TestSendError("address", refused.reply) from None
 
 
-async def send(context: WebContext, hosting_id: int, hosting_name: str, to: str, sender: str, by: str) -> int:
+async def send(
+    context: WebContext, hosting_id: int, hosting_name: str, to: str, sender: str, by: str, via: str = "customer area"
+) -> int:
     """Send one test message; its id in test_sends. TestSendError, or TooManyTests past the hour's allowance."""
     address = _address(to)
     allowed = await context.read(lambda c: senders(c, hosting_id, hosting_name))
@@ -76,7 +77,8 @@ async def send(context: WebContext, hosting_id: int, hosting_name: str, to: str,
     limit = context.settings.web.test_sends_per_hour
     test_id = await context.write(lambda c: test_sends.reserve(c, hosting_id, sender, address, by, now, limit))
     data = message.compose(hosting_name, sender, address, by, now, context.settings.hostname)
-    provenance = Provenance(origin=Origin.SMTP, client=CLIENT, command=f"test send by {by}"[:4096])
+    # Shown as the message's provenance in the log: a test, who asked for it and where.
+    provenance = Provenance(origin=Origin.SMTP, client=f"test send ({via})", command=f"test send by {by}"[:4096])
     try:
         hosting = await acceptor.hosting_by_name(hosting_name)
         if hosting is None:
