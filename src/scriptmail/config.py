@@ -391,6 +391,8 @@ class WebSettings(_Section):
     # API requests per token and minute (a token bucket per process, refilled continuously); 0: no limit.
     api_rate_per_minute: int = Field(600, ge=0, le=1_000_000)
     api_burst: int = Field(60, ge=1, le=100_000)  # requests a token may make at once before the rate applies
+    # Test messages ("Send a test message", POST .../email/test) a hosting may send per rolling hour; 0: none.
+    test_sends_per_hour: int = Field(5, ge=0, le=1000)
 
     @field_validator("listen")
     @classmethod
