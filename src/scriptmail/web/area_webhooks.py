@@ -27,6 +27,7 @@ EVENT_LABELS = {
     "message.expired": N_("A message expires without being delivered"),
     "message.complained": N_("A recipient reports a message as spam"),
     "report.sent": N_("The daily error report is sent"),
+    "suppression.added": N_("An address is put on a suppression list"),
 }
 
 
