@@ -92,7 +92,12 @@ def test_manual_entries_say_whether_they_are_new_and_platform_entries_reach_only
     events = _events(sites)
     first, again, *platform_events = events
     assert first[0] in (mine, platform) and first[1]["data"]["created"] is True
-    assert [e[1]["data"]["created"] for e in events if e[1]["data"]["value"] == "someone@example.com"] == [True, True, False, False]
+    assert [e[1]["data"]["created"] for e in events if e[1]["data"]["value"] == "someone@example.com"] == [
+        True,
+        True,
+        False,
+        False,
+    ]
     platform_only = [e for e in events if e[1]["data"]["list"] == "platform"]
     assert {endpoint for endpoint, _ in platform_only} == {platform}
     assert sorted(e[1]["data"]["value"] for e in platform_only) == ["*@trap.example", "spam.example"]
