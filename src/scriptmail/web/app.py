@@ -28,6 +28,7 @@ from scriptmail.web import (
     openapi,
     operator,
     operator_suppression,
+    operator_webhooks,
     pages,
     webhooks_api,
 )
@@ -60,6 +61,7 @@ def create_app(context: WebContext) -> FastAPI:
     app.include_router(area_suppression.router)
     app.include_router(operator.router)
     app.include_router(operator_suppression.router)
+    app.include_router(operator_webhooks.router)
     app.include_router(account.router)
     app.mount("/static", StaticFiles(directory=Path(area.__file__).parent / "static"), name="static")
 
