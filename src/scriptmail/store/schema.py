@@ -499,3 +499,13 @@ notice_events = Table(
     Index("ix_notice_events_recipient", "recipient_id"),
     Index("ix_notice_events_sender", "sender", "done_at"),
 )
+
+# The API's rate limit per token, shared by every web process and node (store.rate_limits): the
+# token's theoretical arrival time (GCRA) and whether its last request was allowed.
+api_rate_limits = Table(
+    "api_rate_limits",
+    metadata,
+    Column("token_id", Id, primary_key=True, autoincrement=False),
+    Column("tat", Float, nullable=False),
+    Column("ok", Integer, nullable=False, server_default="1"),
+)

@@ -33,7 +33,6 @@ from scriptmail.web import (
     webhooks_api,
 )
 from scriptmail.web.api import router
-from scriptmail.web.api_auth import RateLimits
 from scriptmail.web.context import WebContext
 from scriptmail.web.problems import problem
 from scriptmail.web.suppression_api import router as suppression_router
@@ -48,7 +47,6 @@ def create_app(context: WebContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.context = context
-    app.state.rate_limits = RateLimits()
     app.include_router(router)
     app.include_router(suppression_router)
     app.include_router(admin_api.router)
