@@ -16,8 +16,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from scriptmail.domains.names import display
 from scriptmail.model import Hosting
 from scriptmail.store import accounts, audit, idempotency, provisioning, webhooks
+from scriptmail.store import domains as domain_store
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.audit import Actor
 from scriptmail.store.hosting_control import Actor as StateActor
@@ -63,6 +65,10 @@ class HostingOut(BaseModel):
     trusted_networks: list[str] = Field(
         description="Source networks that send as this hosting without SMTP AUTH. They live in the configuration "
         "(`intake.trusted_networks`), not in the store: read-only here."
+    )
+    sending_domains: list[str] = Field(
+        default_factory=list,
+        description="Its sending domains, in Unicode; added, checked and removed under `/1.0/hosting/web/{name}/email/domains`: read-only here.",
     )
 
 
@@ -190,8 +196,13 @@ def _actor(caller: accounts.Caller) -> Actor:
     return Actor.token(caller.token_id, caller.user.email)
 
 
-def _out(hosting: Hosting, trusted: dict[str, str]) -> HostingOut:
+def _domains(connection, *hostings: Hosting | None) -> dict[int, list[str]]:
+    return domain_store.names_of(connection, (hosting.id for hosting in hostings if hosting is not None))
+
+
+def _out(hosting: Hosting, trusted: dict[str, str], domains: dict[int, list[str]] | None = None) -> HostingOut:
     return HostingOut(
+        sending_domains=[display(domain) for domain in (domains or {}).get(hosting.id, [])],
         name=hosting.name, uid=hosting.uid, owner=hosting.owner_email, plan=hosting.plan, language=hosting.language,
         report_to=hosting.report_to, state=hosting.state.value, smtp_auth=hosting.has_smtp_password,
         trusted_networks=sorted(str(ipaddress.ip_network(n, strict=False)) for n, name in trusted.items() if name == hosting.name),
@@ -236,18 +247,26 @@ async def list_hostings(
     context = _context(request)
     if plan is not None and plan not in context.settings.plans:
         raise HTTPException(422, f"invalid request: query.plan: no plan named {plan!r}")
-    page = await context.read(
-        lambda c: provisioning.hosting_page(c, name_contains=name, owner=owner, plan=plan, state=state, deleted=deleted, offset=offset, limit=limit)
-    )
+    def read(connection) -> tuple[Any, dict[int, list[str]]]:
+        page = provisioning.hosting_page(
+            connection, name_contains=name, owner=owner, plan=plan, state=state, deleted=deleted, offset=offset, limit=limit
+        )
+        return page, _domains(connection, *page.rows)
+
+    page, domains = await context.read(read)
     trusted = context.settings.intake.trusted_networks
-    return HostingList(items=[_out(h, trusted) for h in page.rows], total=page.total, offset=offset, limit=limit)
+    return HostingList(items=[_out(h, trusted, domains) for h in page.rows], total=page.total, offset=offset, limit=limit)
 
 
 @router.get("/hostings/{name}", response_model=HostingOut, summary="One hosting", responses=responses(401, 403, 404, 422, 429))
 async def get_hosting(request: Request, name: HostingName, caller: Reader) -> HostingOut:
     context = _context(request)
-    hosting = _found(context, await context.read(lambda c: hosting_store.find_hosting(c, name=name)), name)
-    return _out(hosting, context.settings.intake.trusted_networks)
+    def read(connection) -> tuple[Hosting | None, dict[int, list[str]]]:
+        found = hosting_store.find_hosting(connection, name=name)
+        return found, _domains(connection, found)
+
+    found, domains = await context.read(read)
+    return _out(_found(context, found, name), context.settings.intake.trusted_networks, domains)
 
 
 def _create(connection, context: WebContext, caller: accounts.Caller, name: str, fields: HostingFields, plan: str) -> Hosting:
@@ -301,16 +320,16 @@ async def put_hosting(request: Request, name: HostingName, body: HostingFields, 
     context = _context(request)
     plan = _check_plan(context, body.plan)
 
-    def put(connection) -> tuple[bool, Hosting]:
+    def put(connection) -> tuple[bool, Hosting, dict[int, list[str]]]:
         before = hosting_store.find_hosting(connection, name=name)
         if before is None:
-            return True, _create(connection, context, caller, name, body, plan)
+            return True, _create(connection, context, caller, name, body, plan), {}
         after = _update(connection, context, caller, before, {**body.model_dump(), "plan": plan})
-        return False, after
+        return False, after, _domains(connection, after)
 
-    created, hosting = await context.write(put)
+    created, hosting, domains = await context.write(put)
     response.status_code = 201 if created else 200
-    return _out(hosting, context.settings.intake.trusted_networks)
+    return _out(hosting, context.settings.intake.trusted_networks, domains)
 
 
 def _update(connection, context: WebContext, caller: accounts.Caller, before: Hosting, fields: dict[str, Any]) -> Hosting:
@@ -340,11 +359,13 @@ async def patch_hosting(request: Request, name: HostingName, body: HostingPatch,
     if "plan" in fields:
         _check_plan(context, fields["plan"])
 
-    def patch(connection) -> Hosting:
+    def patch(connection) -> tuple[Hosting, dict[int, list[str]]]:
         before = _found(context, hosting_store.find_hosting(connection, name=name), name)
-        return _update(connection, context, caller, before, fields)
+        after = _update(connection, context, caller, before, fields)
+        return after, _domains(connection, after)
 
-    return _out(await context.write(patch), context.settings.intake.trusted_networks)
+    hosting, domains = await context.write(patch)
+    return _out(hosting, context.settings.intake.trusted_networks, domains)
 
 
 @router.delete("/hostings/{name}", response_model=Deleted, summary="Delete a hosting (its log is kept)",
