@@ -118,11 +118,7 @@ async def domains_check(request: Request, name: str, domain: DomainField = "", c
 # --- key rotation, confirmed first -------------------------------------------------------------
 
 ROTATE_TITLE = N_("Rotate the key of %(domain)s?")
-ROTATE_EXPLAIN = N_(
-    "A new key is made and its record is shown on this page: publish it beside the current one. Your mail stays "
-    "signed with the current key until the new record is found in DNS, then the new key signs. Keep the old record "
-    "%(days)s more days after that: mail already on its way is still checked with it."
-)
+ROTATE_EXPLAIN = N_("A new key is made and its record is shown on this page: publish it beside the current one. Your mail stays signed with the current key until the new record is found in DNS, then the new key signs. Keep the old record %(days)s more days after that: mail already on its way is still checked with it.")  # noqa: E501
 NOT_VERIFIED = N_("Publish and verify the current record before rotating the key.")
 ROTATION_WAITING = N_("A rotation is already waiting for its new record in DNS: publish it and check the domain.")
 
