@@ -2,7 +2,7 @@
 api_rate_limits table
 
 Revision ID: 0019
-Revises: 0014
+Revises: 0016
 Create Date: 2026-12-02
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0014"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
