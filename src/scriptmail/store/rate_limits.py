@@ -1,14 +1,18 @@
 """The API's per-token rate limit kept in the store, so that every web process and node shares it.
 
 One row per token holds its theoretical arrival time (GCRA, web.throttle.gcra_take); one upsert
-decides and records a request, so two processes never both take the last place. On PostgreSQL
-the transaction commits without waiting for the WAL flush: losing the last few requests' count in
-a crash only lets a token a few requests more, and costs no fsync per request.
+decides and records a request, so two processes never both take the last place. A count lost in a
+crash only lets a token a few requests more, so no request waits for the disk:
+- on PostgreSQL the transaction commits without waiting for the WAL flush;
+- on SQLite (one machine) the rows live in a file of their own beside the database, written
+  without fsync and under its own lock, so API calls never queue behind the mail's commits.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, case, func, literal, text
+import functools
+
+from sqlalchemy import Connection, Engine, case, create_engine, event, func, literal, text
 
 from scriptmail.store.engine import upsert
 from scriptmail.store.schema import api_rate_limits
@@ -35,6 +39,30 @@ def take(connection: Connection, token_id: int, now: float, per_minute: int, bur
     if ok:
         return 0.0
     return max(tat, now) + interval - now - burst * interval
+
+
+@functools.cache
+def beside(database: str) -> Engine:
+    """The rate-limit file of the SQLite store at path `database` (`<database>.ratelimits`),
+    shared by its processes."""
+    engine = create_engine(f"sqlite:///{database}.ratelimits", connect_args={"timeout": 10})
+
+    @event.listens_for(engine, "connect")
+    def _unsynced(dbapi_connection, _record) -> None:
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA synchronous=OFF")
+
+    with engine.begin() as connection:  # several processes may get here first at once
+        connection.exec_driver_sql(
+            "CREATE TABLE IF NOT EXISTS api_rate_limits (token_id INTEGER PRIMARY KEY, tat FLOAT NOT NULL, ok INTEGER NOT NULL DEFAULT 1)"
+        )
+    return engine
+
+
+def take_beside(database: str, token_id: int, now: float, per_minute: int, burst: int) -> float:
+    """take() on the rate-limit file of the SQLite store at path `database`."""
+    with beside(database).begin() as connection:
+        return take(connection, token_id, now, per_minute, burst)
 
 
 def forget(connection: Connection, token_id: int) -> None:
