@@ -23,6 +23,7 @@ class Received:
     tls: bool = False
     peer: str = ""  # the sending side's address, as the sink saw it
     helo: str = ""  # the name the client gave in EHLO/HELO
+    mail_options: list[str] = field(default_factory=list)  # the MAIL FROM parameters, e.g. ["SMTPUTF8"]
 
     @property
     def data(self) -> bytes:
@@ -50,6 +51,7 @@ class Sink:
     port: int = 0
     connections: int = 0
     tls: ssl.SSLContext | None = None  # offer STARTTLS with this context
+    smtputf8: bool = True  # offer SMTPUTF8 (RFC 6531); without it, a non-ASCII command is refused as old servers do
 
     def __post_init__(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -100,23 +102,31 @@ class Sink:
         helo = ""
         try:
             await say(behaviour.greeting)
-            mail_from, recipients = "", []
+            mail_from, recipients, mail_options = "", [], []
             while True:
                 line = await reader.readline()
                 if not line:
                     return
-                command = line.decode("latin-1").strip()
+                if not line.isascii() and not self.smtputf8:
+                    await say("500 5.5.2 non-ASCII command: SMTPUTF8 is not offered here")
+                    continue
+                command = line.decode("utf-8", errors="surrogateescape").strip()
                 verb = command[:4].upper()
                 if verb in ("EHLO", "HELO"):
                     helo = command[5:].strip()
                     offer = "250-STARTTLS\r\n" if self.tls and not encrypted else ""
+                    offer += "250-SMTPUTF8\r\n" if self.smtputf8 else ""
                     await say(f"250-sink.test\r\n{offer}250-8BITMIME\r\n250 SIZE 52428800")
                 elif verb == "STAR" and self.tls and not encrypted:
                     await say("220 2.0.0 ready to start TLS")
                     await writer.start_tls(self.tls)
                     encrypted = True
                 elif verb == "MAIL":
-                    mail_from, recipients = command[10:].strip().strip("<>"), []
+                    path, _, parameters = command[10:].strip().partition(" ")
+                    mail_from, recipients, mail_options = path.strip("<>"), [], parameters.split()
+                    if "SMTPUTF8" in (option.upper() for option in mail_options) and not self.smtputf8:
+                        await say("555 5.5.4 SMTPUTF8 is not offered here")
+                        continue
                     await say("250 2.1.0 ok")
                 elif verb == "RCPT":
                     address = command[8:].strip().strip("<>")
@@ -128,7 +138,16 @@ class Sink:
                 elif verb == "DATA":
                     await say("354 go ahead")
                     raw = await reader.readuntil(b"\r\n.\r\n")
-                    message = Received(mail_from, recipients, raw[:-3], time.time(), tls=encrypted, peer=peer, helo=helo)
+                    message = Received(
+                        mail_from,
+                        recipients,
+                        raw[:-3],
+                        time.time(),
+                        tls=encrypted,
+                        mail_options=mail_options,
+                        peer=peer,
+                        helo=helo,
+                    )
                     if behaviour.delay:
                         await asyncio.sleep(behaviour.delay)
                     reply = behaviour.data(message)
@@ -138,7 +157,7 @@ class Sink:
                     if not await say(reply):
                         return
                 elif verb == "RSET":
-                    mail_from, recipients = "", []
+                    mail_from, recipients, mail_options = "", [], []
                     await say("250 ok")
                 elif verb == "QUIT":
                     await say("221 bye")

@@ -513,6 +513,35 @@ mta_sts_policies = Table(
     Column("fetched_at", Float, nullable=False),
 )
 
+# Test messages a hosting's owner sent from the customer area or the API ("Send a test message"):
+# counted per rolling hour (web.test_sends_per_hour), and what became of each, shown live. The row
+# is written before the message is handed to intake, so a refused test still counts.
+test_sends = Table(
+    "test_sends",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("hosting_id", Id, ForeignKey("hostings.id"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("requested_by", String(320), nullable=False, server_default=""),
+    Column("sender", String(320), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("queue_id", Id, nullable=True),  # the message intake committed; None: not (yet) accepted
+    Column("refused", Text, nullable=False, server_default=""),  # intake's refusal, if it refused
+    Column("dkim", String(16), nullable=False, server_default=""),  # signed, platform, failed, "" (unsigned)
+    Column("dkim_domain", String(253), nullable=False, server_default=""),  # the d= of its signature
+    Index("ix_test_sends_hosting_created", "hosting_id", "created_at"),
+)
+
+# The API's rate limit per token, shared by every web process and node (store.rate_limits): the
+# token's theoretical arrival time (GCRA) and whether its last request was allowed.
+api_rate_limits = Table(
+    "api_rate_limits",
+    metadata,
+    Column("token_id", Id, primary_key=True, autoincrement=False),
+    Column("tat", Float, nullable=False),
+    Column("ok", Integer, nullable=False, server_default="1"),
+)
+
 # What each delivery node's traffic shaping and pools look like now (scriptmail.shaping): busy or
 # slowed sites and the pools, rewritten by the node every few seconds, never per message. The
 # CLI, the operator pages and the metrics read it, so every node shows the same picture.

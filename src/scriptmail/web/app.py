@@ -22,18 +22,22 @@ from scriptmail.web import (
     area_domains,
     area_log,
     area_suppression,
+    area_test_send,
     area_webhooks,
     domains_api,
+    exports,
+    exports_api,
     metrics,
     openapi,
     operator,
     operator_sites,
     operator_suppression,
+    operator_webhooks,
     pages,
+    test_send_api,
     webhooks_api,
 )
 from scriptmail.web.api import router
-from scriptmail.web.api_auth import RateLimits
 from scriptmail.web.context import WebContext
 from scriptmail.web.problems import problem
 from scriptmail.web.suppression_api import router as suppression_router
@@ -48,7 +52,6 @@ def create_app(context: WebContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.context = context
-    app.state.rate_limits = RateLimits()
     app.include_router(router)
     app.include_router(suppression_router)
     app.include_router(admin_api.router)
@@ -61,8 +64,13 @@ def create_app(context: WebContext) -> FastAPI:
     app.include_router(area_suppression.router)
     app.include_router(operator.router)
     app.include_router(operator_suppression.router)
+    app.include_router(operator_webhooks.router)
     app.include_router(operator_sites.router)
     app.include_router(account.router)
+    app.include_router(exports.router)
+    app.include_router(exports_api.router)
+    app.include_router(area_test_send.router)
+    app.include_router(test_send_api.router)
     app.mount("/static", StaticFiles(directory=Path(area.__file__).parent / "static"), name="static")
 
     @app.middleware("http")

@@ -1,7 +1,7 @@
 """traffic shaping and pools as each delivery node sees them: the delivery_sites table
 
 Revision ID: 0015
-Revises: 0016
+Revises: 0019
 Create Date: 2026-12-02
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0016"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
