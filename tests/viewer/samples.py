@@ -23,7 +23,7 @@ def newsletter(remote_url: str = "http://127.0.0.1:9/pixel.png") -> bytes:
         "<script>document.body.setAttribute('data-ran','yes')</script>"
         "</body></html>"
     )
-    encoded = base64.encodebytes(PNG).decode()
+    encoded = base64.encodebytes(PNG).decode().replace("\n", "\r\n")
     return (
         "From: =?utf-8?q?Zo=C3=AB?= <web@shop.example>\r\n"
         "To: reader@sink.test\r\n"
@@ -41,7 +41,7 @@ def newsletter(remote_url: str = "http://127.0.0.1:9/pixel.png") -> bytes:
         "--alt\r\n"
         "Content-Type: text/html; charset=utf-8\r\n"
         "Content-Transfer-Encoding: base64\r\n\r\n"
-        + base64.encodebytes(html.encode()).decode()
+        + base64.encodebytes(html.encode()).decode().replace("\n", "\r\n")
         + "--alt--\r\n"
         "--rel\r\n"
         "Content-Type: image/png\r\n"

@@ -96,6 +96,7 @@ def find(connection: Connection, hosting_id: int, message_id: int, with_body: bo
 
 def release(connection: Connection, hosting_id: int, message_id: int, actor: Actor, now: float, reason: str = "") -> int:
     """Send one held message now; the hosting stays blocked and its other mail stays held."""
+    _exists(connection, hosting_id, message_id)
     state = _state(connection, hosting_id)
     if not holds_mail(state):
         raise NotAllowed(N_("Sending is not blocked: this email is not held."))
@@ -104,7 +105,6 @@ def release(connection: Connection, hosting_id: int, message_id: int, actor: Act
     if actor is Actor.CUSTOMER and state is not HostingState.BLOCKED:
         # An automatic block (spam, bounce) is lifted as a whole, by a purge or by support.
         raise NotAllowed(N_("Only mail held by your own block can be released one email at a time."))
-    _exists(connection, hosting_id, message_id)
     released = connection.execute(
         update(recipients)
         .where(recipients.c.message_id == message_id, recipients.c.hosting_id == hosting_id, recipients.c.status == _HELD)
@@ -121,8 +121,8 @@ def release(connection: Connection, hosting_id: int, message_id: int, actor: Act
 
 def delete(connection: Connection, hosting_id: int, message_id: int, actor: Actor, now: float, reason: str = "") -> int:
     """Delete one message that waits or is held: its recipients become purged, its body is freed."""
+    _exists(connection, hosting_id, message_id)  # another hosting's message: not found, before anything else
     state = _state(connection, hosting_id)
-    _exists(connection, hosting_id, message_id)
     deleted = connection.execute(
         update(recipients)
         .where(recipients.c.message_id == message_id, recipients.c.hosting_id == hosting_id,
@@ -150,8 +150,8 @@ def resend(
 
     Their attempt count starts again from zero, so the quota counts them as new mail; a hosting
     that does not send holds them like any new mail."""
+    _exists(connection, hosting_id, message_id)  # another hosting's message: not found, before anything else
     state = _state(connection, hosting_id)
-    _exists(connection, hosting_id, message_id)
     if connection.execute(select(func.count()).select_from(bodies).where(bodies.c.message_id == message_id)).scalar_one() == 0:
         raise NotAllowed(N_("The body of this email is no longer stored: it cannot be sent again."))
     conditions = [recipients.c.message_id == message_id, recipients.c.hosting_id == hosting_id, recipients.c.status.in_(_FAILED)]

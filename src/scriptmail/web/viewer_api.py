@@ -1,4 +1,4 @@
-"""The REST API of one stored message: `/1.0/hosting/web/{serviceName}/email/messages/{id}`.
+"""The REST API of one stored message: `/1.0/hosting/web/{serviceName}/email/stored/{id}`.
 
 Read it (headers, text, attachments; the HTML as stored, for the caller to render as it sees
 fit), download its source, and act on it alone: release it while the hosting is blocked, delete
@@ -20,7 +20,7 @@ from scriptmail.viewer import mime
 from scriptmail.web.api import NOT_FOUND, ByMethod, Context, ServiceName, _iso
 from scriptmail.web.problems import responses
 
-router = APIRouter(prefix="/1.0/hosting/web/{serviceName}/email/messages/{id}", tags=["messages"])
+router = APIRouter(prefix="/1.0/hosting/web/{serviceName}/email/stored/{id}", tags=["messages"])
 NO_MESSAGE = "there is no such email in this hosting"
 MessageId = Annotated[int, Path(ge=1, le=2**62, description="The message's queue id.")]
 
