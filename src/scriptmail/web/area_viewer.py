@@ -174,7 +174,6 @@ def _frame_headers(images: bool) -> dict[str, str]:
         "X-Frame-Options": "SAMEORIGIN",
         "Referrer-Policy": "no-referrer",
         "Cache-Control": "no-store",
-        "Cross-Origin-Resource-Policy": "same-origin",
     }
 
 
