@@ -46,9 +46,7 @@ def newsletter(remote_url: str = "http://127.0.0.1:9/pixel.png") -> bytes:
         "--rel\r\n"
         "Content-Type: image/png\r\n"
         "Content-ID: <logo@shop.example>\r\n"
-        "Content-Transfer-Encoding: base64\r\n\r\n"
-        + encoded
-        + "--rel--\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n" + encoded + "--rel--\r\n"
         "--outer\r\n"
         'Content-Type: application/pdf; name="invoice.pdf.exe"\r\n'
         'Content-Disposition: attachment; filename="invoice.pdf.exe"\r\n'

@@ -20,7 +20,12 @@ def test_a_newsletter_is_read_as_a_mail_program_reads_it() -> None:
     assert view.text == "Hello Zoë, the text part."  # quoted-printable, UTF-8
     assert view.html is not None and "<h1 id=hello>Hello Zoë</h1>" in view.html  # base64, UTF-8
     logo, exe = view.attachments
-    assert (logo.content_type, logo.content_id, logo.inline, logo.size) == ("image/png", "logo@shop.example", True, len(samples.PNG))
+    assert (logo.content_type, logo.content_id, logo.inline, logo.size) == (
+        "image/png",
+        "logo@shop.example",
+        True,
+        len(samples.PNG),
+    )
     assert exe.filename == "invoice.pdf.exe" and exe.executable == ".exe disguised as .pdf" and not exe.inline
     assert view.images == {"logo@shop.example": logo.index}
     assert mime.part(samples.newsletter(), logo.index) == ("image/png", "", samples.PNG)

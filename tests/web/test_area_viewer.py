@@ -20,7 +20,7 @@ from scriptmail.store.hosting_control import change_state, history
 from scriptmail.store.schema import messages, recipients
 from tests.support.gateway import HOSTING, RunningGateway, submit, wait_status
 from tests.support.sink import Behaviour, Sink
-from tests.support.web_client import A, B, OTHER
+from tests.support.web_client import OTHER, A, B
 from tests.viewer import samples
 
 
@@ -50,7 +50,11 @@ def _wait(predicate, timeout: float = 20.0) -> None:
 def _held_three(gateway: RunningGateway) -> dict[str, int]:
     _block(gateway)
     for subject in ("first", "second", "third"):
-        submit(gateway.smtp_port, f"Subject: {subject}\r\nTo: x@sink.test\r\n\r\nbody of {subject}\r\n".encode(), [f"{subject}@sink.test"])
+        submit(
+            gateway.smtp_port,
+            f"Subject: {subject}\r\nTo: x@sink.test\r\n\r\nbody of {subject}\r\n".encode(),
+            [f"{subject}@sink.test"],
+        )
     wait_status(gateway.engine, "held", 3)
     return _message_ids(gateway)
 

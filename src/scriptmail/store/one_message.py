@@ -79,7 +79,9 @@ def find(connection: Connection, hosting_id: int, message_id: int, with_body: bo
         found = connection.execute(select(bodies.c.data).where(bodies.c.message_id == message_id)).scalar()
         data = bytes(found) if found is not None else None
     else:
-        stored = connection.execute(select(func.count()).select_from(bodies).where(bodies.c.message_id == message_id)).scalar_one()
+        stored = connection.execute(
+            select(func.count()).select_from(bodies).where(bodies.c.message_id == message_id)
+        ).scalar_one()
         data = b"" if stored else None
     people = [
         Recipient(r.id, r.address, r.status, r.last_code, r.last_text)

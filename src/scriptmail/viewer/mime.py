@@ -69,7 +69,7 @@ def read(data: bytes) -> View:
     text = html = None
     attachments: list[Part] = []
     images: dict[str, int] = {}
-    for index, part, depth in _leaves(message, problems):
+    for index, part, _depth in _leaves(message, problems):
         kind = part.get_content_type()
         name = _filename(part)
         disposition = (part.get("content-disposition") or "").split(";")[0].strip().lower()

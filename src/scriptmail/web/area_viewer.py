@@ -11,12 +11,12 @@ the owner asks) and a sandbox without scripts, forms or the area's origin.
 from __future__ import annotations
 
 import os
+from typing import Annotated
 from urllib.parse import quote
 
 from babel.numbers import format_decimal
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from typing import Annotated
 
 from scriptmail.catalogues import N_
 from scriptmail.control.states import Actor
@@ -30,7 +30,7 @@ router = APIRouter(include_in_schema=False)
 NO_MESSAGE = N_("There is no such email in this hosting.")
 IMAGE_TYPES = {"image/png", "image/gif", "image/jpeg", "image/webp", "image/bmp"}  # shown inline; never SVG
 FRAME_SANDBOX = "allow-popups allow-popups-to-escape-sandbox"
-AddressesField = Annotated[list[str], Form(max_length=one_message.MAX_CHOSEN)]
+AddressesField = Annotated[list[str] | None, Form(max_length=one_message.MAX_CHOSEN)]
 
 
 async def viewer_key(request: Request) -> bytes:
@@ -101,8 +101,14 @@ async def viewer_page(request: Request, name: str, message_id: str) -> Response:
         remote=remote,
         images=images,
         attachments=[
-            {"index": a.index, "name": a.filename, "type": a.content_type, "inline": a.inline, "executable": a.executable,
-             "size": format_decimal(a.size, locale=page.locale)}
+            {
+                "index": a.index,
+                "name": a.filename,
+                "type": a.content_type,
+                "inline": a.inline,
+                "executable": a.executable,
+                "size": format_decimal(a.size, locale=page.locale),
+            }
             for a in (view.attachments if view else [])
         ],  # fmt: skip
         recipients=stored.recipients,
@@ -128,7 +134,13 @@ async def raw_source(request: Request, name: str, message_id: str) -> Response:
 async def attachment(request: Request, name: str, message_id: str, index: str) -> Response:
     page = await logged_in(request)
     stored = await _stored(page, name, message_id)
-    if stored.data is None or not page.context.settings.web.show_held_body or not index.isascii() or not index.isdigit() or len(index) > 6:
+    if (
+        stored.data is None
+        or not page.context.settings.web.show_held_body
+        or not index.isascii()
+        or not index.isdigit()
+        or len(index) > 6
+    ):
         raise HTTPException(404, page._(NO_MESSAGE))
     found = mime.part(stored.data, int(index))
     if found is None:
@@ -245,9 +257,9 @@ async def delete(request: Request, name: str, message_id: str, confirm: FlagFiel
 
 @router.post("/hostings/{name}/mail/{message_id}/resend")
 async def resend(
-    request: Request, name: str, message_id: str, confirm: FlagField = "", csrf: CsrfField = "", to: AddressesField = []
-) -> Response:  # noqa: B006 - FastAPI's default for a repeated form field
-    chosen = [a for a in to if len(a) <= 320] or None
+    request: Request, name: str, message_id: str, confirm: FlagField = "", csrf: CsrfField = "", to: AddressesField = None
+) -> Response:
+    chosen = [a for a in (to or []) if len(a) <= 320] or None
     return await _act(
         request, name, message_id, csrf, confirm, "resend",
         lambda c, h, m, actor, now: one_message.resend(c, h, m, actor, now, addresses=chosen),

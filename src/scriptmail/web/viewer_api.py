@@ -111,7 +111,9 @@ async def get_source(hosting: Hosting, id: MessageId, context: Context) -> Respo
     found = await _find(context, hosting[0], id)
     if found.data is None or not context.settings.web.show_held_body:
         raise HTTPException(404, "the body of this email is no longer stored")
-    return Response(found.data, media_type="message/rfc822", headers={"Content-Disposition": f'attachment; filename="message-{found.id}.eml"'})
+    return Response(
+        found.data, media_type="message/rfc822", headers={"Content-Disposition": f'attachment; filename="message-{found.id}.eml"'}
+    )
 
 
 async def _act(context, operation) -> Done:
