@@ -19,9 +19,11 @@ run: $(STAMP)
 	$(BIN)/scriptmail serve
 
 ## Lint, then run the whole test suite (needs the PostgreSQL server at 127.0.0.1:5432; .ci/run starts it).
+## Most tests wait on sockets and subprocesses, so more workers than cores pays; TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 4
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 ## Measure scriptmail against Postfix on this machine (see benchmarks/README.md).
 bench: $(STAMP)

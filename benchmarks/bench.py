@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from footprint import Footprint
 from stage_profile import Profiler, per_message_us, stage_shares
 from web_load import WRK_CONNECTIONS, block_latency, parse_wrk, run_wrk, start_wrk, wrk_path
 
@@ -793,8 +794,10 @@ def scan_log(path: Path, limit: int = 8) -> tuple[int, list[str]]:
 
 
 def bench_scriptmail(
-    tools: dict[str, str], workdir: Path, sink: Sink, args: argparse.Namespace
+    tools: dict[str, str], workdir: Path, sink: Sink, args: argparse.Namespace, backlog: int = 0
 ) -> tuple[Figures, dict[str, Any]]:
+    """One scriptmail phase on a fresh store; with `backlog`, that many recipients wait or are held
+    in it before the server starts (benchmarks/backlog.py)."""
     fig = Figures()
     extra: dict[str, Any] = {"log_problems": 0, "log_samples": []}
     database = PostgresDatabase(args.pg_admin_url) if args.store == "postgresql" else None
@@ -827,6 +830,10 @@ def bench_scriptmail(
         token = outputs[-1].strip().rpartition(" ")[2]
         if args.sign != "none":
             _mark_keys_found(url)
+        if backlog:
+            from backlog import fill
+
+            extra["backlog_fill_s"] = round(fill(url, backlog, log), 1)
         with open(log_path, "wb") as log_file:
             proc = subprocess.Popen(
                 [exe, "--config", str(config), *parts],
@@ -840,8 +847,12 @@ def bench_scriptmail(
                 raise BenchError(f"scriptmail serve exited {proc.returncode}: {tail}")
 
         wait_for_banner(port, min(args.timeout, 60), alive)
+        footprint = Footprint(url, None if database else workdir / "bench.db")
+        footprint.start()
         label = args.store if args.sign == "none" else f"{args.store}, DKIM {args.sign}"
+        label += f", {backlog:,} recipients queued" if backlog else ""
         measure(f"scriptmail ({label})", proc.pid, port, tools, args, sink, fig, deliver, alive)
+        extra["footprint"] = footprint.finish(args.messages + args.latency_sample)
         if args.web:
             extra["web"] = bench_web(port, web_port, token, tools, args, sink, proc.pid, deliver, alive)
     except BenchError as exc:
@@ -910,6 +921,18 @@ def print_web(web: dict[str, Any], sm: Figures) -> None:
     change = f" ({during / alone:.2f}x of the rate without web load)" if during and alone else ""
     print(f"  SMTP accepted/s while wrk polls the counters: {_fmt(during)}{change}")
     print(f"  BLOCK answered (API, every node holds it): p50 {web['block_p50_ms']} ms, p99 {web['block_p99_ms']} ms")
+
+
+def print_backlogs(backlogs: list[dict[str, Any]], empty: Figures) -> None:
+    """Each queued-store phase beside the empty store of the same run (goal: within 10 %, RSS < 250 MB)."""
+    print("queue already in the store       accepted/s (x empty)  delivered/s (x empty)   p99 ms   RSS MB   fill s")
+    for row in backlogs:
+        accept, deliver = row["accept_per_s"], row["delivered_per_s"]
+        print(
+            f"  {row['recipients']:>12,} recipients   {_fmt(accept):>8} ({_ratio(accept, empty.accept_per_s) or '-'}x)"
+            f"      {_fmt(deliver):>8} ({_ratio(deliver, empty.delivered_per_s) or '-'}x)"
+            f"   {_fmt(row['accept_p99_ms'], 1):>7} {_fmt(row['peak_rss_mb'], 1):>8} {_fmt(row['fill_s'], 0):>8}"
+        )
 
 
 def _fmt(value: float | None, digits: int = 0) -> str:
@@ -1035,12 +1058,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--profile", action="store_true",
         help="sample scriptmail with py-spy during the throughput phase and print CPU µs per message by stage",
     )
+    parser.add_argument(
+        "--backlog", type=_sizes, default=[],
+        help="after the empty-store phase, one phase per size with that many recipients already waiting or held, e.g. 100000,1000000",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, queue, config)")
     parser.add_argument("--json-out", type=Path, default=None, help="also write the JSON result to this file")
     args = parser.parse_args(argv)
     if args.messages < 1 or args.concurrency < 1 or args.size < 0:
         parser.error("--messages and --concurrency must be >= 1, --size >= 0")
     return args
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of counts") from None
+    if any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError("each backlog size must be >= 1")
+    return sizes
 
 
 def _raise_interrupt(signum: int, _frame: Any) -> None:
@@ -1067,6 +1104,7 @@ def main(argv: list[str] | None = None) -> int:
     pf: Figures | None = None
     sm: Figures | None = None
     sm_extra: dict[str, Any] = {}
+    backlogs: list[dict[str, Any]] = []
     errors: list[str] = []
     try:
         sink_port = free_port()
@@ -1085,6 +1123,11 @@ def main(argv: list[str] | None = None) -> int:
             (workdir / "scriptmail").mkdir()
             sm, sm_extra = bench_scriptmail(tools, workdir / "scriptmail", sink, args)
             errors += [f"scriptmail: {e}" for e in sm.errors]
+            for size in args.backlog:
+                (workdir / f"scriptmail-{size}").mkdir()
+                fig, extra = bench_scriptmail(tools, workdir / f"scriptmail-{size}", sink, args, backlog=size)
+                backlogs.append({"recipients": size, "fill_s": extra.get("backlog_fill_s"), **vars(fig)})
+                errors += [f"scriptmail with {size} queued: {e}" for e in fig.errors]
     except BenchError as exc:
         errors.append(str(exc))
     finally:
@@ -1103,6 +1146,11 @@ def main(argv: list[str] | None = None) -> int:
         for stage, micros in sm.stage_us.items():
             print(f"  {stage:<34} {micros:>8.1f}")
         print(f"  {'total':<34} {sum(sm.stage_us.values()):>8.1f}")
+    if sm_extra.get("footprint"):
+        shown = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in sm_extra["footprint"].items())
+        print(f"scriptmail store after the run: {shown} (bodies of delivered mail are freed; log rows stay)")
+    if backlogs and sm:
+        print_backlogs(backlogs, sm)
     web = sm_extra.get("web")
     if web:
         print_web(web, sm)
@@ -1122,6 +1170,8 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_pct": sm.cpu_pct,
         "stage_us": sm.stage_us,
         "web": sm_extra.get("web"),
+        "backlog": backlogs,
+        "footprint": sm_extra.get("footprint"),
         "postfix_accept_per_s": pf.accept_per_s,
         "postfix_delivered_per_s": pf.delivered_per_s,
         "postfix_accept_p50_ms": pf.accept_p50_ms,

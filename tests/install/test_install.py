@@ -26,8 +26,10 @@ def _reachable(programs: Path) -> Path:
         return programs
     link = Path("/opt/scriptmail-tests") / f"bin-{hashlib.sha256(str(programs).encode()).hexdigest()[:12]}"
     link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.is_symlink():
+    try:
         link.symlink_to(programs, target_is_directory=True)
+    except FileExistsError:  # another test worker made it first
+        pass
     return link
 
 
