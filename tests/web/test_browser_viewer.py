@@ -108,6 +108,11 @@ def test_a_hostile_html_mail_runs_nothing_and_loads_nothing_until_allowed(gatewa
             return seen; }"""
     )
     assert reach == ["no cookie", "no parent"]
+    # The viewer fits a phone: nothing sticks out sideways at 360 px.
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.wait_for_timeout(150)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), "the viewer overflows at 360 px"
+    page.set_viewport_size({"width": 1280, "height": 900})
     # The remote image was not fetched, and the page says so.
     page.wait_for_timeout(300)
     assert _Counter.hits == []
