@@ -263,3 +263,20 @@ def test_the_api_reads_one_message_and_acts_on_it_alone(gateway: RunningGateway,
         assert api.post(f"/{HOSTING}/email/stored/{ids['second']}/resend", headers=tokens[A], json=body).status_code == 422
     assert api.post(f"/{HOSTING}/email/stored/{ids['second']}/resend", headers=tokens[A], content=b"\xff").status_code == 422
     assert api.get(f"/{HOSTING}/email/stored/{ids['first']}").status_code == 401
+
+
+def test_bad_posts_to_the_actions_change_nothing(gateway: RunningGateway, area) -> None:
+    ids = _held_three(gateway)
+    browser = area()
+    browser.login(A)
+    path = f"/hostings/{HOSTING}/mail/{ids['first']}"
+    csrf = browser.csrf(browser.get(path))
+    for action in ("release", "delete", "resend"):
+        assert browser.post(f"{path}/{action}", {"confirm": "yes"}).status_code == 403  # no CSRF token
+        assert browser.post(f"{path}/{action}", {"csrf": csrf, "confirm": "yes"}, origin="https://evil.test").status_code == 403
+        assert browser.post(f"{path}/{action}", {"csrf": csrf, "confirm": "y" * 50}).status_code == 422
+        assert browser.post(f"/hostings/{HOSTING}/mail/x/{action}", {"csrf": csrf, "confirm": "yes"}).status_code == 404
+        assert browser.post(f"/hostings/{HOSTING}/mail/424242/{action}", {"csrf": csrf, "confirm": "yes"}).status_code == 404
+    refused = browser.post(f"{path}/resend", {"csrf": csrf, "confirm": "yes", "to": "x" * 400})
+    assert "nothing to send again" in browser.get(refused.headers["location"]).text
+    assert _statuses(gateway, ids["first"]) == {"first@sink.test": "held"}
