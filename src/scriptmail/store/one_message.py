@@ -66,7 +66,8 @@ class Stored:
         return [r for r in self.recipients if r.status in _FAILED]
 
 
-def find(connection: Connection, hosting_id: int, message_id: int, with_body: bool = True) -> Stored | None:
+def find(connection: Connection, hosting_id: int, message_id: int) -> Stored | None:
+    """The message with its body and recipients, if it is this hosting's."""
     row = connection.execute(
         select(messages.c.id, messages.c.hosting_id, messages.c.received_at, messages.c.envelope_from, messages.c.size,
                messages.c.score, messages.c.score_reasons, messages.c.released_at)
@@ -74,15 +75,8 @@ def find(connection: Connection, hosting_id: int, message_id: int, with_body: bo
     ).first()  # fmt: skip
     if row is None:
         return None
-    data = None
-    if with_body:
-        found = connection.execute(select(bodies.c.data).where(bodies.c.message_id == message_id)).scalar()
-        data = bytes(found) if found is not None else None
-    else:
-        stored = connection.execute(
-            select(func.count()).select_from(bodies).where(bodies.c.message_id == message_id)
-        ).scalar_one()
-        data = b"" if stored else None
+    found = connection.execute(select(bodies.c.data).where(bodies.c.message_id == message_id)).scalar()
+    data = bytes(found) if found is not None else None
     people = [
         Recipient(r.id, r.address, r.status, r.last_code, r.last_text)
         for r in connection.execute(
@@ -99,7 +93,7 @@ def find(connection: Connection, hosting_id: int, message_id: int, with_body: bo
 def release(connection: Connection, hosting_id: int, message_id: int, actor: Actor, now: float, reason: str = "") -> int:
     """Send one held message now; the hosting stays blocked and its other mail stays held."""
     _exists(connection, hosting_id, message_id)
-    state = _state(connection, hosting_id)
+    state = state_of(connection, hosting_id)
     if not holds_mail(state):
         raise NotAllowed(N_("Sending is not blocked: this email is not held."))
     if state is HostingState.PURGING:
@@ -124,7 +118,7 @@ def release(connection: Connection, hosting_id: int, message_id: int, actor: Act
 def delete(connection: Connection, hosting_id: int, message_id: int, actor: Actor, now: float, reason: str = "") -> int:
     """Delete one message that waits or is held: its recipients become purged, its body is freed."""
     _exists(connection, hosting_id, message_id)  # another hosting's message: not found, before anything else
-    state = _state(connection, hosting_id)
+    state = state_of(connection, hosting_id)
     deleted = connection.execute(
         update(recipients)
         .where(recipients.c.message_id == message_id, recipients.c.hosting_id == hosting_id,
@@ -153,7 +147,7 @@ def resend(
     Their attempt count starts again from zero, so the quota counts them as new mail; a hosting
     that does not send holds them like any new mail."""
     _exists(connection, hosting_id, message_id)  # another hosting's message: not found, before anything else
-    state = _state(connection, hosting_id)
+    state = state_of(connection, hosting_id)
     if connection.execute(select(func.count()).select_from(bodies).where(bodies.c.message_id == message_id)).scalar_one() == 0:
         raise NotAllowed(N_("The body of this email is no longer stored: it cannot be sent again."))
     conditions = [recipients.c.message_id == message_id, recipients.c.hosting_id == hosting_id, recipients.c.status.in_(_FAILED)]
@@ -174,7 +168,8 @@ def resend(
     return count
 
 
-def _state(connection: Connection, hosting_id: int) -> HostingState:
+def state_of(connection: Connection, hosting_id: int) -> HostingState:
+    """The hosting's state now (what the viewer offers depends on it)."""
     state = connection.execute(select(hostings.c.state).where(hostings.c.id == hosting_id)).scalar()
     if state is None:
         raise NotAllowed(N_("This service does not exist"))

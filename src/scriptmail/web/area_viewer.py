@@ -20,9 +20,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from scriptmail.catalogues import N_
 from scriptmail.control.states import Actor
+from scriptmail.model import RecipientStatus
 from scriptmail.store import one_message, secrets
 from scriptmail.viewer import html as safe_html
 from scriptmail.viewer import mime, token
+from scriptmail.web.area_log import STATUS_LABELS
 from scriptmail.web.pages import CsrfField, FlagField, Page, logged_in, posted, see
 
 router = APIRouter(include_in_schema=False)
@@ -43,6 +45,13 @@ async def viewer_key(request: Request) -> bytes:
     return key
 
 
+def _status_label(page: Page, status: str) -> str:
+    try:
+        return page._(STATUS_LABELS[RecipientStatus(status)])
+    except ValueError:
+        return status
+
+
 def _base(name: str, message_id: int) -> str:
     return f"/hostings/{quote(name, safe='')}/mail/{message_id}"
 
@@ -53,10 +62,10 @@ def _message_id(page: Page, value: str) -> int:
     return int(value)
 
 
-async def _stored(page: Page, name: str, message_id: str, with_body: bool = True) -> one_message.Stored:
+async def _stored(page: Page, name: str, message_id: str) -> one_message.Stored:
     hosting_id = await page.owned(name)
     number = _message_id(page, message_id)
-    found = await page.context.read(lambda c: one_message.find(c, hosting_id, number, with_body=with_body))
+    found = await page.context.read(lambda c: one_message.find(c, hosting_id, number))
     if found is None:
         raise HTTPException(404, page._(NO_MESSAGE))
     return found
@@ -79,7 +88,7 @@ async def viewer_page(request: Request, name: str, message_id: str) -> Response:
         frame = f"/view/{token.sign(key, claim)}"
         remote = safe_html.render(view.html, lambda cid: "", remote_allowed=False).remote
     base = _base(name, stored.id)
-    state = await page.context.read(lambda c: one_message._state(c, stored.hosting_id))
+    state = await page.context.read(lambda c: one_message.state_of(c, stored.hosting_id))
     return page.render(
         "viewer.html",
         hosting_name=name,
@@ -111,7 +120,15 @@ async def viewer_page(request: Request, name: str, message_id: str) -> Response:
             }
             for a in (view.attachments if view else [])
         ],  # fmt: skip
-        recipients=stored.recipients,
+        recipients=[
+            {
+                "address": r.address,
+                "status": r.status,
+                "label": _status_label(page, r.status),
+                "reply": f"{r.code or ''} {r.text}".strip(),
+            }
+            for r in stored.recipients
+        ],
         held=stored.held,
         failed=stored.failed,
         deletable=any(r.status in ("held", "queued", "deferred") for r in stored.recipients),
