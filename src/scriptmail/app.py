@@ -28,12 +28,14 @@ from scriptmail.intake.signer import Signer
 from scriptmail.intake.smtp_server import SubmissionHandler, TrustedNetworks, make_server_factory
 from scriptmail.intake.tls import CertificateStore, ensure_self_signed
 from scriptmail.model import DueRecipient
+from scriptmail.mta_sts.source import PolicySource
 from scriptmail.scheduler.jobs import Scheduler
 from scriptmail.store import activity, bus, nodes, queue
 from scriptmail.store import log as store_log
 from scriptmail.store.bounce_reports import apply_report
 from scriptmail.store.engine import open_engine
 from scriptmail.store.migrate import upgrade
+from scriptmail.store.mta_sts import StoredPolicies
 from scriptmail.store.secrets import shared_secret
 from scriptmail.store.system_mail import queue_system_mail
 from scriptmail.store.writer import Writer
@@ -135,6 +137,11 @@ class Gateway:
             await self._start_bounces(secret)
         if "delivery" in self.parts:
             router = Router(settings.delivery)
+            sts = None
+            if settings.delivery.mta_sts:
+                sts = PolicySource(settings.delivery, self.clock, StoredPolicies(self.engine, self.writer))
+            if sts is not None:
+                self._closers.append(sts.close)
             client = SmtpClient(
                 router,
                 ClientSettings(
@@ -147,11 +154,12 @@ class Gateway:
                     idle_seconds=settings.delivery.idle_seconds,
                     max_idle=settings.delivery.per_destination,
                 ),
+                verified_tls=sts.tls if sts is not None else None,
             )
             gate = QuotaGate(settings.plan, ZoneInfo(settings.timezone))
             self.agent = DeliveryAgent(
                 self.engine, self.writer, settings.delivery, client, router, owner=settings.node, gate=gate, clock=self.clock,
-                sender_for=self._verp_sender(secret),
+                sender_for=self._verp_sender(secret), sts=sts,
             )  # fmt: skip
             self._tasks.append(asyncio.create_task(self.agent.run(), name="delivery"))
             self.bus.on(bus.MAIL, lambda *_: self.agent.wake())

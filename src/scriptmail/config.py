@@ -11,6 +11,7 @@ import ipaddress
 import os
 import re
 import socket
+import ssl
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -119,6 +120,24 @@ class DeliverySettings(_Section):
     suppression_days: int = Field(30, ge=1, le=3650)  # an automatic or customer suppression entry lasts this long
     delay_warning: int = Field(0, ge=0)  # seconds queued before the sender is warned of a delay; 0: never
     processes: int = Field(1, ge=1, le=64)  # delivery processes of `serve --split`
+    mta_sts: bool = True  # apply recipient domains' MTA-STS policies (RFC 8461)
+    mta_sts_port: int = Field(443, gt=0, lt=65536)  # HTTPS port of mta-sts.<domain> (another one for tests)
+    tls_ca_file: Path | None = None  # PEM CA certificates trusted besides the system's, for MTA-STS
+
+    @field_validator("tls_ca_file", mode="before")
+    @classmethod
+    def _ca_file(cls, value: object) -> Path | None:
+        if value is None or str(value) == "":
+            return None
+        value = Path(str(value))
+        context = ssl.create_default_context()
+        try:
+            context.load_verify_locations(cafile=str(value))
+        except FileNotFoundError:
+            raise ValueError(f"{value} does not exist") from None
+        except (OSError, ssl.SSLError) as error:
+            raise ValueError(f"{value} holds no usable PEM CA certificate: {error}") from None
+        return value
 
     @field_validator("delay_warning")
     @classmethod

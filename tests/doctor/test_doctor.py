@@ -95,7 +95,7 @@ def test_a_good_installation_has_no_problem(installation: Installation) -> None:
     statuses = {finding["check"]: finding["status"] for finding in report["findings"]}
     assert statuses == {
         "socket": "ok", "maildrop": "ok", "sendmail.toml": "ok", "store": "ok",
-        "nameservers": "ok", "certificate": "ok", "served": "ok", "helo": "ok",
+        "nameservers": "ok", "certificate": "ok", "served": "ok", "helo": "ok", "mta-sts": "ok",
     }  # fmt: skip
 
 

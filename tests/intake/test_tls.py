@@ -4,6 +4,7 @@ renewed certificate served to the next client without a restart."""
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import smtplib
 import socket
@@ -76,6 +77,38 @@ def handshake_with_anything_goes_server(cert: Path, key: Path, context: ssl.SSLC
     return cipher[0]
 
 
+class OutputReader:
+    """A process's output line by line, waited for with a deadline instead of blocking for ever."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, args=(process,), daemon=True).start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def until(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.lines.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"{text!r} never came; the output was:\n{self.text()}")
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
     cert, key = tmp_path / "fullchain.pem", tmp_path / "privkey.pem"
@@ -131,18 +164,29 @@ def test_every_tls_1_2_suite_offered_is_ecdhe_with_aead(certificate) -> None:
         assert suite["aead"], suite["name"]
 
 
-def test_openssl_s_client_sees_the_same(intake: RunningGateway) -> None:
+def test_openssl_s_client_is_refused_each_cbc_and_rsa_suite_and_gets_each_aead_one(intake: RunningGateway) -> None:
+    """The scanner's view, one suite per handshake, with openssl's own client."""
+
     def s_client(*args: str) -> subprocess.CompletedProcess[str]:
         command = ["openssl", "s_client", "-starttls", "smtp", "-connect", f"127.0.0.1:{intake.smtp_port}", *args]
         return subprocess.run(command, input="", capture_output=True, text=True, timeout=20)
 
-    cbc = s_client("-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES128-SHA:@SECLEVEL=0")
-    assert cbc.returncode != 0
-    old = s_client("-tls1_1", "-cipher", "ALL:@SECLEVEL=0")
-    assert old.returncode != 0
-    good = s_client("-tls1_2", "-cipher", "ECDHE-RSA-CHACHA20-POLY1305")
-    assert good.returncode == 0, good.stderr
-    assert "ECDHE-RSA-CHACHA20-POLY1305" in good.stdout
+    for suite in CBC_SUITES + RSA_KEY_EXCHANGE + ["ECDHE-RSA-AES256-SHA", "DHE-RSA-AES128-GCM-SHA256"]:
+        offered = subprocess.run(["openssl", "ciphers", "-tls1_2", f"{suite}:@SECLEVEL=0"], capture_output=True, text=True)
+        assert suite in offered.stdout.strip().split(":"), f"this openssl cannot offer {suite}: the refusal would prove nothing"
+        refused = s_client("-tls1_2", "-cipher", f"{suite}:@SECLEVEL=0")
+        assert refused.returncode != 0, suite
+        assert f"Cipher is {suite}" not in refused.stdout
+    for old in ("-tls1", "-tls1_1"):
+        assert s_client(old, "-cipher", "ALL:@SECLEVEL=0").returncode != 0, old
+    for suite in AEAD_SUITES:
+        accepted = s_client("-tls1_2", "-cipher", suite)
+        assert accepted.returncode == 0, accepted.stderr
+        assert f"Cipher is {suite}" in accepted.stdout, suite
+    for suite in ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"):
+        accepted = s_client("-tls1_3", "-ciphersuites", suite)
+        assert accepted.returncode == 0, accepted.stderr
+        assert f"Cipher is {suite}" in accepted.stdout, suite
 
 
 def test_a_certificate_renewed_while_running_is_served_to_the_next_client(intake: RunningGateway, certificate) -> None:
@@ -170,6 +214,7 @@ def test_a_half_written_renewal_keeps_the_old_certificate_until_it_is_complete(
 
 
 def test_sighup_makes_serve_read_the_certificate_again(tmp_path: Path, certificate) -> None:
+    """No connection comes between the renewal and the signal, so only SIGHUP can load it."""
     cert, key = certificate
     config = tmp_path / "scriptmail.toml"
     config.write_text(
@@ -179,19 +224,17 @@ def test_sighup_makes_serve_read_the_certificate_again(tmp_path: Path, certifica
     )
     command = [sys.executable, "-m", "scriptmail", "--config", str(config), "serve", "--parts", "smtp", "--no-demo"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = OutputReader(process)
     try:
-        lines: list[str] = []
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if "scriptmail is running" in line:
-                break
+        line = output.until("SMTP submission on")
+        port = int(line.split("SMTP submission on ")[1].split(",")[0].rsplit(":", 1)[1])
+        _, _, first = starttls(port, client_context())
+        renewed = write_certificate(cert, key, kind="ec")
         process.send_signal(signal.SIGHUP)
-        for line in process.stdout:
-            lines.append(line)
-            if f"TLS certificate {cert} loaded" in line:
-                break
-        assert process.poll() is None, "".join(lines)
+        output.until(f"TLS certificate {cert} loaded")
+        assert process.poll() is None, output.text()
+        _, _, served = starttls(port, client_context())
+        assert served == renewed != first
     finally:
         process.terminate()
         process.wait(20)

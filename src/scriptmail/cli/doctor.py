@@ -135,6 +135,8 @@ def doctor(
     else:
         findings += checks.check_certificate(None, None, None, [], settings.hostname, now)
 
+    findings += checks.check_mta_sts(delivery.mta_sts, *probes.trusted_authorities(delivery.tls_ca_file))
+
     addresses, reverse, dns_error = probes.forward_and_reverse(
         probes.resolver_for(list(delivery.nameservers), delivery.dns_port), helo
     )

@@ -22,6 +22,8 @@ from scriptmail.delivery.retry import Schedule, status_for_reply
 from scriptmail.delivery.routing import RouteError, Router
 from scriptmail.delivery.smtp_client import Outcome, SmtpClient, Transaction
 from scriptmail.model import AttemptResult, DueRecipient, RecipientStatus
+from scriptmail.mta_sts import decision
+from scriptmail.mta_sts.source import PolicySource
 from scriptmail.store import queue
 from scriptmail.store.hosting_control import STATE_REFRESH, held_hostings
 from scriptmail.store.writer import Writer
@@ -91,6 +93,7 @@ class DeliveryAgent:
         gate: QuotaGate | None = None,
         clock: Callable[[], float] = time.time,
         sender_for: SenderFor | None = None,
+        sts: PolicySource | None = None,
     ) -> None:
         self._engine = engine
         self._writer = writer
@@ -100,6 +103,7 @@ class DeliveryAgent:
         self._owner = owner
         self._gate = gate
         self._sender_for = sender_for  # VERP: the envelope sender of each recipient
+        self._sts = sts  # recipient domains' MTA-STS policies; None: off
         self._clock = clock
         self._schedule = Schedule(settings.backoff_min, settings.backoff_max, settings.lifetime)
         self._wakeup = asyncio.Event()
@@ -209,12 +213,23 @@ class DeliveryAgent:
             )
             return
         via_mx = self._router.static_hop(domain) is None
+        demand = None
+        if via_mx and self._sts is not None:
+            # RFC 8461 covers MX delivery only: a configured route or relay host is the operator's.
+            plan = decision.plan(domain, await self._sts.policy(domain), [hop.host for hop in hops])
+            if plan.unlisted:
+                log.warning("%s does not list MX host(s) %s", plan.demand.label() if plan.demand else domain, ", ".join(plan.unlisted))
+            if plan.refusal:
+                await self._record([Outcome(r, None, plan.refusal, "", started, 0.0) for t in transactions for r in t.recipients])
+                return
+            hops = [hop for hop in hops if hop.host in plan.hosts]
+            demand = plan.demand
         chunks = _chunks(transactions, min(self._settings.per_destination, len(transactions)))
 
         async def one_connection(chunk: list[Transaction]) -> None:
             withheld: list[Transaction] = []
             async with self._destination(domain), self._connections:
-                outcomes = await self._client.deliver(hops, chunk, via_mx, self._may_send, withheld)
+                outcomes = await self._client.deliver(hops, chunk, via_mx, self._may_send, withheld, demand)
             await self._record(outcomes)
             if withheld:
                 await self._hold([r for t in withheld for r in t.recipients])

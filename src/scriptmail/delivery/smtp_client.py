@@ -19,6 +19,8 @@ import aiosmtplib
 from scriptmail.delivery.routing import Hop, Router
 from scriptmail.delivery.wire import fold_long_lines
 from scriptmail.model import DueRecipient
+from scriptmail.mta_sts.decision import TlsDemand
+from scriptmail.mta_sts.trust import verifying_context
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +73,18 @@ class _Connection:
 
 
 class _Unreachable(Exception):
-    def __init__(self, text: str, code: int | None = None) -> None:
+    def __init__(self, text: str, code: int | None = None, tls: bool = False) -> None:
         super().__init__(text)
         self.code = code
+        self.tls = tls  # the server answered, but TLS as an MTA-STS policy wants it failed
 
 
 class SmtpClient:
-    def __init__(self, router: Router, settings: ClientSettings) -> None:
+    def __init__(self, router: Router, settings: ClientSettings, verified_tls: ssl.SSLContext | None = None) -> None:
         self._router = router
         self._settings = settings
         self._tls = _opportunistic_tls()
+        self._verified_tls = verified_tls  # for hosts an MTA-STS policy covers; made when first needed
         self._idle: dict[tuple, list[_Connection]] = {}
 
     async def deliver(
@@ -90,13 +94,16 @@ class SmtpClient:
         via_mx: bool,
         allowed: Callable[[Transaction], bool] = lambda transaction: True,
         withheld: list[Transaction] | None = None,
+        demand: TlsDemand | None = None,
     ) -> list[Outcome]:
         """Deliver every transaction, reconnecting after a broken connection at most twice.
 
         `allowed` is asked right before each transaction starts; one it refuses is not sent and
-        goes to `withheld` (its hosting was blocked meanwhile).
+        goes to `withheld` (its hosting was blocked meanwhile). With a `demand` (the domain's
+        MTA-STS policy), each host must present a valid certificate for its name: in enforce mode
+        a host that does not is skipped, in testing mode that is logged and the host used anyway.
         """
-        key = (tuple(hops), via_mx)
+        key = (tuple(hops), via_mx, demand)
         outcomes: list[Outcome] = []
         pending = list(transactions)
         broken = 0
@@ -105,7 +112,7 @@ class SmtpClient:
             connection = await self._reuse(key)
             if connection is None:
                 try:
-                    client, server = await self._connect(hops, via_mx)
+                    client, server = await self._connect(hops, via_mx, demand)
                 except _Unreachable as error:
                     outcomes.extend(_all(pending, error.code, str(error), "", started))
                     return outcomes
@@ -172,12 +179,20 @@ class SmtpClient:
             else:
                 del self._idle[key]
 
-    async def _connect(self, hops: Sequence[Hop], via_mx: bool) -> tuple[aiosmtplib.SMTP, str]:
+    async def _connect(self, hops: Sequence[Hop], via_mx: bool, demand: TlsDemand | None = None) -> tuple[aiosmtplib.SMTP, str]:
         last = _Unreachable("no server to connect to")
         for hop in hops:
             port = self._settings.mx_port if via_mx else hop.port
             for address in await self._addresses(hop, via_mx):
                 label = f"{hop.host}[{address}]:{port}"
+                if demand is not None:
+                    try:
+                        return await self._connect_verified(hop.host, address, port, label), label
+                    except _Unreachable as error:
+                        if demand.enforced or not error.tls:
+                            last = _Unreachable(f"{demand.label()}: {error}" if error.tls else str(error), error.code)
+                            continue
+                        log.warning("%s: %s; delivering without a verified certificate", demand.label(), error)
                 client = aiosmtplib.SMTP(
                     hostname=address,
                     port=port,
@@ -199,6 +214,38 @@ class SmtpClient:
                 await _close(client)
         # A greeting refusal from the last server is not a verdict on the recipient: try later.
         raise _Unreachable(str(last), None if last.code is None or last.code >= 500 else last.code)
+
+    async def _connect_verified(self, host: str, address: str, port: int, label: str) -> aiosmtplib.SMTP:
+        """A session upgraded with STARTTLS whose certificate is valid for `host` (RFC 8461 §4.2)."""
+        if self._verified_tls is None:
+            self._verified_tls = verifying_context(None)
+        client = aiosmtplib.SMTP(
+            hostname=address, port=port, local_hostname=self._settings.helo_name, timeout=self._settings.command_timeout,
+            start_tls=False, validate_certs=True, tls_context=self._verified_tls,
+        )  # fmt: skip
+        try:
+            await client.connect(timeout=self._settings.connect_timeout)
+            await client.ehlo()
+        except aiosmtplib.SMTPResponseException as error:
+            await _close(client)
+            raise _Unreachable(f"{label} refused the session: {error.code} {error.message}", error.code) from None
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+            client.close()
+            raise _Unreachable(f"connect to {label} failed: {error or type(error).__name__}") from None
+        try:
+            if not client.supports_extension("starttls"):
+                raise _Unreachable(f"{label} does not offer STARTTLS", tls=True)
+            await client.starttls(server_hostname=host, tls_context=self._verified_tls)
+        except _Unreachable:
+            await _close(client)
+            raise
+        except ssl.SSLCertVerificationError as error:
+            client.close()
+            raise _Unreachable(f"{label} has no valid certificate for {host}: {error.verify_message}", tls=True) from None
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+            client.close()
+            raise _Unreachable(f"TLS with {label} failed: {error or type(error).__name__}", tls=True) from None
+        return client
 
     async def _addresses(self, hop: Hop, via_mx: bool) -> list[str]:
         try:

@@ -219,3 +219,15 @@ def check_served_certificate(address: str, on_disk: bytes | None, served: bytes 
         return [Finding(check, PROBLEM, f"{address} still serves an older certificate than the file",
                         "systemctl reload scriptmail; if it stays, the new files do not load: see the journal")]  # fmt: skip
     return [Finding(check, OK, f"{address} serves the configured certificate")]
+
+
+def check_mta_sts(enabled: bool, authorities: int, error: str | None = None) -> list[Finding]:
+    """`authorities`: the CA certificates delivery trusts for MTA-STS (the system's, tls_ca_file's)."""
+    if not enabled:
+        return [Finding("mta-sts", OK, "MTA-STS is off (delivery.mta_sts): every domain gets opportunistic TLS")]
+    if error is not None:
+        return [Finding("mta-sts", PROBLEM, f"the trusted CA certificates cannot be loaded: {error}", "fix delivery.tls_ca_file")]
+    if authorities == 0:
+        return [Finding("mta-sts", PROBLEM, "no CA certificate is trusted: no MTA-STS policy can be fetched, so domains "
+                        "that ask for verified TLS get mail without it", "apt-get install ca-certificates")]  # fmt: skip
+    return [Finding("mta-sts", OK, f"MTA-STS is on, with {authorities} trusted CA certificates")]

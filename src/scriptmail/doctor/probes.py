@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from scriptmail.doctor.checks import PathEntry
+from scriptmail.mta_sts.trust import verifying_context
 
 DNS_TIMEOUT = 3.0
 
@@ -160,3 +161,11 @@ def certificate_der(cert: Path) -> bytes | None:
         return x509.load_pem_x509_certificates(cert.read_bytes())[0].public_bytes(Encoding.DER)
     except (OSError, ValueError):
         return None
+
+
+def trusted_authorities(ca_file: Path | None) -> tuple[int, str | None]:
+    """How many CA certificates delivery's MTA-STS context trusts, or why it cannot be made."""
+    try:
+        return verifying_context(ca_file).cert_store_stats()["x509_ca"], None
+    except (OSError, ssl.SSLError) as error:
+        return 0, str(error)

@@ -501,3 +501,16 @@ notice_events = Table(
     Index("ix_notice_events_recipient", "recipient_id"),
     Index("ix_notice_events_sender", "sender", "done_at"),
 )
+
+# MTA-STS policies of recipient domains (RFC 8461 §5.1), kept past a restart so that an attacker
+# who blocks the policy lookups after one cannot turn a domain's enforce mode off.
+mta_sts_policies = Table(
+    "mta_sts_policies",
+    metadata,
+    Column("domain", String(255), primary_key=True),  # the recipient domain, as delivery names it
+    Column("policy_id", String(32), nullable=False),  # the id of the TXT record it was fetched for
+    Column("mode", String(8), nullable=False),  # enforce, testing, none
+    Column("mx", Text, nullable=False, server_default=""),  # the mx patterns, one per line
+    Column("max_age", Integer, nullable=False),
+    Column("fetched_at", Float, nullable=False),
+)

@@ -1,0 +1,40 @@
+"""When a cached MTA-STS policy may be used and when it must be fetched again (RFC 8461 §5.1).
+Pure: the cache entry, the id in DNS now and the time decide."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from scriptmail.mta_sts.policy import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
+    policy: Policy
+    policy_id: str
+    fetched_at: float
+
+    def fresh(self, now: float) -> bool:
+        """Within its max_age: usable even when DNS or the policy host fails."""
+        return now < self.fetched_at + self.policy.max_age
+
+
+class Step(enum.Enum):
+    USE_CACHED = "use the cached policy"
+    FETCH = "fetch the policy"
+    NO_POLICY = "no policy"
+
+
+def next_step(cached: Cached | None, published_id: str | None, now: float) -> Step:
+    """What to do for a domain, given its cache entry and the id its TXT record gives now.
+
+    A changed id means a new policy: fetch it. No record (or a DNS failure) leaves a fresh cached
+    policy in force, so that an attacker who removes the record cannot turn MTA-STS off (§5.1).
+    """
+    usable = cached is not None and cached.fresh(now)
+    if published_id is None:
+        return Step.USE_CACHED if usable else Step.NO_POLICY
+    if usable and cached is not None and cached.policy_id == published_id:
+        return Step.USE_CACHED
+    return Step.FETCH
