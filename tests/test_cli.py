@@ -33,6 +33,7 @@ def run(database_url: str, tmp_path: Path):
         assert result.returncode == expect, (result.stdout, result.stderr)
         return result
 
+    run.config = config
     return run
 
 
@@ -300,3 +301,33 @@ def test_webhook_refusals_are_clear(run) -> None:
     assert "no webhook endpoint" in run("webhook", "rotate", "99", expect=1).stderr
     assert "no webhook endpoint" in run("webhook", "test", "99", expect=1).stderr
     assert run("webhook", "log", "abc", expect=2).returncode == 2
+
+
+def test_every_command_is_found_by_the_lazy_loader() -> None:
+    """A command missing from COMMANDS would still run (everything is loaded then), only slower;
+    one whose module is wrong would not run at all."""
+    import scriptmail.cli as cli
+
+    app = cli.app  # every group loaded
+    names = {command.name or command.callback.__name__ for command in app.registered_commands}
+    names |= {group.name for group in app.registered_groups}
+    assert names == set(cli.COMMANDS)
+    for command in app.registered_commands:
+        assert command.callback.__module__ == f"scriptmail.cli.{cli.COMMANDS[command.name or command.callback.__name__]}"
+    assert cli.command_of(["--config", "hosting", "serve", "--json"]) == "serve"  # a file may be named like a command
+    assert cli.command_of(["-c", "x.toml", "hosting", "list"]) == "hosting"
+    assert cli.command_of(["--help"]) is None and cli.command_of([]) is None
+
+
+def test_one_command_loads_only_its_own_group_and_no_alembic_for_a_current_store(run) -> None:
+    run("hosting", "add", "lazy.example", "--owner", "o@lazy.example")  # the store exists and is current
+    config = run.config
+    code = (
+        "import sys; from scriptmail.cli import main; sys.argv = ['scriptmail', '--config', sys.argv[1], 'hosting', 'list'];\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('scriptmail.cli.', 'scriptmail.web', 'scriptmail.install', 'alembic'))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True, text=True, check=True).stdout
+    assert "lazy.example" in loaded and "'scriptmail.cli.hosting'" in loaded
+    assert "scriptmail.cli.serve" not in loaded and "scriptmail.install" not in loaded and "scriptmail.web.app" not in loaded
+    assert "'alembic'" not in loaded

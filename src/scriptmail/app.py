@@ -171,8 +171,9 @@ class Gateway:
             max_size=settings.intake.max_message_size,
             max_recipients=settings.intake.max_recipients,
             on_accepted=self._mail_committed,
-            scanner=self._scanner() if {"smtp", "sendmail", "maildrop"} & set(self.parts) else None,
-            signer=self._signer() if {"smtp", "sendmail", "maildrop"} & set(self.parts) else None,
+            # The web part takes mail too (the test send), through this same acceptance.
+            scanner=self._scanner() if {"smtp", "sendmail", "maildrop", "web"} & set(self.parts) else None,
+            signer=self._signer() if {"smtp", "sendmail", "maildrop", "web"} & set(self.parts) else None,
         )
         if "smtp" in self.parts:
             await self._start_smtp(acceptor)
@@ -253,7 +254,7 @@ class Gateway:
         host, port = parse_host_port(self.settings.web.listen, listening=True)
         sock = listening_socket(host, port)
         self.web_port = sock.getsockname()[1]
-        server = make_server(create_app(WebContext(self.engine, self.writer, self.settings, self.clock, self.bus)))
+        server = make_server(create_app(WebContext(self.engine, self.writer, self.settings, self.clock, self.bus, self.acceptor)))
         task = asyncio.create_task(server.serve(sockets=[sock]), name="web")
 
         async def stop() -> None:

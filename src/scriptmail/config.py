@@ -165,6 +165,13 @@ class DeliverySettings(_Section):
         routes = {}
         for domain, target in value.items():
             name = domain.strip().lower().rstrip(".")
+            if not name.isascii() or "xn--" in name:
+                from scriptmail.international.addresses import AddressError, to_a_label
+
+                try:
+                    name = to_a_label(name)  # an IDN route is written in Unicode or punycode; DNS and the queue use the A-label
+                except AddressError as error:
+                    raise ValueError(str(error)) from None
             if not _HOSTNAME_RE.match(name):
                 raise ValueError(f"{domain!r} is not a domain name")
             parse_host_port(target, default_port=25)
@@ -384,6 +391,8 @@ class WebSettings(_Section):
     # API requests per token and minute (a token bucket per process, refilled continuously); 0: no limit.
     api_rate_per_minute: int = Field(600, ge=0, le=1_000_000)
     api_burst: int = Field(60, ge=1, le=100_000)  # requests a token may make at once before the rate applies
+    # Test messages ("Send a test message", POST .../email/test) a hosting may send per rolling hour; 0: none.
+    test_sends_per_hour: int = Field(5, ge=0, le=1000)
 
     @field_validator("listen")
     @classmethod

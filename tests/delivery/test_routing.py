@@ -68,3 +68,25 @@ async def test_answers_are_cached(dns_server: DnsServer) -> None:
     await resolver.hops("mail.test")
     await resolver.hops("mail.test")
     assert dns_server.queries.count(("mail.test.", "MX")) == 1
+
+
+async def test_an_idn_domain_is_looked_up_by_its_a_label(dns_server: DnsServer) -> None:
+    server = DnsServer({("xn--bcher-kva.test.", "MX"): ["10 mx.xn--bcher-kva.test."]}).start()
+    try:
+        resolver = router(server)
+        expected = [Hop("mx.xn--bcher-kva.test", 25)]
+        assert await resolver.hops("bücher.test") == expected
+        assert await resolver.hops("BÜCHER.test") == expected  # from the cache: one spelling, one entry
+        assert await resolver.hops("xn--bcher-kva.test") == expected
+        assert server.queries == [("xn--bcher-kva.test.", "MX")]
+    finally:
+        server.stop()
+
+
+async def test_a_route_written_in_unicode_serves_the_a_label_and_a_bad_name_is_permanent(dns_server: DnsServer) -> None:
+    configured = router(dns_server, routes={"bücher.test": "127.0.0.9:2600"})
+    assert await configured.hops("xn--bcher-kva.test") == [Hop("127.0.0.9", 2600)]
+    with pytest.raises(RouteError) as error:
+        await configured.hops("раypal.test")
+    assert error.value.permanent and "mixes scripts" in str(error.value)
+    assert dns_server.queries == []

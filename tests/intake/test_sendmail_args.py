@@ -178,3 +178,10 @@ def test_bv_keeps_every_address_to_report_on_it():
     assert parse_args(["-bv", "a@example.org", "user@[10.0.0.1],b@example.org"]).recipients == (
         "a@example.org", "user@[10.0.0.1]", "b@example.org",
     )
+
+
+def test_utf8_arguments_are_taken_with_idn_domains_as_a_labels():
+    invocation = parse_args(["-f", "josé@bücher.example", "-i", "ñandú@xn--bcher-kva.example,jürgen@BÜCHER.example"])
+    assert invocation.sender == "josé@xn--bcher-kva.example"
+    assert invocation.recipients == ("ñandú@xn--bcher-kva.example", "jürgen@xn--bcher-kva.example")
+    assert parse_args(["-qRbücher.example"]) == Invocation(mode=Mode.FLUSH, site="xn--bcher-kva.example")

@@ -439,3 +439,11 @@ def test_any_row_renders_a_well_formed_message_with_no_script_in_its_html(
     assert "<script" not in page.lower()
     for part in (text, page):
         assert not CONTROLS.search(part.replace("\n", ""))
+
+
+def test_idn_addresses_are_shown_in_unicode() -> None:
+    idn = dataclasses.replace(CONTACT_FORM, sender="josé@xn--bcher-kva.example", recipient="ann@xn--mller-kva.example")
+    _, data = mail(report(rows=(idn,), total_failures=1))
+    _, text, page = parsed(data)
+    for shown in (text, page):
+        assert "josé@bücher.example" in shown and "ann@müller.example" in shown and "xn--" not in shown

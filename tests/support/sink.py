@@ -21,6 +21,7 @@ class Received:
     raw: bytes  # as sent between 354 and the final CRLF.CRLF, dot-stuffing included
     at: float
     tls: bool = False
+    mail_options: list[str] = field(default_factory=list)  # the MAIL FROM parameters, e.g. ["SMTPUTF8"]
 
     @property
     def data(self) -> bytes:
@@ -48,6 +49,7 @@ class Sink:
     port: int = 0
     connections: int = 0
     tls: ssl.SSLContext | None = None  # offer STARTTLS with this context
+    smtputf8: bool = True  # offer SMTPUTF8 (RFC 6531); without it, a non-ASCII command is refused as old servers do
 
     def __post_init__(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -96,22 +98,30 @@ class Sink:
         encrypted = False
         try:
             await say(behaviour.greeting)
-            mail_from, recipients = "", []
+            mail_from, recipients, mail_options = "", [], []
             while True:
                 line = await reader.readline()
                 if not line:
                     return
-                command = line.decode("latin-1").strip()
+                if not line.isascii() and not self.smtputf8:
+                    await say("500 5.5.2 non-ASCII command: SMTPUTF8 is not offered here")
+                    continue
+                command = line.decode("utf-8", errors="surrogateescape").strip()
                 verb = command[:4].upper()
                 if verb in ("EHLO", "HELO"):
                     offer = "250-STARTTLS\r\n" if self.tls and not encrypted else ""
+                    offer += "250-SMTPUTF8\r\n" if self.smtputf8 else ""
                     await say(f"250-sink.test\r\n{offer}250-8BITMIME\r\n250 SIZE 52428800")
                 elif verb == "STAR" and self.tls and not encrypted:
                     await say("220 2.0.0 ready to start TLS")
                     await writer.start_tls(self.tls)
                     encrypted = True
                 elif verb == "MAIL":
-                    mail_from, recipients = command[10:].strip().strip("<>"), []
+                    path, _, parameters = command[10:].strip().partition(" ")
+                    mail_from, recipients, mail_options = path.strip("<>"), [], parameters.split()
+                    if "SMTPUTF8" in (option.upper() for option in mail_options) and not self.smtputf8:
+                        await say("555 5.5.4 SMTPUTF8 is not offered here")
+                        continue
                     await say("250 2.1.0 ok")
                 elif verb == "RCPT":
                     address = command[8:].strip().strip("<>")
@@ -123,7 +133,7 @@ class Sink:
                 elif verb == "DATA":
                     await say("354 go ahead")
                     raw = await reader.readuntil(b"\r\n.\r\n")
-                    message = Received(mail_from, recipients, raw[:-3], time.time(), tls=encrypted)
+                    message = Received(mail_from, recipients, raw[:-3], time.time(), tls=encrypted, mail_options=mail_options)
                     if behaviour.delay:
                         await asyncio.sleep(behaviour.delay)
                     reply = behaviour.data(message)
@@ -133,7 +143,7 @@ class Sink:
                     if not await say(reply):
                         return
                 elif verb == "RSET":
-                    mail_from, recipients = "", []
+                    mail_from, recipients, mail_options = "", [], []
                     await say("250 ok")
                 elif verb == "QUIT":
                     await say("221 bye")

@@ -86,7 +86,7 @@ def test_each_new_language_fits_a_phone_on_every_main_page(gateway: RunningGatew
     _check(page, language, "dialog-unblock")
     page.keyboard.press("Escape")
     for path, name in (("/log", "log"), (f"/log/{sent['id']}", "message"), ("/held", "held"), ("/scripts", "scripts"),
-                       ("/domains", "domains"), ("/webhooks", "webhooks")):  # fmt: skip
+                       ("/domains", "domains"), ("/webhooks", "webhooks"), ("/test-send", "test-send")):  # fmt: skip
         page.goto(f"{base}/hostings/{HOSTING}{path}")
         _check(page, language, name)
     page.goto(f"{base}/account")

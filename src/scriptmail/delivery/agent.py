@@ -21,6 +21,7 @@ from scriptmail.control.quota import QuotaGate
 from scriptmail.delivery.retry import Schedule, status_for_reply
 from scriptmail.delivery.routing import RouteError, Router
 from scriptmail.delivery.smtp_client import Outcome, SmtpClient, Transaction
+from scriptmail.international.addresses import display as display_address
 from scriptmail.model import AttemptResult, DueRecipient, RecipientStatus
 from scriptmail.mta_sts import decision
 from scriptmail.mta_sts.source import PolicySource
@@ -299,7 +300,7 @@ class DeliveryAgent:
                 # One line per attempt, like an MTA's mail log: what an operator greps first.
                 log.info(
                     "%d: to=<%s> relay=%s delay=%.2f status=%s (%s%s)",
-                    outcome.recipient.message_id, outcome.recipient.address, outcome.server or "none",
+                    outcome.recipient.message_id, display_address(outcome.recipient.address), outcome.server or "none",
                     now - outcome.recipient.first_queued_at, result.status.value,
                     f"{outcome.code} " if outcome.code else "", result.text[:200],
                 )  # fmt: skip

@@ -13,11 +13,22 @@ import dns.rdatatype
 import dns.resolver
 
 from scriptmail.config import DeliverySettings, parse_host_port
+from scriptmail.international.addresses import AddressError, needs_idna, to_a_label
 
 _CACHE_MAX = 10_000
 _NEGATIVE_TTL = 60.0
 _MIN_TTL = 30.0
 _MAX_TTL = 3600.0
+
+
+def _lookup_name(domain: str) -> str:
+    """A domain as DNS and the route table know it: the A-label (IDNA 2008), lower case for an IDN."""
+    return to_a_label(domain) if needs_idna(domain) else domain
+
+
+def _hop(target: str) -> Hop:
+    host, port = parse_host_port(target, 25)
+    return Hop(_lookup_name(host), port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +53,8 @@ class RouteError(Exception):
 
 class Router:
     def __init__(self, settings: DeliverySettings) -> None:
-        self._routes = {domain: Hop(*parse_host_port(target, 25)) for domain, target in settings.routes.items()}
-        self._relay = Hop(*parse_host_port(settings.relay_host, 25)) if settings.relay_host else None
+        self._routes = {_lookup_name(domain): _hop(target) for domain, target in settings.routes.items()}
+        self._relay = _hop(settings.relay_host) if settings.relay_host else None
         resolver = dns.asyncresolver.Resolver(configure=not settings.nameservers)
         if settings.nameservers:
             resolver.nameservers = list(settings.nameservers)
@@ -55,10 +66,14 @@ class Router:
 
     def static_hop(self, domain: str) -> Hop | None:
         """The configured next hop, if any (routes win over the relay host)."""
-        return self._routes.get(domain) or self._relay
+        return self._routes.get(_lookup_name(domain)) or self._relay
 
     async def hops(self, domain: str) -> list[Hop]:
-        """Ordered list of servers for `domain`; raises RouteError."""
+        """Ordered list of servers for `domain` (Unicode or A-label; DNS is asked the A-label); raises RouteError."""
+        try:
+            domain = _lookup_name(domain)
+        except AddressError as error:
+            raise RouteError(f"domain {domain!r} cannot be looked up: {error}", permanent=True) from None
         static = self.static_hop(domain)
         if static is not None:
             return [static]

@@ -18,6 +18,8 @@ import aiosmtplib
 
 from scriptmail.delivery.routing import Hop, Router
 from scriptmail.delivery.wire import fold_long_lines
+from scriptmail.international import smtputf8
+from scriptmail.international.addresses import for_ascii_server, for_smtputf8
 from scriptmail.model import DueRecipient
 from scriptmail.mta_sts.decision import TlsDemand
 from scriptmail.mta_sts.trust import verifying_context
@@ -260,17 +262,23 @@ class SmtpClient:
 
     async def _send(self, client: aiosmtplib.SMTP, server: str, transaction: Transaction) -> list[Outcome]:
         started = time.time()
-        refused: list[tuple[DueRecipient, int, str]] = []
+        sendable, utf8, unsendable = _international(client, server, transaction)
+        if not sendable:
+            return _outcomes(unsendable, server, started)
+        refused: list[tuple[DueRecipient, int | None, str]] = list(unsendable)
         accepted: list[DueRecipient] = []
+        shape = for_smtputf8 if utf8 else for_ascii_server
+        encoding = "utf-8" if utf8 else "ascii"
+        options = ["SMTPUTF8", *(["BODY=8BITMIME"] if client.supports_extension("8bitmime") else [])] if utf8 else []
         try:
             try:
-                await client.mail(transaction.envelope_from)
+                await client.mail(shape(transaction.envelope_from), options=options, encoding=encoding)
             except aiosmtplib.SMTPSenderRefused as error:
                 await _reset(client)
-                return _all([transaction], error.code, error.message, server, started)
-            for recipient in transaction.recipients:
+                return _outcomes(refused + [(r, error.code, error.message) for r in sendable], server, started)
+            for recipient in sendable:
                 try:
-                    await client.rcpt(recipient.address)
+                    await client.rcpt(shape(recipient.address), encoding=encoding)
                 except aiosmtplib.SMTPRecipientRefused as error:
                     refused.append((recipient, error.code, error.message))
                 else:
@@ -284,15 +292,40 @@ class SmtpClient:
                 await _reset(client)
                 return _outcomes(refused + [(r, error.code, error.message) for r in accepted], server, started)
         except aiosmtplib.SMTPResponseException as error:
+            every = _outcomes(unsendable + [(r, error.code, error.message) for r in sendable], server, started)
             if error.code == 421:
-                raise _ConnectionLost(str(error), _all([transaction], error.code, error.message, server, started)) from None
+                raise _ConnectionLost(str(error), every) from None
             await _reset(client)
-            return _all([transaction], error.code, error.message, server, started)
+            return every
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
             text = f"connection to {server} lost: {error or type(error).__name__}"
             lost = [(r, None, text) for r in transaction.recipients if r not in {x[0] for x in refused}]
             raise _ConnectionLost(text, _outcomes(refused + lost, server, started)) from None
         return _outcomes(refused + [(r, reply.code, reply.message) for r in accepted], server, started)
+
+
+def _international(
+    client: aiosmtplib.SMTP, server: str, transaction: Transaction
+) -> tuple[list[DueRecipient], bool, list[tuple[DueRecipient, int | None, str]]]:
+    """The recipients this server can take, whether the transaction uses SMTPUTF8, and the rest.
+
+    A copy that needs SMTPUTF8 goes to a server that offers it, in an SMTPUTF8 transaction; to one
+    that does not, it bounces with 5.6.7 (RFC 6531 §3.2) without a word to the server."""
+    refused: list[tuple[DueRecipient, int | None, str]] = []
+    headers_need_it = smtputf8.header_block_needs_it(transaction.data)
+    offered = client.supports_extension("smtputf8")
+    sendable: list[DueRecipient] = []
+    utf8 = False
+    for recipient in transaction.recipients:
+        why = smtputf8.reason(transaction.envelope_from, recipient.address, headers_need_it)
+        if why is None:
+            sendable.append(recipient)
+        elif offered:
+            sendable.append(recipient)
+            utf8 = True
+        else:
+            refused.append((recipient, smtputf8.REPLY_CODE, smtputf8.refusal(why, server)))
+    return sendable, utf8, refused
 
 
 class _ConnectionLost(Exception):

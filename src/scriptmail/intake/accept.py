@@ -133,6 +133,17 @@ class Acceptor:
         provenance: Provenance,
     ) -> int:
         """Commit the message; return its queue id. Raises Refused or StoreUnavailable."""
+        return (await self.accept_submission(hosting, envelope_from, recipients, data, provenance))[0]
+
+    async def accept_submission(
+        self,
+        hosting: Hosting,
+        envelope_from: str,
+        recipients: list[str],
+        data: bytes,
+        provenance: Provenance,
+    ) -> tuple[int, Submission]:
+        """Like `accept`, and also what was committed (signed or not): the test send shows it."""
         check_size(len(data), self._max_size)
         submission = await self._scored(self.prepare(hosting, envelope_from, recipients, data, provenance), hosting, provenance)
         if self._signer is not None:
@@ -153,7 +164,7 @@ class Acceptor:
             queue_id, hosting.name, envelope_from, len(submission.recipients), len(submission.data),
             provenance.origin.value, provenance.client,
         )  # fmt: skip
-        return queue_id
+        return queue_id, submission
 
     async def _scored(self, submission: Submission, hosting: Hosting, provenance: Provenance) -> Submission:
         """Give the message its content score (built in, plus rspamd's verdict when configured).

@@ -39,10 +39,16 @@ _DOMAIN_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})+$")
 
 
 def check_address(address: str, *, role: str = "recipient") -> str:
-    """Return the address if it is a plain `local@domain` we may relay to, else raise Refused."""
+    """Return the address as we store it if it is a plain `local@domain` we may relay to, else raise Refused.
+
+    A UTF-8 local part is kept as written (RFC 6531); a domain in Unicode or punycode comes back as
+    its A-label (RFC 5891), so one domain has one spelling in the queue.
+    """
     code = "553 5.1.3" if role == "recipient" else "553 5.1.7"
     if address in ("", "<>"):
         raise Refused(f"{code} the null {role} <> is not accepted for submission")
+    if not address.isascii():
+        return _check_international(address, code, role)
     if len(address) > MAX_PATH:
         raise Refused(f"{code} {role} address longer than {MAX_PATH} octets")
     if any(ord(ch) < 33 or ord(ch) == 127 for ch in address):
@@ -64,7 +70,44 @@ def check_address(address: str, *, role: str = "recipient") -> str:
         raise Refused(f"{code} address literals ([ip]) are not accepted")
     if len(domain) > MAX_DOMAIN or not _DOMAIN_RE.match(domain):
         raise Refused(f"{code} invalid domain in {role} address")
+    if "xn--" in domain.lower():
+        return _check_international(address, code, role)
     return address
+
+
+_UTF8_LOCAL_RE = re.compile(r"^[^\x00-\x20\x7f\"(),:;<>@\[\\\]%!]+$")  # atext plus UTF8-non-ascii (RFC 6531 §3.3)
+
+
+def _check_international(address: str, code: str, role: str) -> str:
+    """The slow path, for an address with a UTF-8 local part or an IDN domain."""
+    from scriptmail.international.addresses import AddressError, check_local_text, to_a_label
+
+    if any(ord(ch) < 33 or ord(ch) == 127 for ch in address):
+        raise Refused(f"{code} {role} address contains spaces or control characters")
+    if address.startswith("@"):
+        raise Refused(f"{code} source routes (@host:user@domain) are not accepted")
+    if '"' in address:
+        raise Refused(f"{code} quoted local parts are not accepted")
+    if address.count("@") != 1:
+        raise Refused(f"{code} {role} address must be local@domain")
+    local, _, domain = address.partition("@")
+    if "%" in local or "!" in local:
+        raise Refused(f"{code} '%' and '!' routing in the local part is not accepted")
+    try:
+        check_local_text(local)
+        if not local or ".." in local or local.startswith(".") or local.endswith(".") or not _UTF8_LOCAL_RE.match(local):
+            raise Refused(f"{code} invalid local part in {role} address")
+        if domain.startswith("["):
+            raise Refused(f"{code} address literals ([ip]) are not accepted")
+        a_label = to_a_label(domain) if domain and (not domain.isascii() or "xn--" in domain.lower()) else domain
+    except AddressError as error:
+        raise Refused(f"{code} invalid {role} address: {error}") from None
+    if len(a_label) > MAX_DOMAIN or not _DOMAIN_RE.match(a_label):
+        raise Refused(f"{code} invalid domain in {role} address")
+    stored = f"{local}@{a_label}"
+    if len(stored.encode("utf-8")) > MAX_PATH:
+        raise Refused(f"{code} {role} address longer than {MAX_PATH} octets")
+    return stored
 
 
 def check_data(data: bytes) -> None:

@@ -61,9 +61,19 @@ def compose(invocation: Invocation, raw: bytes) -> tuple[list[str], bytes]:
             raise UsageError("-t given but the To, Cc and Bcc headers hold no recipient")
     block = block.without("bcc")
     if invocation.sender and not block.has("from"):
-        author = email.utils.formataddr((invocation.full_name or "", invocation.sender), "utf-8")
-        block = block.with_prepended("From", author)
+        block = block.with_prepended("From", _author(invocation.full_name or "", invocation.sender))
     return recipients, block.to_bytes()
+
+
+def _author(name: str, sender: str) -> str:
+    """The From field for -f (and -F). A UTF-8 address cannot be encoded (RFC 6532): it goes as it is, in
+    Unicode, and so does the name beside it; the message needs SMTPUTF8 anyway."""
+    if sender.isascii():
+        return email.utils.formataddr((name, sender), "utf-8")
+    from scriptmail.international.addresses import display  # here: an ASCII sender never needs it
+
+    shown = display(sender)
+    return f'"{email.utils.quote(name)}" <{shown}>' if name else shown
 
 
 def exchange(path: Path, line: bytes, data: bytes) -> dict[str, Any] | None:

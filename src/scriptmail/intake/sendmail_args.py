@@ -171,7 +171,7 @@ def _flush(options: _Options, value: str) -> None:
     if value.startswith("R") and len(value) > 1:
         domain = value[1:].lower().lstrip("@")
         try:
-            check_address(f"postmaster@{domain}")
+            domain = check_address(f"postmaster@{domain}").partition("@")[2].lower()  # an IDN as its A-label
         except Refused:
             raise UsageError(f"-qR takes a domain, not {_shown(value[1:])}") from None
         options.site = domain

@@ -48,7 +48,7 @@ class PipeHandler:
         return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]) -> str:
-        refusal = mail_refusal(address)
+        refusal, address = mail_refusal(address, bool(envelope.smtp_utf8))
         if refusal:
             return refusal
         envelope.mail_from = address
@@ -56,7 +56,7 @@ class PipeHandler:
         return "250 2.1.0 sender ok"
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]) -> str:
-        refusal = rcpt_refusal(envelope, address, MAX_RECIPIENTS)
+        refusal, address = rcpt_refusal(envelope, address, MAX_RECIPIENTS)
         if refusal:
             return refusal
         envelope.rcpt_tos.append(address)
@@ -132,7 +132,7 @@ async def _serve(ours: socket.socket, theirs: socket.socket, where: Locations, a
             hostname=socket.gethostname(),  # not getfqdn(): no DNS lookup before the greeting
             ident="scriptmail sendmail -bs",
             data_size_limit=where.max_size,
-            enable_SMTPUTF8=False,
+            enable_SMTPUTF8=True,  # RFC 6531: UTF-8 addresses; check_address decides what is acceptable
             decode_data=False,
             auth_required=False,
             auth_require_tls=True,  # with no TLS on a pipe, AUTH is never offered

@@ -76,23 +76,34 @@ class SubmissionSMTP(SMTP):
         self._auth_require_tls = auth_needs_tls(peer_ip(self.session))
 
 
-def mail_refusal(address: str) -> str | None:
-    """The reply refusing MAIL FROM for this address, or None to accept it."""
+def _needs_declared_utf8(address: str, smtputf8: bool) -> str | None:
+    # RFC 6531 §3.4: a non-ASCII address is used only in a transaction that said SMTPUTF8 on MAIL.
+    if smtputf8 or address.isascii():
+        return None
+    return "553 5.6.7 a non-ASCII address needs the SMTPUTF8 parameter on MAIL FROM"
+
+
+def mail_refusal(address: str, smtputf8: bool = False) -> tuple[str | None, str]:
+    """(the reply refusing MAIL FROM, or None to accept) and the address as stored (IDN domain as A-label)."""
+    refusal = _needs_declared_utf8(address, smtputf8)
+    if refusal:
+        return refusal, address
     try:
-        check_address(address, role="sender")
+        return None, check_address(address, role="sender")
     except Refused as refused:
-        return refused.reply
-    return None
+        return refused.reply, address
 
 
-def rcpt_refusal(envelope: Envelope, address: str, max_recipients: int) -> str | None:
-    """The reply refusing RCPT TO (no MAIL yet, too many, a bad address), or None to accept it."""
+def rcpt_refusal(envelope: Envelope, address: str, max_recipients: int) -> tuple[str | None, str]:
+    """(the reply refusing RCPT TO: no MAIL yet, too many, a bad address; or None) and the address as stored."""
     if envelope.mail_from is None:
-        return "503 5.5.1 MAIL first"
+        return "503 5.5.1 MAIL first", address
     if len(envelope.rcpt_tos) >= max_recipients:
-        return f"452 4.5.3 too many recipients (at most {max_recipients} per message)"
+        return f"452 4.5.3 too many recipients (at most {max_recipients} per message)", address
+    refusal = _needs_declared_utf8(address, bool(envelope.smtp_utf8))
+    if refusal:
+        return refusal, address
     try:
-        check_address(address)
+        return None, check_address(address)
     except Refused as refused:
-        return refused.reply
-    return None
+        return refused.reply, address

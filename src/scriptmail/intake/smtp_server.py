@@ -120,7 +120,7 @@ class SubmissionHandler:
             return "451 4.3.0 temporary failure, please try again later"
         if hosting is None:
             return "530 5.7.0 authentication required"
-        refusal = mail_refusal(address)
+        refusal, address = mail_refusal(address, bool(envelope.smtp_utf8))
         if refusal:
             return refusal
         envelope.mail_from = address
@@ -128,7 +128,7 @@ class SubmissionHandler:
         return "250 2.1.0 sender ok"
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]) -> str:
-        refusal = rcpt_refusal(envelope, address, self._max_recipients)
+        refusal, address = rcpt_refusal(envelope, address, self._max_recipients)
         if refusal:
             return refusal
         envelope.rcpt_tos.append(address)
@@ -179,7 +179,7 @@ def make_server_factory(
             hostname=hostname,
             ident="scriptmail",
             data_size_limit=max_size,
-            enable_SMTPUTF8=False,
+            enable_SMTPUTF8=True,  # RFC 6531: UTF-8 addresses; check_address decides what is acceptable
             decode_data=False,
             tls_context=tls_context() if tls_context is not None else None,
             require_starttls=False,

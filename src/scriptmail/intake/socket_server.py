@@ -100,7 +100,13 @@ async def submit(
 
 
 def provenance_of(request: Request, origin: Origin, uid: int) -> Provenance:
-    return Provenance(origin=origin, client=f"uid:{uid}", cwd=request.cwd, command=shlex.join(request.argv))
+    return Provenance(origin=origin, client=f"uid:{uid}", cwd=_text(request.cwd), command=_text(shlex.join(request.argv)))
+
+
+def _text(value: str) -> str:
+    """A path or argv as the caller's bytes gave it; bytes that are not UTF-8 (a surrogate after Python's
+    decoding) become U+FFFD, since no store can keep a lone surrogate and the message must not be lost."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class SendmailService:
@@ -160,8 +166,8 @@ class SendmailService:
                 if self._flusher is None:
                     return error_reply(EX_UNAVAILABLE, "this daemon does not deliver; ask a delivery node's operator")
                 site = request.site.lower()
-                if site:
-                    check_address(f"postmaster@{site}")
+                if site:  # -qRbücher.example: the queue knows the domain by its A-label
+                    site = check_address(f"postmaster@{site}").partition("@")[2].lower()
                 return ok_reply(retried=await self._flusher(hosting.id, site))
             provenance = provenance_of(request, Origin.SENDMAIL, uid)
             queue_id = await submit(self._acceptor, hosting, request, data, provenance, self._max_recipients)

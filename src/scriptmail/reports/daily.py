@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scriptmail import catalogues
 from scriptmail.catalogues import N_
+from scriptmail.international.addresses import display as display_address
 
 # The longest a shown value may be, in characters, an ellipsis included.
 SUBJECT_LIMIT = 200
@@ -326,8 +327,8 @@ def _shown(row: FailureRow, words: dict[str, str], zone: datetime.tzinfo) -> _Sh
     return _Shown(
         when=_when(row.at, zone, words),
         status=status,
-        sender=_clean(row.sender, ADDRESS_LIMIT) or "<>",
-        recipient=_clean(row.recipient, ADDRESS_LIMIT),
+        sender=_clean(display_address(row.sender), ADDRESS_LIMIT) or "<>",
+        recipient=_clean(display_address(row.recipient), ADDRESS_LIMIT),
         subject=_clean(row.subject, SUBJECT_LIMIT) or words["no_subject"],
         reply=reply or words["no_reply"],
         script=_clean(row.script, SCRIPT_LIMIT) or words["no_script"],

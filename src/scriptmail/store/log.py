@@ -11,6 +11,7 @@ from sqlalchemy import Connection, func, or_, select
 
 from scriptmail.config import PlanSettings
 from scriptmail.control.quota import describe_wait
+from scriptmail.international.addresses import search_forms
 from scriptmail.model import FINAL_STATUSES, RecipientStatus
 from scriptmail.store import activity
 from scriptmail.store.schema import attempts, hostings, inbound_reports, messages, recipients
@@ -175,7 +176,8 @@ def recent_query(
     if filters.status is not None:
         query = query.where(recipients.c.status == filters.status.value)
     if filters.recipient:
-        query = query.where(_contains(recipients.c.address, filters.recipient))
+        # An IDN domain is stored as an A-label; a customer types it in Unicode.
+        query = query.where(or_(*(_contains(recipients.c.address, form) for form in search_forms(filters.recipient))))
     if filters.sender:
         query = query.where(_contains(messages.c.envelope_from, filters.sender))
     if filters.subject:

@@ -514,3 +514,22 @@ mta_sts_policies = Table(
     Column("max_age", Integer, nullable=False),
     Column("fetched_at", Float, nullable=False),
 )
+
+# Test messages a hosting's owner sent from the customer area or the API ("Send a test message"):
+# counted per rolling hour (web.test_sends_per_hour), and what became of each, shown live. The row
+# is written before the message is handed to intake, so a refused test still counts.
+test_sends = Table(
+    "test_sends",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("hosting_id", Id, ForeignKey("hostings.id"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("requested_by", String(320), nullable=False, server_default=""),
+    Column("sender", String(320), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("queue_id", Id, nullable=True),  # the message intake committed; None: not (yet) accepted
+    Column("refused", Text, nullable=False, server_default=""),  # intake's refusal, if it refused
+    Column("dkim", String(16), nullable=False, server_default=""),  # signed, platform, failed, "" (unsigned)
+    Column("dkim_domain", String(253), nullable=False, server_default=""),  # the d= of its signature
+    Index("ix_test_sends_hosting_created", "hosting_id", "created_at"),
+)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from scriptmail.control.states import REQUESTS, Actor, TransitionNotAllowed
+from scriptmail.international.addresses import display as display_address
 from scriptmail.model import REFERENCE_STATE, RecipientStatus
 from scriptmail.store import accounts, stats
 from scriptmail.store import hostings as hosting_store
@@ -157,7 +158,7 @@ async def get_bounces(
 ) -> list[Bounce]:  # fmt: skip
     hosting_id = await _hosting_id(context, user, serviceName)
     rows = await context.read(lambda c: stats.bounces(c, hosting_id, limit=limit))
-    return [Bounce(date=_iso(row["date"]), to=row["to"], message=f"{row['code'] or ''} {row['message']}".strip()) for row in rows]
+    return [Bounce(date=_iso(row["date"]), to=display_address(row["to"]), message=f"{row['code'] or ''} {row['message']}".strip()) for row in rows]
 
 
 @router.get("/hosting/web/{serviceName}/email/volumes", response_model=list[Volume], summary="Mail sent per day, 30 days",
@@ -237,10 +238,12 @@ def _day_start(day: date | None) -> float | None:
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
-    """Times as ISO 8601; the internal lease columns are not the API's business."""
+    """Times as ISO 8601, addresses with Unicode domains; the internal lease columns are not the API's business."""
     hidden = {"lease_owner", "lease_until"}
-    return {
-        key: (_iso(value) if key.endswith("_at") and isinstance(value, float) else value)
-        for key, value in row.items()
-        if key not in hidden
-    }
+    shown = {key: (_iso(value) if key.endswith("_at") and isinstance(value, float) else value) for key, value in row.items() if key not in hidden}
+    for key in _ADDRESSES & shown.keys():
+        shown[key] = display_address(shown[key])
+    return shown
+
+
+_ADDRESSES = frozenset({"sender", "recipient"})

@@ -22,14 +22,18 @@ from scriptmail.web import (
     area_domains,
     area_log,
     area_suppression,
+    area_test_send,
     area_viewer,
     area_webhooks,
     domains_api,
+    exports,
+    exports_api,
     metrics,
     openapi,
     operator,
     operator_suppression,
     pages,
+    test_send_api,
     viewer_api,
     webhooks_api,
 )
@@ -65,6 +69,10 @@ def create_app(context: WebContext) -> FastAPI:
     app.include_router(operator.router)
     app.include_router(operator_suppression.router)
     app.include_router(account.router)
+    app.include_router(exports.router)
+    app.include_router(exports_api.router)
+    app.include_router(area_test_send.router)
+    app.include_router(test_send_api.router)
     app.mount("/static", StaticFiles(directory=Path(area.__file__).parent / "static"), name="static")
 
     @app.middleware("http")

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
@@ -15,6 +15,9 @@ from scriptmail.store import nodes
 from scriptmail.store.bus import Bus
 from scriptmail.store.hosting_control import Change
 from scriptmail.store.writer import Writer
+
+if TYPE_CHECKING:
+    from scriptmail.intake.accept import Acceptor
 
 T = TypeVar("T")
 
@@ -26,6 +29,7 @@ class WebContext:
     settings: Settings
     clock: Callable[[], float] = field(default=time.time)
     bus: Bus | None = None  # started by the gateway; None: wait the longest settle time instead
+    acceptor: Acceptor | None = None  # intake's acceptance, for the test send; None: no test sends here
 
     async def read(self, query: Callable[[Connection], T]) -> T:
         """Run a read-only query in a worker thread: the event loop keeps serving."""

@@ -11,6 +11,7 @@ from babel.support import NullTranslations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from scriptmail import catalogues
+from scriptmail.international.addresses import display as display_address
 from scriptmail.store.hostings import LANGUAGES as _CODES
 
 # Each language by its own name, in the order of the language switch (the store's order).
@@ -38,6 +39,7 @@ def environment(language: str) -> Environment:
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["number"] = lambda value: format_decimal(value, locale=locale(language))  # 1,234 / 1.234 / 1 234
+    env.filters["address"] = display_address  # IDN domains as U-labels: bücher.example, not xn--bcher-kva.example
     return env
 
 

@@ -1,0 +1,78 @@
+"""The customer area's exports: the message log, the bounces and the suppressed addresses of one
+hosting, as CSV or JSON, of what the page's filters select (the same form, the same checks, the
+same 404 for a hosting the user may not see). Streamed: rows are read a page at a time while the
+file goes out, so a million-row log costs the memory of one page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response, StreamingResponse
+
+from scriptmail.exports import columns, formats
+from scriptmail.store import export_rows
+from scriptmail.web.area_log import TEXT_FILTERS, read_log_form
+from scriptmail.web.pages import Page, logged_in
+
+router = APIRouter(include_in_schema=False)
+
+BAD_FORMAT = "Unknown format: choose CSV or JSON."
+BAD_FILTERS = "Some filters are not valid:"
+
+
+def streamed(hosting: str, kind: columns.Kind, format: str, rows: Iterator[dict], at: float) -> StreamingResponse:
+    """The download: chunks as they are made, a file name the browser saves it under."""
+    body = formats.chunks(format, kind.columns, kind.rows(rows))
+    disposition = f'attachment; filename="{columns.file_name(hosting, kind, format, at)}"'
+    return StreamingResponse(body, media_type=formats.MEDIA_TYPES[format], headers={"Content-Disposition": disposition})
+
+
+def _format(page: Page, request: Request) -> str:
+    chosen = request.query_params.get("format", "csv")
+    if chosen not in formats.FORMATS:
+        raise HTTPException(400, page._(BAD_FORMAT))
+    return chosen
+
+
+def _log_filters(page: Page, request: Request, hosting_id: int):
+    params = request.query_params
+    if any(ord(ch) < 32 or ord(ch) == 127 for name in TEXT_FILTERS for ch in params.get(name, "")):
+        raise HTTPException(400, page._("A filter holds a control character: remove it."))
+    form = read_log_form(page, params, hosting_id)
+    if form.filters is None:
+        raise HTTPException(400, " ".join((page._(BAD_FILTERS), *form.errors.values())))
+    return form.filters
+
+
+@router.get("/hostings/{name}/export/log")
+async def export_log(request: Request, name: str) -> Response:
+    page = await logged_in(request)
+    hosting_id = await page.owned(name)
+    format = _format(page, request)
+    filters = _log_filters(page, request, hosting_id)
+    rows = export_rows.log_rows(page.context.engine, filters)
+    return streamed(name, columns.MESSAGES, format, rows, page.context.clock())
+
+
+@router.get("/hostings/{name}/export/bounces")
+async def export_bounces(request: Request, name: str) -> Response:
+    page = await logged_in(request)
+    hosting_id = await page.owned(name)
+    format = _format(page, request)
+    filters = _log_filters(page, request, hosting_id)
+    rows = export_rows.log_rows(page.context.engine, filters, statuses=export_rows.BOUNCE_STATUSES)
+    return streamed(name, columns.BOUNCES, format, rows, page.context.clock())
+
+
+@router.get("/hostings/{name}/export/suppressions")
+async def export_suppressions(request: Request, name: str) -> Response:
+    page = await logged_in(request)
+    hosting_id = await page.owned(name)
+    format = _format(page, request)
+    search = request.query_params.get("search", "").strip()
+    if len(search) > 320:
+        raise HTTPException(400, page._("This search is too long."))
+    now = page.context.clock()
+    rows = export_rows.suppression_rows(page.context.engine, hosting_id, now, search=search)
+    return streamed(name, columns.SUPPRESSIONS, format, rows, now)

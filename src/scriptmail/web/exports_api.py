@@ -1,0 +1,93 @@
+"""The API's exports: `/1.0/hosting/web/{serviceName}/email/export/{messages,bounces,suppressions}`,
+CSV or JSON (`format=`), with the filters of the listing they export. Streamed like the area's
+(web/exports.py); a foreign hosting answers 404 exactly like an unknown one, before anything is read."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi.responses import StreamingResponse
+
+from scriptmail.exports import columns
+from scriptmail.model import RecipientStatus
+from scriptmail.store import accounts, export_rows
+from scriptmail.store import log as store_log
+from scriptmail.web.api import _DAY, NOT_FOUND, Context, User, _day, _day_start
+from scriptmail.web.exports import streamed
+from scriptmail.web.fields import TEXT_PATTERN
+from scriptmail.web.problems import responses
+
+router = APIRouter(prefix="/1.0/hosting/web/{serviceName}/email/export", tags=["exports"])
+
+Format = Annotated[Literal["csv", "json"], Query(description="`csv` (UTF-8, a header row) or `json` (one array).")]
+_DOCUMENTED = responses(401, 404, 422, 429)
+
+
+def _file(kind: columns.Kind) -> dict[int | str, dict[str, Any]]:
+    """The 200 answer in both media types, and the errors."""
+    row = {"type": "object", "properties": {name: {} for name in kind.columns}}
+    return {
+        200: {
+            "description": "The export, streamed (`Content-Disposition: attachment`).",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "array", "items": row}},
+            },
+        },
+        **_DOCUMENTED,
+    }
+
+
+async def _hosting(serviceName: Annotated[str, Path(max_length=253)], user: User, context: Context) -> int:
+    found = await context.read(lambda c: accounts.may_see(c, user, serviceName))
+    if found is None:
+        raise HTTPException(404, NOT_FOUND)
+    return found
+
+
+Hosting = Annotated[int, Depends(_hosting)]
+Text = Annotated[str | None, Query(max_length=320, pattern=TEXT_PATTERN)]
+Day = Annotated[str | None, Query(pattern=_DAY, json_schema_extra={"format": "date"}, description="A day, YYYY-MM-DD (UTC).")]
+
+
+def _filters(hosting_id: int, status, recipient, subject, script, since, until) -> store_log.Filters:
+    first, last = _day(since, "since"), _day(until, "until")
+    return store_log.Filters(
+        hosting_id=hosting_id, status=status, recipient=recipient, subject=subject, script=script,
+        since=_day_start(first), until=_day_start(last),
+    )  # fmt: skip
+
+
+@router.get("/messages", response_class=StreamingResponse, responses=_file(columns.MESSAGES),
+            summary="The message log as CSV or JSON, with the filters of /messages")  # fmt: skip
+async def export_messages(
+    serviceName: Annotated[str, Path(max_length=253)], hosting_id: Hosting, context: Context, format: Format = "csv",
+    status: RecipientStatus | None = None, recipient: Text = None, subject: Text = None, script: Text = None,
+    since: Day = None, until: Day = None,
+) -> StreamingResponse:  # fmt: skip
+    filters = _filters(hosting_id, status, recipient, subject, script, since, until)
+    rows = export_rows.log_rows(context.engine, filters)
+    return streamed(serviceName, columns.MESSAGES, format, rows, context.clock())
+
+
+@router.get("/bounces", response_class=StreamingResponse, responses=_file(columns.BOUNCES),
+            summary="Every recipient in error (bounced or expired) as CSV or JSON")  # fmt: skip
+async def export_bounces(
+    serviceName: Annotated[str, Path(max_length=253)], hosting_id: Hosting, context: Context, format: Format = "csv",
+    recipient: Text = None, subject: Text = None, script: Text = None, since: Day = None, until: Day = None,
+) -> StreamingResponse:  # fmt: skip
+    filters = _filters(hosting_id, None, recipient, subject, script, since, until)
+    rows = export_rows.log_rows(context.engine, filters, statuses=export_rows.BOUNCE_STATUSES)
+    return streamed(serviceName, columns.BOUNCES, format, rows, context.clock())
+
+
+@router.get("/suppressions", response_class=StreamingResponse, responses=_file(columns.SUPPRESSIONS),
+            summary="The hosting's suppressed addresses as CSV or JSON")  # fmt: skip
+async def export_suppressions(
+    serviceName: Annotated[str, Path(max_length=253)], hosting_id: Hosting, context: Context, format: Format = "csv",
+    search: Annotated[str, Query(max_length=320, pattern=TEXT_PATTERN, description="Only entries containing this text.")] = "",
+) -> StreamingResponse:  # fmt: skip
+    now = context.clock()
+    rows = export_rows.suppression_rows(context.engine, hosting_id, now, search=search)
+    return streamed(serviceName, columns.SUPPRESSIONS, format, rows, now)
