@@ -233,7 +233,7 @@ class Gateway:
                 if settings.bounces.forward and applied.outcome == "bounced" and applied.original_sender:
                     queue_system_mail(
                         connection, settings.control.notify_from, applied.original_sender, data,
-                        "bounce forwarded", self.clock(), "bounce forward", envelope_from="",
+                        "bounce forwarded", self.clock(), "bounce forward", envelope_from="", domains=settings.domains,
                     )  # fmt: skip
                 return applied.outcome
 

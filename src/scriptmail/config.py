@@ -388,7 +388,8 @@ class WebSettings(_Section):
     listen: str = "127.0.0.1:8025"
     # Whether the customer area shows the body of held mail before a purge (headers always).
     show_held_body: bool = True
-    # API requests per token and minute (a token bucket per process, refilled continuously); 0: no limit.
+    # API requests per token and minute (a token bucket shared by every web process and node, kept in
+    # the store, refilled continuously); 0: no limit.
     api_rate_per_minute: int = Field(600, ge=0, le=1_000_000)
     api_burst: int = Field(60, ge=1, le=100_000)  # requests a token may make at once before the rate applies
     # Test messages ("Send a test message", POST .../email/test) a hosting may send per rolling hour; 0: none.

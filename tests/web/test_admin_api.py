@@ -54,7 +54,7 @@ def test_a_panel_provisions_a_hosting_that_then_sends_over_smtp_and_sendmail(gat
     assert created.status_code == 201, created.text
     assert created.json() == {
         "name": PANEL, "uid": os.getuid(), "owner": "owner@panel.example", "plan": "unlimited", "language": "fr",
-        "report_to": None, "state": "active", "smtp_auth": False, "trusted_networks": [],
+        "report_to": None, "state": "active", "smtp_auth": False, "trusted_networks": [], "sending_domains": [],
     }  # fmt: skip
     again = client.post("/1.0/admin/hostings", json=body, headers=provision | {"Idempotency-Key": "order-1"})
     assert (again.status_code, again.json()) == (201, created.json())

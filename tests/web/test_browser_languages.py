@@ -104,6 +104,7 @@ def test_each_new_language_fits_a_phone_on_every_main_page(gateway: RunningGatew
     page.wait_for_url(f"{base}/hostings")
     for path, name in (("/operator", "operator-hostings"), (f"/operator/hostings/{HOSTING}", "operator-hosting"),
                        ("/operator/queue", "operator-queue"), ("/operator/accounts", "operator-accounts"),
-                       ("/operator/audit", "operator-audit"), ("/operator/domains", "operator-domains")):  # fmt: skip
+                       ("/operator/audit", "operator-audit"), ("/operator/domains", "operator-domains"),
+                       ("/operator/webhooks", "operator-webhooks")):  # fmt: skip
         page.goto(f"{base}{path}")
         _check(page, language, name)

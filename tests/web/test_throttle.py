@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scriptmail.web.throttle import MAX_DELAY, bucket_take, delay_after, wait_left
+from scriptmail.web.throttle import MAX_DELAY, delay_after, gcra_take, wait_left
 
 
 def test_three_mistakes_are_free_then_the_wait_doubles_up_to_a_cap() -> None:
@@ -16,18 +16,24 @@ def test_the_longest_wait_of_account_and_address_applies() -> None:
     assert wait_left({}, 1000.0) == 0.0
     assert wait_left({"account:a@x.test": (2, 1000.0)}, 1000.0) == 0.0
 
+
 def test_a_burst_goes_at_once_then_requests_wait_for_the_refill() -> None:
-    level, last = 3.0, 0.0
+    tat = None
     waits = []
     for _ in range(4):
-        level, wait = bucket_take(level, last, 0.0, per_minute=6, burst=3)
+        tat, wait = gcra_take(tat, 0.0, per_minute=6, burst=3)
         waits.append(wait)
     assert waits == [0.0, 0.0, 0.0, 10.0]  # 6 a minute: one every 10 s
-    level, wait = bucket_take(level, 0.0, 5.0, per_minute=6, burst=3)
+    tat, wait = gcra_take(tat, 5.0, per_minute=6, burst=3)
     assert wait == 5.0  # half refilled
-    level, wait = bucket_take(level, 5.0, 10.0, per_minute=6, burst=3)
+    tat, wait = gcra_take(tat, 10.0, per_minute=6, burst=3)
     assert wait == 0.0
 
+
 def test_a_long_pause_refills_to_the_burst_and_no_further() -> None:
-    level, _ = bucket_take(0.0, 0.0, 3600.0, per_minute=6, burst=3)
-    assert level == 2.0
+    tat, _ = gcra_take(30.0, 3600.0, per_minute=6, burst=3)
+    waits = [gcra_take(tat, 3600.0, per_minute=6, burst=3)[1]]
+    for _ in range(3):
+        tat, wait = gcra_take(tat, 3600.0, per_minute=6, burst=3)
+        waits.append(wait)
+    assert waits == [0.0, 0.0, 0.0, 10.0]  # the first of the burst was taken above

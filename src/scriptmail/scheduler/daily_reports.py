@@ -52,7 +52,9 @@ def send(connection: Connection, settings: Settings, hosting_id: int, day: date,
     if not report_data.claim_run(connection, hosting_id, day, now, report.total_failures, late) and not force:
         return None
     subject, data = render(report, settings.control.notify_from, recipient, settings.hostname, now)
-    queue_id = queue_system_mail(connection, settings.control.notify_from, recipient, data, subject, now, "daily report")
+    queue_id = queue_system_mail(
+        connection, settings.control.notify_from, recipient, data, subject, now, "daily report", domains=settings.domains
+    )
     report_data.note_message(connection, hosting_id, day, queue_id)
     webhooks.hosting_event(connection, hosting_id, EventType.REPORT_SENT, {
         "day": day.isoformat(), "failures": report.total_failures, "to": recipient, "queue_id": queue_id, "late": report.late,

@@ -128,7 +128,8 @@ class Scheduler:
         """Queue the notices to senders that delivery outcomes asked for; returns how many events."""
         settings = self._settings
         notice_settings = sender_notices.NoticeSettings(
-            settings.hostname, settings.control.notify_from, settings.control.dsn_per_sender_hour, settings.delivery.lifetime
+            settings.hostname, settings.control.notify_from, settings.control.dsn_per_sender_hour, settings.delivery.lifetime,
+            settings.domains,
         )
         handled = 0
         while True:

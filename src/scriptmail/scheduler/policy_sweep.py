@@ -77,5 +77,7 @@ def apply_detection(connection: Connection, settings: Settings, hosting_id: int,
         evidence=found,
         zone=ZoneInfo(settings.timezone),
     )
-    queue_system_mail(connection, settings.control.notify_from, hosting.owner_email, data, subject, now, "policy notice")
+    queue_system_mail(
+        connection, settings.control.notify_from, hosting.owner_email, data, subject, now, "policy notice", domains=settings.domains
+    )
     return Block(hosting.name, change.after, detection.reason, found)

@@ -533,3 +533,13 @@ test_sends = Table(
     Column("dkim_domain", String(253), nullable=False, server_default=""),  # the d= of its signature
     Index("ix_test_sends_hosting_created", "hosting_id", "created_at"),
 )
+
+# The API's rate limit per token, shared by every web process and node (store.rate_limits): the
+# token's theoretical arrival time (GCRA) and whether its last request was allowed.
+api_rate_limits = Table(
+    "api_rate_limits",
+    metadata,
+    Column("token_id", Id, primary_key=True, autoincrement=False),
+    Column("tat", Float, nullable=False),
+    Column("ok", Integer, nullable=False, server_default="1"),
+)

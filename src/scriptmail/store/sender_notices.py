@@ -10,12 +10,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
+from scriptmail.config import DomainsSettings
 from scriptmail.dsn.compose import HEADER_BYTES, RecipientReport, notice
 from scriptmail.dsn.decide import Outcome, why_not
 from scriptmail.model import HostingState, Origin, Submission
 from scriptmail.store.hostings import SYSTEM_HOSTING, system_hosting_id
 from scriptmail.store.queue import free_message_bodies, insert_submissions
 from scriptmail.store.schema import attempts, bodies, hostings, messages, notice_events, recipients
+from scriptmail.store.system_mail import signed
 
 BATCH = 500  # events per transaction
 HOUR = 3600.0
@@ -27,6 +29,7 @@ class NoticeSettings:
     from_address: str  # the notices' From (control.notify_from)
     per_hour: int  # control.dsn_per_sender_hour
     lifetime: float  # delivery.lifetime: until when a delayed message is retried
+    domains: DomainsSettings | None = None  # signs the notices with the platform's domain (store.system_mail)
 
 
 def write_pending(connection: Connection, settings: NoticeSettings, now: float, limit: int = BATCH) -> int:
@@ -112,7 +115,7 @@ def write_pending(connection: Connection, settings: NoticeSettings, now: float, 
         decided.update({event.id: (Outcome.SENT.value, sender) for event in members})
     queue_ids: dict[int, int] = {}
     if written:
-        ids = insert_submissions(connection, [(submission, now) for _, submission in written])
+        ids = insert_submissions(connection, [(signed(connection, submission, settings.domains, now), now) for _, submission in written])
         for (event_ids, _), queue_id in zip(written, ids):
             queue_ids.update(dict.fromkeys(event_ids, queue_id))
     connection.execute(

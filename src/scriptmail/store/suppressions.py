@@ -12,6 +12,7 @@ from sqlalchemy import Connection, and_, delete, exists, func, or_, select, upda
 from scriptmail.model import AttemptResult, RecipientStatus
 from scriptmail.store.engine import upsert
 from scriptmail.store.schema import bodies, recipients, suppressions
+from scriptmail.store.webhooks import SuppressionAdded, suppression_events
 from scriptmail.suppression.rules import DAY, REQUEUE_WINDOW, Entry, EntryError, Kind, Reason, entry_of, reason_for
 
 PLATFORM = 0  # the scope of the operator's list
@@ -98,6 +99,7 @@ def learn(connection: Connection, results: Sequence[AttemptResult], now: float, 
         ),
         [entries[key] for key in sorted(entries)],
     )
+    suppression_events(connection, [_added(entries[key], None) for key in sorted(entries)], now)
     return len(entries)
 
 
@@ -151,7 +153,14 @@ def _put(
             ),
             [rows[value] for value in sorted(rows)[start : start + 1000]],
         )
+    suppression_events(connection, [_added(rows[value], value not in existing) for value in sorted(rows)], now)
     return [Added(kind, value, value not in existing) for kind, value, _, _ in items]
+
+
+def _added(row: dict[str, Any], created: bool | None) -> SuppressionAdded:
+    return SuppressionAdded(
+        row["scope"], row["value"], row["kind"], row["reason"], row["code"], row["reply"], row["expires_at"], created
+    )
 
 
 def add_many(connection: Connection, scope: int, items: list[tuple[str, str]], now: float, days: int | None) -> list[Added]:

@@ -514,3 +514,41 @@ def hosting_event(connection: Connection, hosting_id: int, event_type: EventType
         return 0
     name = connection.execute(select(hostings.c.name).where(hostings.c.id == hosting_id)).scalar()
     return emit(connection, [Event(hosting_id, event_type, {"hosting": name, **data})], now)
+
+
+# --- suppression entries ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionAdded:
+    scope: int  # a hosting's id, or 0 for the platform's list
+    value: str
+    kind: str
+    reason: str
+    code: int | None
+    reply: str
+    expires_at: float | None
+    created: bool | None  # False: an entry that was there was refreshed; None: not looked up
+
+
+def suppression_events(connection: Connection, added: Sequence[SuppressionAdded], now: float) -> int:
+    """`suppression.added` for entries just written in this transaction: a hosting's entry goes to
+    its subscribers and the platform's, a platform entry to the platform's only. Nothing is read
+    when nobody subscribes."""
+    cache = subscriptions(connection)
+    if cache.empty:
+        return 0
+    wanted = [entry for entry in added if cache.endpoints(entry.scope or None, EventType.SUPPRESSION_ADDED.value)]
+    if not wanted:
+        return 0
+    scopes = sorted({entry.scope for entry in wanted if entry.scope})
+    names = dict(connection.execute(select(hostings.c.id, hostings.c.name).where(hostings.c.id.in_(scopes))).all()) if scopes else {}
+    events = [
+        Event(entry.scope or None, EventType.SUPPRESSION_ADDED, {
+            "hosting": names.get(entry.scope), "list": "hosting" if entry.scope else "platform", "value": entry.value,
+            "kind": entry.kind, "reason": entry.reason, "code": entry.code, "reply": entry.reply[:1000],
+            "expires_at": iso(entry.expires_at) if entry.expires_at is not None else None, "created": entry.created,
+        })
+        for entry in wanted
+    ]  # fmt: skip
+    return emit(connection, events, now)

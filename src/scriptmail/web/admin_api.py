@@ -16,8 +16,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from scriptmail.domains.names import display
 from scriptmail.model import Hosting
-from scriptmail.store import accounts, audit, idempotency, provisioning
+from scriptmail.store import accounts, audit, idempotency, provisioning, webhooks
+from scriptmail.store import domains as domain_store
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.audit import Actor
 from scriptmail.store.hosting_control import Actor as StateActor
@@ -27,6 +29,11 @@ from scriptmail.web.context import WebContext
 from scriptmail.web.fields import EMAIL_PATTERN, KEY_PATTERN, NAME_PATTERN, PLAN_PATTERN
 from scriptmail.web.fields import TEXT_PATTERN as _TEXT
 from scriptmail.web.problems import responses
+from scriptmail.web.webhooks_api import WebhookCreated, WebhookDelivery, WebhookEndpoint, WebhookSecret, WebhookTest
+from scriptmail.web.webhooks_api import delivery as webhook_delivery
+from scriptmail.web.webhooks_api import public as webhook_public
+from scriptmail.webhooks.addresses import MAX_URL
+from scriptmail.webhooks.events import SUBSCRIBABLE
 
 router = APIRouter(prefix="/1.0/admin", tags=["admin"])
 
@@ -58,6 +65,10 @@ class HostingOut(BaseModel):
     trusted_networks: list[str] = Field(
         description="Source networks that send as this hosting without SMTP AUTH. They live in the configuration "
         "(`intake.trusted_networks`), not in the store: read-only here."
+    )
+    sending_domains: list[str] = Field(
+        default_factory=list,
+        description="Its sending domains, in Unicode; added, checked and removed under `/1.0/hosting/web/{name}/email/domains`: read-only here.",
     )
 
 
@@ -185,8 +196,13 @@ def _actor(caller: accounts.Caller) -> Actor:
     return Actor.token(caller.token_id, caller.user.email)
 
 
-def _out(hosting: Hosting, trusted: dict[str, str]) -> HostingOut:
+def _domains(connection, *hostings: Hosting | None) -> dict[int, list[str]]:
+    return domain_store.names_of(connection, (hosting.id for hosting in hostings if hosting is not None))
+
+
+def _out(hosting: Hosting, trusted: dict[str, str], domains: dict[int, list[str]] | None = None) -> HostingOut:
     return HostingOut(
+        sending_domains=[display(domain) for domain in (domains or {}).get(hosting.id, [])],
         name=hosting.name, uid=hosting.uid, owner=hosting.owner_email, plan=hosting.plan, language=hosting.language,
         report_to=hosting.report_to, state=hosting.state.value, smtp_auth=hosting.has_smtp_password,
         trusted_networks=sorted(str(ipaddress.ip_network(n, strict=False)) for n, name in trusted.items() if name == hosting.name),
@@ -231,18 +247,26 @@ async def list_hostings(
     context = _context(request)
     if plan is not None and plan not in context.settings.plans:
         raise HTTPException(422, f"invalid request: query.plan: no plan named {plan!r}")
-    page = await context.read(
-        lambda c: provisioning.hosting_page(c, name_contains=name, owner=owner, plan=plan, state=state, deleted=deleted, offset=offset, limit=limit)
-    )
+    def read(connection) -> tuple[Any, dict[int, list[str]]]:
+        page = provisioning.hosting_page(
+            connection, name_contains=name, owner=owner, plan=plan, state=state, deleted=deleted, offset=offset, limit=limit
+        )
+        return page, _domains(connection, *page.rows)
+
+    page, domains = await context.read(read)
     trusted = context.settings.intake.trusted_networks
-    return HostingList(items=[_out(h, trusted) for h in page.rows], total=page.total, offset=offset, limit=limit)
+    return HostingList(items=[_out(h, trusted, domains) for h in page.rows], total=page.total, offset=offset, limit=limit)
 
 
 @router.get("/hostings/{name}", response_model=HostingOut, summary="One hosting", responses=responses(401, 403, 404, 422, 429))
 async def get_hosting(request: Request, name: HostingName, caller: Reader) -> HostingOut:
     context = _context(request)
-    hosting = _found(context, await context.read(lambda c: hosting_store.find_hosting(c, name=name)), name)
-    return _out(hosting, context.settings.intake.trusted_networks)
+    def read(connection) -> tuple[Hosting | None, dict[int, list[str]]]:
+        found = hosting_store.find_hosting(connection, name=name)
+        return found, _domains(connection, found)
+
+    found, domains = await context.read(read)
+    return _out(_found(context, found, name), context.settings.intake.trusted_networks, domains)
 
 
 def _create(connection, context: WebContext, caller: accounts.Caller, name: str, fields: HostingFields, plan: str) -> Hosting:
@@ -296,16 +320,16 @@ async def put_hosting(request: Request, name: HostingName, body: HostingFields, 
     context = _context(request)
     plan = _check_plan(context, body.plan)
 
-    def put(connection) -> tuple[bool, Hosting]:
+    def put(connection) -> tuple[bool, Hosting, dict[int, list[str]]]:
         before = hosting_store.find_hosting(connection, name=name)
         if before is None:
-            return True, _create(connection, context, caller, name, body, plan)
+            return True, _create(connection, context, caller, name, body, plan), {}
         after = _update(connection, context, caller, before, {**body.model_dump(), "plan": plan})
-        return False, after
+        return False, after, _domains(connection, after)
 
-    created, hosting = await context.write(put)
+    created, hosting, domains = await context.write(put)
     response.status_code = 201 if created else 200
-    return _out(hosting, context.settings.intake.trusted_networks)
+    return _out(hosting, context.settings.intake.trusted_networks, domains)
 
 
 def _update(connection, context: WebContext, caller: accounts.Caller, before: Hosting, fields: dict[str, Any]) -> Hosting:
@@ -335,11 +359,13 @@ async def patch_hosting(request: Request, name: HostingName, body: HostingPatch,
     if "plan" in fields:
         _check_plan(context, fields["plan"])
 
-    def patch(connection) -> Hosting:
+    def patch(connection) -> tuple[Hosting, dict[int, list[str]]]:
         before = _found(context, hosting_store.find_hosting(connection, name=name), name)
-        return _update(connection, context, caller, before, fields)
+        after = _update(connection, context, caller, before, fields)
+        return after, _domains(connection, after)
 
-    return _out(await context.write(patch), context.settings.intake.trusted_networks)
+    hosting, domains = await context.write(patch)
+    return _out(hosting, context.settings.intake.trusted_networks, domains)
 
 
 @router.delete("/hostings/{name}", response_model=Deleted, summary="Delete a hosting (its log is kept)",
@@ -580,3 +606,135 @@ async def list_audit(
     return AuditPage(items=[AuditEntry(**row) for row in rows], total=total, offset=offset, limit=limit)
 
 
+
+
+# --- platform-wide webhook endpoints ----------------------------------------------------------
+# The same endpoints as a customer's (store.webhooks with hosting=None): every hosting's events
+# reach them, and platform events (a platform suppression entry) reach only them. `read` lists
+# them and their delivery log; `manage` changes them, each change in the audit log.
+
+EventName = Literal[(*(event.value for event in SUBSCRIBABLE), "*")]  # type: ignore[valid-type]
+
+
+class AdminWebhookCreate(_Strict):
+    url: Annotated[str, Field(min_length=1, max_length=MAX_URL, pattern=r"^https?://[\x21-\x7e]+$",
+                              description="http(s) URL that receives the events (POST, JSON), without user or password.")]  # fmt: skip
+    events: Annotated[list[EventName], Field(min_length=1, max_length=len(SUBSCRIBABLE) + 1, description="Event types, or `[\"*\"]` for all.")]  # noqa: E501
+    description: Annotated[str, Field(max_length=200, pattern=_TEXT)] = ""
+
+
+def _webhook_audit(endpoint: webhooks.Endpoint) -> dict[str, Any]:
+    return {"id": endpoint.id, "url": endpoint.url, "events": list(endpoint.events), "description": endpoint.description}
+
+
+def _platform_endpoint(connection, endpoint_id: int) -> webhooks.Endpoint:
+    try:
+        return webhooks.get_endpoint(connection, endpoint_id, None)
+    except webhooks.EndpointError as error:
+        raise HTTPException(404, str(error)) from None
+
+
+@router.get("/webhooks", response_model=list[WebhookEndpoint], summary="The platform-wide webhook endpoints",
+            responses=responses(401, 403, 429))  # fmt: skip
+async def list_platform_webhooks(request: Request, caller: Reader) -> list[WebhookEndpoint]:
+    found = await _context(request).read(lambda c: webhooks.list_endpoints(c, None))
+    return [webhook_public(endpoint) for endpoint in found]
+
+
+@router.post("/webhooks", response_model=WebhookCreated, status_code=201, summary="Add a platform-wide webhook endpoint",
+             responses=responses(400, 401, 403, 422, 429))  # fmt: skip
+async def create_platform_webhook(request: Request, body: AdminWebhookCreate, caller: Manager) -> WebhookCreated:
+    """It receives the chosen events of every hosting, and the platform's own. The answer carries the
+    signing secret, once."""
+    context = _context(request)
+
+    def create(connection) -> tuple[webhooks.Endpoint, str]:
+        try:
+            endpoint, secret = webhooks.create_endpoint(
+                connection, None, body.url, list(body.events), context.clock(), " ".join(body.description.split()), caller.user.email
+            )
+        except ValueError as error:
+            raise HTTPException(400, str(error)) from None
+        audit.record(connection, _actor(caller), "webhook.create", f"webhook {endpoint.id}", context.clock(), after=_webhook_audit(endpoint))
+        return endpoint, secret
+
+    endpoint, secret = await context.write(create)
+    return WebhookCreated(**webhook_public(endpoint).model_dump(), secret=secret)
+
+
+@router.get("/webhooks/{endpoint_id}", response_model=WebhookEndpoint, summary="One platform-wide webhook endpoint",
+            responses=responses(401, 403, 404, 422, 429))  # fmt: skip
+async def get_platform_webhook(request: Request, endpoint_id: Id, caller: Reader) -> WebhookEndpoint:
+    return webhook_public(await _context(request).read(lambda c: _platform_endpoint(c, endpoint_id)))
+
+
+@router.delete("/webhooks/{endpoint_id}", response_model=None, status_code=204, summary="Remove a platform-wide webhook endpoint",
+               responses=responses(401, 403, 404, 422, 429))  # fmt: skip
+async def delete_platform_webhook(request: Request, endpoint_id: Id, caller: Manager) -> Response:
+    context = _context(request)
+
+    def remove(connection) -> None:
+        endpoint = _platform_endpoint(connection, endpoint_id)
+        webhooks.remove_endpoint(connection, endpoint_id, None)
+        audit.record(connection, _actor(caller), "webhook.remove", f"webhook {endpoint_id}", context.clock(), before=_webhook_audit(endpoint))
+
+    await context.write(remove)
+    return Response(status_code=204)
+
+
+@router.post("/webhooks/{endpoint_id}/rotate", response_model=WebhookSecret, summary="A new signing secret (shown once)",
+             responses=responses(401, 403, 404, 422, 429))  # fmt: skip
+async def rotate_platform_webhook(request: Request, endpoint_id: Id, caller: Manager) -> WebhookSecret:
+    """The previous secret also signs for `webhooks.rotation_grace` seconds, so the receiver can switch."""
+    context = _context(request)
+    grace = context.settings.webhooks.rotation_grace
+
+    def rotate(connection) -> str:
+        _platform_endpoint(connection, endpoint_id)
+        secret = webhooks.rotate_secret(connection, endpoint_id, context.clock(), grace, None)
+        audit.record(connection, _actor(caller), "webhook.rotate", f"webhook {endpoint_id}", context.clock())
+        return secret
+
+    return WebhookSecret(secret=await context.write(rotate), previous_valid_seconds=grace)
+
+
+@router.post("/webhooks/{endpoint_id}/enable", response_model=WebhookEndpoint, summary="Send to a disabled endpoint again",
+             responses=responses(401, 403, 404, 422, 429))  # fmt: skip
+async def enable_platform_webhook(request: Request, endpoint_id: Id, caller: Manager) -> WebhookEndpoint:
+    context = _context(request)
+
+    def enable(connection) -> webhooks.Endpoint:
+        before = _platform_endpoint(connection, endpoint_id)
+        webhooks.enable_endpoint(connection, endpoint_id, None)
+        if before.disabled_at is not None:
+            audit.record(connection, _actor(caller), "webhook.enable", f"webhook {endpoint_id}", context.clock(),
+                         before={"disabled_reason": before.disabled_reason})  # fmt: skip
+        return webhooks.get_endpoint(connection, endpoint_id, None)
+
+    return webhook_public(await context.write(enable))
+
+
+@router.post("/webhooks/{endpoint_id}/test", response_model=WebhookTest, status_code=202, summary="Send a test event",
+             responses=responses(401, 403, 404, 422, 429))  # fmt: skip
+async def test_platform_webhook(request: Request, endpoint_id: Id, caller: Manager) -> WebhookTest:
+    """Queues a `webhook.test` event for this endpoint (disabled or not); its outcome appears in the deliveries."""
+    context = _context(request)
+
+    def queue(connection) -> int:
+        _platform_endpoint(connection, endpoint_id)
+        return webhooks.queue_test(connection, endpoint_id, context.clock(), None)
+
+    return WebhookTest(webhook_id=f"msg_{await context.write(queue)}")
+
+
+@router.get("/webhooks/{endpoint_id}/deliveries", response_model=list[WebhookDelivery], summary="The endpoint's delivery log",
+            responses=responses(401, 403, 404, 422, 429))  # fmt: skip
+async def platform_webhook_deliveries(
+    request: Request, endpoint_id: Id, caller: Reader,
+    limit: Annotated[int, Query(ge=1, le=200, description="How many attempts, newest first.")] = 50,
+) -> list[WebhookDelivery]:  # fmt: skip
+    def read(connection) -> list[dict[str, Any]]:
+        _platform_endpoint(connection, endpoint_id)
+        return webhooks.delivery_log(connection, endpoint_id, limit)
+
+    return [webhook_delivery(entry) for entry in await _context(request).read(read)]

@@ -1,21 +1,21 @@
 """Who calls the API: the bearer token, its scope, and its rate limit (429 with Retry-After).
 
-Limits are per token and per process (a token bucket of `web.api_rate_per_minute` refilled
-continuously, `web.api_burst` deep): with several web processes a token gets that much from each.
+Limits are per token and shared by every web process and node: a token bucket of
+`web.api_rate_per_minute` refilled continuously, `web.api_burst` deep, kept in the store
+(store.rate_limits, one upsert per request).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
-import threading
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from scriptmail.store import accounts
+from scriptmail.store import accounts, rate_limits
 from scriptmail.web.context import WebContext
-from scriptmail.web.throttle import bucket_take
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -24,22 +24,27 @@ bearer = HTTPBearer(
 )
 
 
-class RateLimits:
-    """The buckets of every token seen by this process."""
+async def rate_limit_wait(context: WebContext, token_id: int) -> float:
+    """The seconds this token must wait (0: go), counted in the store: on PostgreSQL in a short
+    transaction of its own, on SQLite in the rate-limit file beside the database; neither waits
+    for the disk, nor for the mail's commits."""
+    web = context.settings.web
+    if web.api_rate_per_minute <= 0:
+        return 0.0
+    now = context.clock()
 
-    def __init__(self) -> None:
-        self._buckets: dict[int, tuple[float, float]] = {}
-        self._lock = threading.Lock()
+    def take(connection) -> float:
+        return rate_limits.take(connection, token_id, now, web.api_rate_per_minute, web.api_burst)
 
-    def take(self, token_id: int, now: float, per_minute: int, burst: int) -> float:
-        """0 when the token may make this request; else the seconds to wait."""
-        if per_minute <= 0:
-            return 0.0
-        with self._lock:
-            level, last = self._buckets.get(token_id, (float(burst), now))
-            level, wait = bucket_take(level, last, now, per_minute, burst)
-            self._buckets[token_id] = (level, now)
-        return wait
+    if context.engine.dialect.name == "sqlite":
+        database = context.engine.url.database
+        return await asyncio.to_thread(rate_limits.take_beside, database, token_id, now, web.api_rate_per_minute, web.api_burst)
+
+    def own_transaction() -> float:
+        with context.engine.begin() as connection:
+            return take(connection)
+
+    return await asyncio.to_thread(own_transaction)
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -55,8 +60,7 @@ async def current_caller(
     caller = await context.read(lambda c: accounts.caller_for_token(c, credentials.credentials))
     if caller is None:
         raise _unauthorized("this token is not valid (revoked, or never issued)")
-    web = context.settings.web
-    wait = request.app.state.rate_limits.take(caller.token_id, context.clock(), web.api_rate_per_minute, web.api_burst)
+    wait = await rate_limit_wait(context, caller.token_id)
     if wait > 0:
         raise HTTPException(429, f"too many requests with this token: try again in {math.ceil(wait)} s",
                             headers={"Retry-After": str(math.ceil(wait))})  # fmt: skip

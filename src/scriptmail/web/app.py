@@ -32,13 +32,13 @@ from scriptmail.web import (
     openapi,
     operator,
     operator_suppression,
+    operator_webhooks,
     pages,
     test_send_api,
     viewer_api,
     webhooks_api,
 )
 from scriptmail.web.api import router
-from scriptmail.web.api_auth import RateLimits
 from scriptmail.web.context import WebContext
 from scriptmail.web.problems import problem
 from scriptmail.web.suppression_api import router as suppression_router
@@ -53,7 +53,6 @@ def create_app(context: WebContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.context = context
-    app.state.rate_limits = RateLimits()
     app.include_router(router)
     app.include_router(suppression_router)
     app.include_router(admin_api.router)
@@ -68,6 +67,7 @@ def create_app(context: WebContext) -> FastAPI:
     app.include_router(viewer_api.router)
     app.include_router(operator.router)
     app.include_router(operator_suppression.router)
+    app.include_router(operator_webhooks.router)
     app.include_router(account.router)
     app.include_router(exports.router)
     app.include_router(exports_api.router)

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from scriptmail.catalogues import N_
 from scriptmail.domains import dns_check
+from scriptmail.domains.keys import Algorithm
 from scriptmail.domains.names import DomainNameError, display, normalise
 from scriptmail.domains.provision import new_keys
 from scriptmail.domains.vault import VaultError
@@ -112,6 +113,68 @@ async def domains_check(request: Request, name: str, domain: DomainField = "", c
         return await _page(page, name, hosting_id, 404, error=page._("This domain is not in the list."))
     await dns_check.check(page.context.engine, page.context.write, page.context.settings, page.context.clock(), a_label)
     return see(_url(name) + f"#d-{a_label}")
+
+
+# --- key rotation, confirmed first -------------------------------------------------------------
+
+ROTATE_TITLE = N_("Rotate the key of %(domain)s?")
+ROTATE_EXPLAIN = N_("A new key is made and its record is shown on this page: publish it beside the current one. Your mail stays signed with the current key until the new record is found in DNS, then the new key signs. Keep the old record %(days)s more days after that: mail already on its way is still checked with it.")  # noqa: E501
+NOT_VERIFIED = N_("Publish and verify the current record before rotating the key.")
+ROTATION_WAITING = N_("A rotation is already waiting for its new record in DNS: publish it and check the domain.")
+
+
+async def _owned_domain(page: Page, hosting_id: int, domain: str) -> dict[str, Any] | None:
+    try:
+        a_label = normalise(domain)
+    except DomainNameError:
+        return None
+    found = await page.context.read(lambda c: store.find_domain(c, a_label))
+    return found if found is not None and found["hosting_id"] == hosting_id else None
+
+
+@router.get("/hostings/{name}/domains/rotate")
+async def domains_rotate_confirm(request: Request, name: str) -> Response:
+    """What a rotation does, said before it is confirmed (a page of its own: it works without JavaScript)."""
+    page = await logged_in(request)
+    hosting_id = await page.owned(name)
+    found = await _owned_domain(page, hosting_id, request.query_params.get("domain", "")[:300])
+    if found is None:
+        return await _page(page, name, hosting_id, 404, error=page._("This domain is not in the list."))
+    days = f"{page.context.settings.domains.rotation_overlap / 86400:g}"
+    return page.render(
+        "dialog_page.html", fragment="_rotate_confirm.html", hosting_name=name, base_url=_url(name),
+        title=page._(ROTATE_TITLE, domain=display(found["domain"])), explain=page._(ROTATE_EXPLAIN, days=days),
+        a_label=found["domain"], allowed=found["state"] == "verified", hint=page._(NOT_VERIFIED),
+    )  # fmt: skip
+
+
+@router.post("/hostings/{name}/domains/rotate")
+async def domains_rotate(
+    request: Request, name: str, domain: DomainField = "", confirm: Annotated[str, Form(max_length=10)] = "", csrf: CsrfField = ""
+) -> Response:
+    """Make the next keys (they sign once DNS holds them, as `domain rotate` does) and show their records."""
+    page = await posted(request, csrf)
+    hosting_id = await page.owned(name)
+    found = await _owned_domain(page, hosting_id, domain)
+    if found is None:
+        return await _page(page, name, hosting_id, 404, error=page._("This domain is not in the list."))
+    if confirm != "yes":
+        await page.flash("error", page._("Confirm the action first."))
+        return see(_url(name) + f"#d-{found['domain']}")
+    if found["state"] != "verified":
+        return await _page(page, name, hosting_id, 409, error=page._(NOT_VERIFIED))
+    signing = [Algorithm(key["algorithm"]) for key in found["keys"] if key["active"]]
+    taken = [key["selector"] for key in found["keys"]]
+    settings = page.context.settings.domains
+    try:
+        keys = await asyncio.to_thread(new_keys, settings, page.context.clock(), taken, signing, False)
+        await page.context.write(lambda c: store.rotate(c, found["domain"], keys, page.context.clock()))
+    except VaultError:
+        return await _page(page, name, hosting_id, 503, error=page._("Keys cannot be made right now; try again later."))
+    except store.RotationRefused:
+        return await _page(page, name, hosting_id, 409, error=page._(ROTATION_WAITING))
+    await page.flash("ok", page._("New key made for %(domain)s: publish its record, then check it.", domain=display(found["domain"])))
+    return see(_url(name) + f"#d-{found['domain']}")
 
 
 # --- the operator's view of every domain -----------------------------------------------------------

@@ -27,14 +27,20 @@ EVENT_LABELS = {
     "message.expired": N_("A message expires without being delivered"),
     "message.complained": N_("A recipient reports a message as spam"),
     "report.sent": N_("The daily error report is sent"),
+    "suppression.added": N_("An address is put on a suppression list"),
 }
+
+
+OPERATOR_URL = "/operator/webhooks"
 
 
 def _url(name: str) -> str:
     return f"/hostings/{quote(name, safe='')}/webhooks"
 
 
-async def _render(page: Page, name: str, status: int = 200, **values: Any) -> Response:
+async def _render(page: Page, name: str | None, status: int = 200, **values: Any) -> Response:
+    """A hosting's page, or with `name=None` the operator's page of the platform-wide endpoints."""
+
     def read(connection) -> list[dict[str, Any]]:
         found = []
         for endpoint in webhooks.list_endpoints(connection, name):
@@ -55,7 +61,7 @@ async def _render(page: Page, name: str, status: int = 200, **values: Any) -> Re
     ]  # fmt: skip
     defaults = {"error": None, "new_secret": None, "form": {"url": "", "description": "", "events": list(SUBSCRIBABLE)}}
     response = page.render(
-        "webhooks.html", status=status, hosting_name=name, base_url=_url(name), endpoints=shown,
+        "webhooks.html", status=status, hosting_name=name, base_url=_url(name) if name is not None else OPERATOR_URL, endpoints=shown,
         event_choices=[(event, page._(EVENT_LABELS[event])) for event in SUBSCRIBABLE], **(defaults | values),
     )  # fmt: skip
     response.headers["Cache-Control"] = "no-store"  # a page may show a secret once

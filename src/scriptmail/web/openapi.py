@@ -59,7 +59,20 @@ With a `provision` token (`scriptmail token create ops@example.net --scope provi
        curl https://gw.example.net/1.0/hosting/web/shop.example/email -H "Authorization: Bearer $TOKEN"
        {"bounce": 0, "email": null, "maxPerDay": 0, "sent": 12, "sentToday": 3, "state": "ok"}
 
-4. When the contract ends: `DELETE /1.0/admin/hostings/shop.example` (409 while mail is queued
+4. Add its sending domain; the answer holds the DKIM record to publish (`records[].name`, `value`):
+
+       curl -X POST https://gw.example.net/1.0/hosting/web/shop.example/email/domains \\
+         -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d '{"domain": "shop.example"}'
+
+5. Once, for the support desk: a platform-wide webhook (a `manage` token) that gets every
+   hosting's blocks and suppressions, signed as Standard Webhooks says with the secret answered once:
+
+       curl -X POST https://gw.example.net/1.0/admin/webhooks -H "Authorization: Bearer $TOKEN" \\
+         -H "Content-Type: application/json" \\
+         -d '{"url": "https://desk.example.net/hooks", "events": ["hosting.state_changed", "suppression.added"]}'
+       {"id": 1, "url": "https://desk.example.net/hooks", ..., "secret": "whsec_..."}
+
+6. When the contract ends: `DELETE /1.0/admin/hostings/shop.example` (409 while mail is queued
    or held; `?purge=true` purges it). The log stays readable by operators for `control.log_days`
    under the name the answer gives (`deleted~<id>~shop.example`).
 """

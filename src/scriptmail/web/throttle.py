@@ -18,10 +18,13 @@ def wait_left(counts: dict[str, tuple[int, float]], now: float) -> float:
     return max((last + delay_after(count) - now for count, last in counts.values()), default=0.0)
 
 
-def bucket_take(level: float, last: float, now: float, per_minute: int, burst: int) -> tuple[float, float]:
-    """One request against a token bucket that refills `per_minute` and holds `burst`: the bucket's
-    new level, and 0 when the request may go, else the seconds until it may (the level unchanged)."""
-    level = min(float(burst), level + (now - last) * per_minute / 60.0)
-    if level >= 1.0:
-        return level - 1.0, 0.0
-    return level, (1.0 - level) * 60.0 / per_minute
+def gcra_take(tat: float | None, now: float, per_minute: int, burst: int) -> tuple[float, float]:
+    """One API request against a token bucket that refills `per_minute` and holds `burst`, kept as
+    one number, the theoretical arrival time (GCRA), so that the store keeps it in one row and
+    decides in one statement (store.rate_limits does this in SQL): the new time, and 0 when the
+    request may go, else the seconds until it may (the time unchanged). `tat=None`: a new token."""
+    interval = 60.0 / per_minute
+    candidate = max(tat if tat is not None else now, now) + interval
+    if candidate - now <= burst * interval + 1e-9:
+        return candidate, 0.0
+    return (tat if tat is not None else now), candidate - now - burst * interval

@@ -87,7 +87,7 @@ async def _owned(serviceName: ServiceName, user: ByMethod, context: Context) -> 
 Hosting = Annotated[str, Depends(_owned)]
 
 
-def _public(endpoint: webhooks.Endpoint) -> WebhookEndpoint:
+def public(endpoint: webhooks.Endpoint) -> WebhookEndpoint:
     return WebhookEndpoint(
         id=endpoint.id, url=endpoint.url, events=list(endpoint.events), description=endpoint.description,
         created_at=_iso(endpoint.created_at), enabled=endpoint.disabled_at is None,
@@ -106,7 +106,7 @@ async def _call(context, operation):
 @router.get("", response_model=list[WebhookEndpoint], responses=_ERRORS, summary="The hosting's webhook endpoints")
 async def list_webhooks(serviceName: Hosting, context: Context) -> list[WebhookEndpoint]:
     found = await context.read(lambda c: webhooks.list_endpoints(c, serviceName))
-    return [_public(endpoint) for endpoint in found]
+    return [public(endpoint) for endpoint in found]
 
 
 @router.post(
@@ -120,13 +120,13 @@ async def create_webhook(serviceName: Hosting, body: WebhookCreate, user: User, 
         )
     except ValueError as error:
         raise HTTPException(400, str(error)) from None
-    return WebhookCreated(**_public(endpoint).model_dump(), secret=secret)
+    return WebhookCreated(**public(endpoint).model_dump(), secret=secret)
 
 
 @router.get("/{id}", response_model=WebhookEndpoint, responses=_ERRORS, summary="One webhook endpoint")
 async def get_webhook(serviceName: Hosting, id: EndpointId, context: Context) -> WebhookEndpoint:
     try:
-        return _public(await context.read(lambda c: webhooks.get_endpoint(c, id, serviceName)))
+        return public(await context.read(lambda c: webhooks.get_endpoint(c, id, serviceName)))
     except webhooks.EndpointError as error:
         raise HTTPException(404, str(error)) from None
 
@@ -147,7 +147,7 @@ async def rotate_webhook(serviceName: Hosting, id: EndpointId, context: Context)
 @router.post("/{id}/enable", response_model=WebhookEndpoint, responses=_ERRORS, summary="Send to a disabled endpoint again")
 async def enable_webhook(serviceName: Hosting, id: EndpointId, context: Context) -> WebhookEndpoint:
     await _call(context, lambda c: webhooks.enable_endpoint(c, id, serviceName))
-    return _public(await context.read(lambda c: webhooks.get_endpoint(c, id, serviceName)))
+    return public(await context.read(lambda c: webhooks.get_endpoint(c, id, serviceName)))
 
 
 @router.post("/{id}/test", response_model=WebhookTest, status_code=202, responses=_ERRORS, summary="Send a test event")
@@ -171,10 +171,12 @@ async def webhook_deliveries(
         entries = await context.read(read)
     except webhooks.EndpointError as error:
         raise HTTPException(404, str(error)) from None
-    return [
-        WebhookDelivery(
-            at=_iso(entry["at"]), webhook_id=f"msg_{entry['message']}", event_type=entry["event_type"],
-            status_code=entry["status_code"], duration=round(entry["duration"], 4), error=entry["error"], excerpt=entry["excerpt"],
-        )
-        for entry in entries
-    ]  # fmt: skip
+    return [delivery(entry) for entry in entries]
+
+
+def delivery(entry: dict[str, Any]) -> WebhookDelivery:
+    """One row of store.webhooks.delivery_log as the API answers it (the admin API's too)."""
+    return WebhookDelivery(
+        at=_iso(entry["at"]), webhook_id=f"msg_{entry['message']}", event_type=entry["event_type"],
+        status_code=entry["status_code"], duration=round(entry["duration"], 4), error=entry["error"], excerpt=entry["excerpt"],
+    )  # fmt: skip

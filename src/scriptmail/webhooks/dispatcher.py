@@ -86,7 +86,7 @@ class Dispatcher:
             owner=owner, url=endpoint.url, reason=endpoint.reason, language=language, sender=sender,
             recipient=recipient, platform=self._settings.hostname, now=now,
         )  # fmt: skip
-        queue_system_mail(connection, sender, recipient, data, subject, now, "webhook notice")
+        queue_system_mail(connection, sender, recipient, data, subject, now, "webhook notice", domains=self._settings.domains)
 
     async def close(self) -> None:
         await self.sender.close()

@@ -19,6 +19,7 @@ class EventType(enum.StrEnum):
     EXPIRED = "message.expired"
     COMPLAINED = "message.complained"
     REPORT_SENT = "report.sent"
+    SUPPRESSION_ADDED = "suppression.added"
     TEST = "webhook.test"  # only ever sent by "send a test event"; nobody subscribes to it
 
 
