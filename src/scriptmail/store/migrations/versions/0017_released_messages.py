@@ -1,7 +1,7 @@
 """one held message released while its hosting stays blocked: messages.released_at
 
 Revision ID: 0017
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-02
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
