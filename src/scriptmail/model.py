@@ -112,6 +112,7 @@ class DueRecipient:
     envelope_from: str
     attempts: int
     first_queued_at: float
+    released: bool = False  # its message was released one by one: sent though the hosting is blocked
 
 
 @dataclass(frozen=True, slots=True)

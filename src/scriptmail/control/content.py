@@ -342,13 +342,22 @@ def _count_recipients(headers: Message) -> int:
 def _executable(headers: Message) -> str | None:
     """Describes the part's file name if it is an executable one (".exe", ".exe disguised as .pdf")."""
     for name in _file_names(headers):
-        # Windows drops trailing dots and spaces, so "run.exe. " opens as "run.exe".
-        stem, dot, extension = name.strip().rstrip(". \x00").lower().rpartition(".")
-        if dot and extension in EXECUTABLE_EXTENSIONS:
-            disguise = stem.rpartition(".")[2] if "." in stem else ""
-            if disguise in _DOCUMENT_EXTENSIONS:
-                return f".{extension} disguised as .{disguise}"
-            return f".{extension}"
+        found = executable_name(name)
+        if found is not None:
+            return found
+    return None
+
+
+def executable_name(name: str) -> str | None:
+    """Whether a file name is an executable one, as the score sees it (the held-mail viewer flags
+    the same attachments): ".exe", ".exe disguised as .pdf", or None."""
+    # Windows drops trailing dots and spaces, so "run.exe. " opens as "run.exe".
+    stem, dot, extension = name.strip().rstrip(". \x00").lower().rpartition(".")
+    if dot and extension in EXECUTABLE_EXTENSIONS:
+        disguise = stem.rpartition(".")[2] if "." in stem else ""
+        if disguise in _DOCUMENT_EXTENSIONS:
+            return f".{extension} disguised as .{disguise}"
+        return f".{extension}"
     return None
 
 

@@ -350,7 +350,8 @@ class DeliveryAgent:
                  self.shaper.state(site, now).reason or "at the site's limit")  # fmt: skip
 
     def _may_send(self, transaction: Transaction) -> bool:
-        return transaction.recipients[0].hosting_id not in self._held
+        # A message its owner released one by one goes out while the rest of the hosting stays held.
+        return transaction.recipients[0].hosting_id not in self._held or all(r.released for r in transaction.recipients)
 
     async def _hold(self, due: list[DueRecipient]) -> None:
         """Claimed before their hosting stopped sending, not yet sent: held like the rest."""

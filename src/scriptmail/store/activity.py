@@ -268,7 +268,8 @@ def last_releases(connection: Connection, hosting_ids: Iterable[int]) -> dict[in
         .where(
             hosting_events.c.hosting_id.in_(list(hosting_ids)),
             hosting_events.c.to_state.in_(sending),
-            hosting_events.c.action != "plan",  # a plan change is no release (hosting_control.PLAN_CHANGE)
+            # A plan change is no release (hosting_control.PLAN_CHANGE), nor is one message's (store.one_message).
+            hosting_events.c.action.not_in(["plan", "release-one", "delete-one", "send-again"]),
         )
         .group_by(hosting_events.c.hosting_id)
     )

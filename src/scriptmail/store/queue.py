@@ -177,13 +177,15 @@ def claim_due(
     if not rows:
         return []
     activity.bump(connection, ((hosting_id, now, {"dispatched": count}) for hosting_id, count in firsts.items()))
-    senders = dict(
-        connection.execute(
-            select(messages.c.id, messages.c.envelope_from).where(
-                messages.c.id.in_({row.message_id for row in rows})
-            )
-        ).all()
-    )
+    senders, released = {}, set()
+    for message in connection.execute(
+        select(messages.c.id, messages.c.envelope_from, messages.c.released_at).where(
+            messages.c.id.in_({row.message_id for row in rows})
+        )
+    ):
+        senders[message.id] = message.envelope_from
+        if message.released_at is not None:
+            released.add(message.id)
     return [
         DueRecipient(
             id=row.id,
@@ -194,6 +196,7 @@ def claim_due(
             envelope_from=senders[row.message_id],
             attempts=row.attempts,
             first_queued_at=row.queued_at,
+            released=row.message_id in released,
         )
         for row in rows
     ]

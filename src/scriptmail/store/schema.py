@@ -74,6 +74,8 @@ messages = Table(
     Column("command", Text, nullable=False, server_default=""),
     Column("score", Float, nullable=False, server_default="0"),  # content score (control.content, rspamd)
     Column("score_reasons", Text, nullable=False, server_default=""),
+    # Released by its owner while the hosting is blocked: delivery sends it, the rest stay held.
+    Column("released_at", Float, nullable=True),
     CheckConstraint(_one_of("origin", Origin), name="origin"),
     Index("ix_messages_hosting_received", "hosting_id", "received_at"),
 )

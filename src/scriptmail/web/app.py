@@ -23,6 +23,7 @@ from scriptmail.web import (
     area_log,
     area_suppression,
     area_test_send,
+    area_viewer,
     area_webhooks,
     domains_api,
     exports,
@@ -35,6 +36,7 @@ from scriptmail.web import (
     operator_webhooks,
     pages,
     test_send_api,
+    viewer_api,
     webhooks_api,
 )
 from scriptmail.web.api import router
@@ -62,6 +64,8 @@ def create_app(context: WebContext) -> FastAPI:
     app.include_router(domains_api.router)
     app.include_router(area_domains.router)
     app.include_router(area_suppression.router)
+    app.include_router(area_viewer.router)
+    app.include_router(viewer_api.router)
     app.include_router(operator.router)
     app.include_router(operator_suppression.router)
     app.include_router(operator_webhooks.router)
@@ -76,7 +80,9 @@ def create_app(context: WebContext) -> FastAPI:
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
         response = await call_next(request)
-        if not request.url.path.startswith(("/1.0", "/docs", "/openapi.json")):
+        if request.url.path.startswith("/view/") and "Content-Security-Policy" in response.headers:
+            pass  # the viewer's frame: its own policy (web/area_viewer.py), framed by the area only
+        elif not request.url.path.startswith(("/1.0", "/docs", "/openapi.json")):
             response.headers["Content-Security-Policy"] = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
             response.headers["X-Frame-Options"] = "DENY"
             response.headers["Referrer-Policy"] = "same-origin"
