@@ -1,7 +1,7 @@
 """traffic shaping and pools as each delivery node sees them: the delivery_sites table
 
 Revision ID: 0015
-Revises: 0019
+Revises: 0017
 Create Date: 2026-12-02
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0019"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
