@@ -104,7 +104,8 @@ def test_ordinary_deferrals_and_bounces_do_not_slow_a_site() -> None:
         (421, "", True),
         (450, "4.7.0 Try again later", True),
         (451, "4.7.1 rate limited, try later", True),
-        (451, "Temporary local problem, try again later", True),
+        (451, "Temporary local problem, try again later", False),  # no 4.7.x: the retry schedule's, not shaping's
+        (451, "4.3.0 try again later", False),
         (452, "4.7.28 Our system has detected an unusual rate of unsolicited mail", False),
         (450, "4.2.1 The user you are trying to contact is receiving mail too quickly", False),
         (451, "4.3.0 Temporary server error", False),

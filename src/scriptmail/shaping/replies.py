@@ -14,9 +14,11 @@ _ENHANCED = re.compile(r"^\s*4\.7\.\d{1,3}\b")
 
 
 def asks_to_slow_down(code: int | None, text: str) -> bool:
-    """421 always; any other 4xx when its enhanced status is 4.7.x or its text says so."""
+    """421 always; any other 4xx when its enhanced status is 4.7.x and its text says so. A plain
+    451 "try again later" (4.3.0, a full disk, a greylist without 4.7.x) is the recipient's server
+    having a moment, not the site asking for less: the retry schedule covers it."""
     if code is None or not 400 <= code < 500:
         return False
     if code == 421:
         return True
-    return bool(_ENHANCED.match(text)) and bool(_SLOW_DOWN.search(text)) or (code == 451 and bool(_SLOW_DOWN.search(text)))
+    return bool(_ENHANCED.match(text)) and bool(_SLOW_DOWN.search(text))
