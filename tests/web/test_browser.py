@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -14,10 +13,9 @@ import pytest
 
 from scriptmail.store import accounts
 from scriptmail.store.engine import for_writing
+from tests.support.browser import PASSWORD, owner_chromium
 from tests.support.gateway import HOSTING, RunningGateway
 
-CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "correct horse battery"
 ARTIFACTS = Path(os.environ.get("SCRIPTMAIL_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts")) / "screenshots"
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -25,17 +23,7 @@ playwright = pytest.importorskip("playwright.sync_api")
 
 @pytest.fixture
 def browser(gateway: RunningGateway, database_url: str):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the browser walk runs once, on SQLite")
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with for_writing(gateway.engine).begin() as connection:
-        user = accounts.add_user(connection, "owner@shop.example", PASSWORD)
-        accounts.grant(connection, user, HOSTING)
-    with playwright.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
+    yield from owner_chromium(gateway, database_url)
 
 
 def _shoot(page, name: str) -> None:

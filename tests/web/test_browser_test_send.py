@@ -4,34 +4,18 @@ message" from the hosting's page, sends one to the sink, and watches the result 
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from scriptmail.store import accounts
-from scriptmail.store.engine import for_writing
+from tests.support.browser import PASSWORD, owner_chromium
 from tests.support.gateway import HOSTING, RunningGateway
 from tests.support.sink import Behaviour, Sink
-
-CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "correct horse battery"
 
 playwright = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture
 def browser(gateway: RunningGateway, database_url: str):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the browser walk runs once, on SQLite")
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with for_writing(gateway.engine).begin() as connection:
-        user = accounts.add_user(connection, "owner@shop.example", PASSWORD)
-        accounts.grant(connection, user, HOSTING)
-    with playwright.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
+    yield from owner_chromium(gateway, database_url)
 
 
 def test_the_owner_sends_a_test_message_and_sees_the_answer_arrive(gateway: RunningGateway, sink: Sink, browser) -> None:

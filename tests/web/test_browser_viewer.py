@@ -6,7 +6,6 @@ the frame can read neither the area's cookies nor its page."""
 from __future__ import annotations
 
 import http.server
-import shutil
 import threading
 import time
 
@@ -14,15 +13,13 @@ import pytest
 from sqlalchemy import select
 
 from scriptmail.control.states import Action, Actor
-from scriptmail.store import accounts
 from scriptmail.store.engine import for_writing
 from scriptmail.store.hosting_control import change_state
 from scriptmail.store.schema import messages
+from tests.support.browser import PASSWORD, owner_chromium
 from tests.support.gateway import HOSTING, RunningGateway, submit, wait_status
 from tests.viewer import samples
 
-CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "correct horse battery"
 playwright = pytest.importorskip("playwright.sync_api")
 
 
@@ -54,17 +51,7 @@ def remote():
 
 @pytest.fixture
 def chromium(gateway: RunningGateway, database_url: str):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the browser check runs once, on SQLite")
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with for_writing(gateway.engine).begin() as connection:
-        user = accounts.add_user(connection, "owner@shop.example", PASSWORD)
-        accounts.grant(connection, user, HOSTING)
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
+    yield from owner_chromium(gateway, database_url)
 
 
 def test_a_hostile_html_mail_runs_nothing_and_loads_nothing_until_allowed(gateway: RunningGateway, chromium, remote) -> None:
