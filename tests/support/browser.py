@@ -30,3 +30,11 @@ def owner_chromium(gateway: RunningGateway, database_url: str) -> Iterator:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield browser
         browser.close()
+
+
+def log_in(page, base: str, email: str = "owner@shop.example") -> None:
+    """Fill and send the login form the page shows, and wait for My hostings."""
+    page.fill("#login-email", email)
+    page.fill("#login-password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/hostings")

@@ -13,7 +13,7 @@ import pytest
 
 from scriptmail.store import accounts
 from scriptmail.store.engine import for_writing
-from tests.support.browser import PASSWORD, owner_chromium
+from tests.support.browser import PASSWORD, log_in, owner_chromium
 from tests.support.gateway import HOSTING, RunningGateway
 
 ARTIFACTS = Path(os.environ.get("SCRIPTMAIL_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts")) / "screenshots"
@@ -50,10 +50,7 @@ def test_the_owner_controls_the_scripts_mail_in_a_browser(gateway: RunningGatewa
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.goto(f"{base}/login")
     _shoot(page, "login")
-    page.fill("#login-email", "owner@shop.example")
-    page.fill("#login-password", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{base}/hostings")
+    log_in(page, base)
     _shoot(page, "hostings")
     page.get_by_role("link", name=HOSTING).click()
     page.wait_for_url(f"{base}/hostings/{HOSTING}")
@@ -168,10 +165,7 @@ def test_every_page_fits_a_phone_and_a_desktop_and_works_with_the_keyboard(gatew
     page.locator("form.logout-form").get_by_role("button").click()
 
     page.goto(f"{base}/login")
-    page.fill("#login-email", "ops@shop.example")
-    page.fill("#login-password", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{base}/hostings")
+    log_in(page, base, "ops@shop.example")
     for path, name in (("/operator", "operator-hostings"), (f"/operator/hostings/{HOSTING}", "operator-hosting"),
                        ("/operator/queue", "operator-queue"), ("/operator/accounts", "operator-accounts")):  # fmt: skip
         page.goto(f"{base}{path}")
@@ -185,10 +179,7 @@ def test_the_owner_adds_a_sending_domain_and_copies_its_record_in_a_browser(gate
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
     page = context.new_page()
     page.goto(f"{base}/login")
-    page.fill("#login-email", "owner@shop.example")
-    page.fill("#login-password", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{base}/hostings")
+    log_in(page, base)
     page.goto(f"{base}/hostings/{HOSTING}/domains")
     page.fill("#new-domain", "bücher.example")
     page.get_by_role("button", name="Add", exact=True).click()

@@ -13,8 +13,9 @@ from scriptmail.control.states import Action, Actor
 from scriptmail.store import accounts
 from scriptmail.store.engine import for_writing
 from scriptmail.store.hosting_control import change_state
+from tests.support.browser import PASSWORD, log_in
 from tests.support.gateway import HOSTING, RunningGateway, submit, wait_status
-from tests.web.test_browser import ARTIFACTS, CHROMIUM, PASSWORD, browser, playwright  # noqa: F401 (the fixture)
+from tests.web.test_browser import ARTIFACTS, browser, playwright  # noqa: F401 (the fixture)
 
 # The block button of each language: the switch has worked when it shows.
 BLOCK = {"de": "Versand sperren", "it": "Blocca l'invio", "pt": "Bloquear o envio", "pl": "Zablokuj wysyłkę"}
@@ -68,10 +69,7 @@ def test_each_new_language_fits_a_phone_on_every_main_page(gateway: RunningGatew
     base = f"http://localhost:{gateway.gateway.web_port}"
     page = browser.new_page(viewport={"width": 360, "height": 800})
     page.goto(f"{base}/login")
-    page.fill("#login-email", "owner@shop.example")
-    page.fill("#login-password", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{base}/hostings")
+    log_in(page, base)
     page.select_option("#language-select", language)
     page.locator("form.language-form").get_by_role("button").click()
     page.wait_for_url(f"{base}/hostings")

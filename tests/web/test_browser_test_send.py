@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import PASSWORD, owner_chromium
+from tests.support.browser import log_in, owner_chromium
 from tests.support.gateway import HOSTING, RunningGateway
 from tests.support.sink import Behaviour, Sink
 
@@ -24,10 +24,7 @@ def test_the_owner_sends_a_test_message_and_sees_the_answer_arrive(gateway: Runn
     base = f"http://localhost:{gateway.gateway.web_port}"
     page = browser.new_page(viewport={"width": 360, "height": 800})
     page.goto(f"{base}/login")
-    page.fill("#login-email", "owner@shop.example")
-    page.fill("#login-password", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{base}/hostings")
+    log_in(page, base)
     page.goto(f"{base}/hostings/{HOSTING}")
     page.get_by_role("link", name="Send a test message").click()
     page.wait_for_url(f"{base}/hostings/{HOSTING}/test-send")

@@ -16,7 +16,7 @@ from scriptmail.control.states import Action, Actor
 from scriptmail.store.engine import for_writing
 from scriptmail.store.hosting_control import change_state
 from scriptmail.store.schema import messages
-from tests.support.browser import PASSWORD, owner_chromium
+from tests.support.browser import log_in, owner_chromium
 from tests.support.gateway import HOSTING, RunningGateway, submit, wait_status
 from tests.viewer import samples
 
@@ -67,10 +67,7 @@ def test_a_hostile_html_mail_runs_nothing_and_loads_nothing_until_allowed(gatewa
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.goto(f"{base}/login")
-    page.fill("#login-email", "owner@shop.example")
-    page.fill("#login-password", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{base}/hostings")
+    log_in(page, base)
 
     page.goto(f"{base}/hostings/{HOSTING}/held")
     page.get_by_role("link", name="Café news").click()
