@@ -42,6 +42,7 @@ from scriptmail.web import (
 from scriptmail.web.api import router
 from scriptmail.web.context import WebContext
 from scriptmail.web.problems import problem
+from scriptmail.web.security_headers import SecurityHeaders
 from scriptmail.web.suppression_api import router as suppression_router
 
 
@@ -77,17 +78,7 @@ def create_app(context: WebContext) -> FastAPI:
     app.include_router(test_send_api.router)
     app.mount("/static", StaticFiles(directory=Path(area.__file__).parent / "static"), name="static")
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        if request.url.path.startswith("/view/") and "Content-Security-Policy" in response.headers:
-            pass  # the viewer's frame: its own policy (web/area_viewer.py), framed by the area only
-        elif not request.url.path.startswith(("/1.0", "/docs", "/openapi.json")):
-            response.headers["Content-Security-Policy"] = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-            response.headers["X-Frame-Options"] = "DENY"
-            response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(pages.Redirect)
     async def to_login(request: Request, redirect: pages.Redirect) -> Response:
@@ -119,10 +110,12 @@ def create_app(context: WebContext) -> FastAPI:
 
     app.openapi = lambda: openapi.document(app, context)  # type: ignore[method-assign]
 
+    scrapes = metrics.Scrapes()
+
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
-        values = await context.read(metrics.snapshot)
-        return Response(metrics.render(values), media_type="text/plain; version=0.0.4")
+        body = await scrapes.body(lambda: context.read(lambda c: metrics.render(metrics.snapshot(c))))
+        return Response(body, media_type="text/plain; version=0.0.4")
 
     return app
 
