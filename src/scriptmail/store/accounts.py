@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from scriptmail.store import bus
 from scriptmail.store.hostings import LANGUAGES, HostingError, check_email, hash_password, password_matches
 from scriptmail.store.schema import api_tokens, hostings, user_hostings, users
 
@@ -203,6 +204,7 @@ def revoke_token(connection: Connection, token_id: int, user: User | None = None
         query = query.where(api_tokens.c.user_id == user.id)
     if not connection.execute(query.values(revoked_at=time.time())).rowcount:
         raise AccountError(f"no active token {token_id}")
+    bus.announce(connection, bus.ACCESS)
 
 
 def tokens_of(connection: Connection, user: User) -> list[dict]:
@@ -219,6 +221,7 @@ def tokens_of(connection: Connection, user: User) -> list[dict]:
 def delete_user(connection: Connection, email: str) -> None:
     if not connection.execute(delete(users).where(users.c.email == email.lower())).rowcount:
         raise AccountError(f"no user {email!r}")
+    bus.announce(connection, bus.ACCESS)
 
 
 # --- for the operator area ---------------------------------------------------------------
@@ -258,8 +261,10 @@ def revoke(connection: Connection, user: User, hosting_name: str) -> None:
     ).rowcount
     if not gone:
         raise AccountError(f"{user.email} does not own {hosting_name}")
+    bus.announce(connection, bus.ACCESS)
 
 
 def set_operator(connection: Connection, user: User, operator: bool) -> None:
     """Make a user an operator (every hosting, the operator area) or a customer again."""
     connection.execute(update(users).where(users.c.id == user.id).values(operator=int(operator)))
+    bus.announce(connection, bus.ACCESS)

@@ -33,6 +33,7 @@ CHANNEL = "scriptmail"
 MAIL = "mail"  # mail was committed: look for due recipients
 HOSTINGS = "hostings"  # a hosting's state changed: reread which hostings send; answer with ACK
 ACK = "ack"
+ACCESS = "access"  # a token, grant, user or hosting went: the web forgets the access it remembered
 _PENDING = "scriptmail.bus.pending"  # SQLite: notices announced in the open transaction
 _COALESCE = 0.002  # new-mail notices of a burst share one send
 _ACKS_KEPT = 30.0

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select, update
 
 from scriptmail.model import FINAL_STATUSES, Hosting, HostingState, RecipientStatus
-from scriptmail.store import activity
+from scriptmail.store import activity, bus
 from scriptmail.store.hostings import SYSTEM_HOSTING, HostingError, find_hosting, get_hosting
 from scriptmail.store.queue import free_message_bodies
 from scriptmail.store.schema import hostings, recipients, user_hostings
@@ -117,4 +117,5 @@ def delete_hosting(connection: Connection, name: str, now: float, purge: bool = 
         # (and expires), never sent.
         .values(name=tombstone, uid=None, smtp_password_hash=None, deleted_at=now, state=HostingState.BLOCKED.value)
     )
+    bus.announce(connection, bus.ACCESS)
     return get_hosting(connection, hosting.id), purged

@@ -18,27 +18,28 @@ from scriptmail.store.engine import upsert
 from scriptmail.store.schema import api_rate_limits
 
 
-def take(connection: Connection, token_id: int, now: float, per_minute: int, burst: int) -> float:
-    """0 when the token may make this request (and it is counted); else the seconds to wait."""
+def take(connection: Connection, token_id: int, now: float, per_minute: int, burst: int, cost: int = 1) -> float:
+    """0 when the token may make `cost` requests (and they are counted); else the seconds to wait."""
     if per_minute <= 0:
         return 0.0
     if connection.dialect.name == "postgresql":
         connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
     interval = 60.0 / per_minute
+    step = cost * interval
     limit = burst * interval + 1e-9
     table = api_rate_limits.c
     greatest = func.max if connection.dialect.name == "sqlite" else func.greatest
     base = greatest(table.tat, literal(now))
-    allowed = base + interval - now <= limit
-    statement = upsert(connection, api_rate_limits).values(token_id=token_id, tat=now + interval, ok=1)
+    allowed = base + step - now <= limit
+    statement = upsert(connection, api_rate_limits).values(token_id=token_id, tat=now + step, ok=1)
     statement = statement.on_conflict_do_update(
         index_elements=[table.token_id],
-        set_={"tat": case((allowed, base + interval), else_=table.tat), "ok": case((allowed, 1), else_=0)},
+        set_={"tat": case((allowed, base + step), else_=table.tat), "ok": case((allowed, 1), else_=0)},
     ).returning(table.tat, table.ok)
     tat, ok = connection.execute(statement).one()
     if ok:
         return 0.0
-    return max(tat, now) + interval - now - burst * interval
+    return max(tat, now) + step - now - burst * interval
 
 
 @functools.cache
@@ -59,10 +60,10 @@ def beside(database: str) -> Engine:
     return engine
 
 
-def take_beside(database: str, token_id: int, now: float, per_minute: int, burst: int) -> float:
+def take_beside(database: str, token_id: int, now: float, per_minute: int, burst: int, cost: int = 1) -> float:
     """take() on the rate-limit file of the SQLite store at path `database`."""
     with beside(database).begin() as connection:
-        return take(connection, token_id, now, per_minute, burst)
+        return take(connection, token_id, now, per_minute, burst, cost)
 
 
 def forget(connection: Connection, token_id: int) -> None:

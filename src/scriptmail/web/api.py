@@ -63,7 +63,7 @@ class Volume(BaseModel):
     volume: int
 
 
-def _context(request: Request) -> WebContext:
+async def _context(request: Request) -> WebContext:
     return request.app.state.context
 
 
@@ -95,7 +95,11 @@ Context = Annotated[WebContext, Depends(_context)]
 
 
 async def _hosting_id(context: WebContext, user: accounts.User, name: str) -> int:
-    found = await context.read(lambda c: accounts.may_see(c, user, name))
+    key = ("hosting", user.id, user.operator, name)
+    found = context.access.get(key)
+    if found is None:
+        found = await context.read_small(lambda c: accounts.may_see(c, user, name))
+        context.access.put(key, found)
     if found is None:
         raise HTTPException(404, NOT_FOUND)
     return found
@@ -120,7 +124,7 @@ async def get_email(serviceName: ServiceName, user: User, context: Context) -> E
         counters = stats.counters(connection, hosting_id, context.settings.plan(hosting.plan), context.clock())
         return Email(state=REFERENCE_STATE[hosting.state], email=hosting.report_to, **counters)
 
-    return await context.read(read)
+    return await context.read_small(read)
 
 
 @router.put("/hosting/web/{serviceName}/email", response_model=None, summary="Change the error-report recipient",

@@ -2,7 +2,7 @@
 
 Limits are per token and shared by every web process and node: a token bucket of
 `web.api_rate_per_minute` refilled continuously, `web.api_burst` deep, kept in the store
-(store.rate_limits, one upsert per request).
+(store.rate_limits), which each process asks for a few places at a time (web.rate_budget).
 """
 
 from __future__ import annotations
@@ -32,19 +32,17 @@ async def rate_limit_wait(context: WebContext, token_id: int) -> float:
     if web.api_rate_per_minute <= 0:
         return 0.0
     now = context.clock()
+    if context.rate_budget.spend(token_id, now):
+        return 0.0
 
-    def take(connection) -> float:
-        return rate_limits.take(connection, token_id, now, web.api_rate_per_minute, web.api_burst)
-
-    if context.engine.dialect.name == "sqlite":
-        database = context.engine.url.database
-        return await asyncio.to_thread(rate_limits.take_beside, database, token_id, now, web.api_rate_per_minute, web.api_burst)
-
-    def own_transaction() -> float:
+    def ask(cost: int) -> float:
+        if context.engine.dialect.name == "sqlite":
+            database = context.engine.url.database
+            return rate_limits.take_beside(database, token_id, now, web.api_rate_per_minute, web.api_burst, cost)
         with context.engine.begin() as connection:
-            return take(connection)
+            return rate_limits.take(connection, token_id, now, web.api_rate_per_minute, web.api_burst, cost)
 
-    return await asyncio.to_thread(own_transaction)
+    return await asyncio.to_thread(context.rate_budget.take, token_id, now, web.api_burst, ask)
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -57,7 +55,11 @@ async def current_caller(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("a bearer token is required")
     context: WebContext = request.app.state.context
-    caller = await context.read(lambda c: accounts.caller_for_token(c, credentials.credentials))
+    key = ("token", credentials.credentials)
+    caller = context.access.get(key)
+    if caller is None:
+        caller = await context.read_small(lambda c: accounts.caller_for_token(c, credentials.credentials))
+        context.access.put(key, caller)
     if caller is None:
         raise _unauthorized("this token is not valid (revoked, or never issued)")
     wait = await rate_limit_wait(context, caller.token_id)

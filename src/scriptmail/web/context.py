@@ -15,6 +15,8 @@ from scriptmail.store import nodes
 from scriptmail.store.bus import Bus
 from scriptmail.store.hosting_control import Change
 from scriptmail.store.writer import Writer
+from scriptmail.web.access_cache import AccessCache
+from scriptmail.web.rate_budget import RateBudget
 
 if TYPE_CHECKING:
     from scriptmail.intake.accept import Acceptor
@@ -30,6 +32,8 @@ class WebContext:
     clock: Callable[[], float] = field(default=time.time)
     bus: Bus | None = None  # started by the gateway; None: wait the longest settle time instead
     acceptor: Acceptor | None = None  # intake's acceptance, for the test send; None: no test sends here
+    access: AccessCache = field(default_factory=AccessCache)  # tokens and grants, forgotten on bus.ACCESS
+    rate_budget: RateBudget = field(default_factory=RateBudget)
 
     async def read(self, query: Callable[[Connection], T]) -> T:
         """Run a read-only query in a worker thread: the event loop keeps serving."""
@@ -40,8 +44,22 @@ class WebContext:
 
         return await asyncio.to_thread(run)
 
+    async def read_small(self, query: Callable[[Connection], T]) -> T:
+        """A read of a few rows by key. On SQLite it runs right here: in WAL mode a reader never
+        waits for the writer, and the query takes less time than handing it to a thread. A
+        PostgreSQL query is a network round trip, so it goes to a thread like any other."""
+        if self.engine.dialect.name != "sqlite":
+            return await self.read(query)
+        with self.engine.connect() as connection:
+            return query(connection)
+
     async def write(self, operation: Callable[[Connection], Any]) -> Any:
-        return await self.writer.submit(operation)
+        """Commit `operation`. What this process remembers of tokens and grants is forgotten at
+        once, so a revocation made here holds for its very next request."""
+        try:
+            return await self.writer.submit(operation)
+        finally:
+            self.access.clear()
 
     async def settle(self, change: Change) -> None:
         """Return once a change that stops sending holds everywhere: every live node has
