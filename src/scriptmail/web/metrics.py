@@ -1,9 +1,12 @@
-"""Prometheus metrics, read from the store at each scrape, so every node reports the same
-platform-wide figures: mail accepted and its outcomes, the queue by status, hostings by state."""
+"""Prometheus metrics, read from the store (at most once a second per process), so every node
+reports the same platform-wide figures: mail accepted and its outcomes, the queue by status,
+hostings by state."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -118,3 +121,30 @@ def _shaping(sites: list[dict], pools: list[dict]):
         addresses.add_metric([pool["name"], "no"], len(pool.get("unusable", {})))
     yield sent
     yield addresses
+
+
+MAX_AGE_SECONDS = 1.0
+
+
+class Scrapes:
+    """One store read per second and process, however many scrapers ask.
+
+    Prometheus scrapes every 15 s or more, so an answer up to a second old changes nothing for it;
+    but a dashboard or a load balancer's health check polling /metrics must not turn every call
+    into the queries and the rendering. Callers that arrive while a read runs wait for it."""
+
+    def __init__(self, max_age: float = MAX_AGE_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self._max_age = max_age
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._body = b""
+        self._until = 0.0
+
+    async def body(self, produce: Callable[[], Awaitable[bytes]]) -> bytes:
+        if self._clock() < self._until:
+            return self._body
+        async with self._lock:
+            if self._clock() >= self._until:
+                self._body = await produce()
+                self._until = self._clock() + self._max_age
+            return self._body
