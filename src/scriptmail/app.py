@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Coroutine
@@ -254,7 +255,10 @@ class Gateway:
         host, port = parse_host_port(self.settings.web.listen, listening=True)
         sock = listening_socket(host, port)
         self.web_port = sock.getsockname()[1]
-        server = make_server(create_app(WebContext(self.engine, self.writer, self.settings, self.clock, self.bus, self.acceptor)))
+        context = WebContext(self.engine, self.writer, self.settings, self.clock, self.bus, self.acceptor)
+        if self.bus is not None:
+            self.bus.on(bus.ACCESS, context.access.clear)
+        server = make_server(create_app(context))
         task = asyncio.create_task(server.serve(sockets=[sock]), name="web")
 
         async def stop() -> None:
@@ -353,6 +357,9 @@ class Gateway:
 
 def run_gateway(settings: Settings, parts: tuple[str, ...], on_ready: Callable[[Gateway], None] | None = None) -> None:
     """Run until SIGINT or SIGTERM."""
+
+    if tuple(parts) == ("web",) and settings.web.nice:
+        os.nice(settings.web.nice)  # the mail first: see web.nice
 
     async def main() -> None:
         gateway = Gateway(settings, parts)

@@ -487,6 +487,9 @@ class WebSettings(_Section):
     api_burst: int = Field(60, ge=1, le=100_000)  # requests a token may make at once before the rate applies
     # Test messages ("Send a test message", POST .../email/test) a hosting may send per rolling hour; 0: none.
     test_sends_per_hour: int = Field(5, ge=0, le=1000)
+    # A process that runs only the web part (`--split`, or `--parts web`) lowers its CPU priority by
+    # this much (nice(2)), so that customers polling the API never take a core from accepting mail.
+    nice: int = Field(10, ge=0, le=19)
 
     @field_validator("listen")
     @classmethod

@@ -85,6 +85,11 @@ def test_copies_share_the_work_and_a_dead_copy_comes_back(shop: Engine, database
         assert connection.execute(select(nodes)).all() == []  # every copy unregistered on the way out
 
 
+def _niceness(pid: int) -> int:
+    """Field 19 of /proc/PID/stat (after the parenthesised command name)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[16])
+
+
 def test_several_processes_need_a_fixed_port(tmp_path: Path) -> None:
     config = tmp_path / "scriptmail.toml"
     config.write_text(f'database_url = "sqlite:///{tmp_path / "x.db"}"\n[intake]\nlisten = "127.0.0.1:0"\n')
@@ -115,6 +120,9 @@ def test_split_serves_from_processes_of_their_own_and_none_outlives_the_supervis
             assert connection.execute(select(attempts.c.node)).scalars().all() == ["mx-delivery-0"]
         _wait_listening(web_port)
         assert b"scriptmail_" in urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=10).read()
+        # The web process gives way to intake and delivery (web.nice, 10 by default).
+        base = os.nice(0)  # the suite may itself run niced
+        assert {node: _niceness(pid) for node, pid in registered.items()} == {"mx-0": base, "mx-delivery-0": base, "mx-web": min(19, base + 10)}
     finally:
         parent.send_signal(signal.SIGKILL)  # a supervisor that dies takes its copies with it
         parent.wait(10)
