@@ -178,7 +178,7 @@ async def _hosting_view(page: Page, hosting_id: int) -> tuple[dict[str, Any], di
         counters = stats.counters(connection, hosting_id, context.settings.plan(hosting.plan), context.clock())
         return hosting, counters, repeated_spam(connection, hosting_id, context.clock())
 
-    hosting, counters, repeat = await context.read(read)
+    hosting, counters, repeat = await context.read_small(read)
     permitted = {}
     for key, (code, *_) in _ACTIONS.items():
         ok, reason = allowed(hosting.state, REQUESTS[code], _actor(page), repeat)

@@ -36,6 +36,7 @@ def environment(language: str) -> Environment:
         loader=FileSystemLoader(_HERE / "templates"),
         autoescape=select_autoescape(("html",)),
         extensions=["jinja2.ext.i18n"],
+        auto_reload=False,  # the templates ship with the code: no stat() of each file at every render
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["number"] = lambda value: format_decimal(value, locale=locale(language))  # 1,234 / 1.234 / 1 234

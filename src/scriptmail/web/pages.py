@@ -168,7 +168,11 @@ class Page:
 
     async def owned(self, name: str) -> int:
         """The id of a hosting this user may see; 404 for every other name, known or not."""
-        hosting_id = await self.context.read(lambda c: accounts.may_see(c, self.user, name))
+        key = ("hosting", self.user.id, self.user.operator, name)
+        hosting_id = self.context.access.get(key)
+        if hosting_id is None:
+            hosting_id = await self.context.read_small(lambda c: accounts.may_see(c, self.user, name))
+            self.context.access.put(key, hosting_id)
         if hosting_id is None:
             raise HTTPException(404, self._(NOT_FOUND))
         return hosting_id
@@ -190,7 +194,7 @@ async def current_page(request: Request) -> Page:
     session = None
     if session_id:
         now = context.clock()
-        session = await context.read(lambda c: web_sessions.find_session(c, session_id, now))
+        session = await context.read_small(lambda c: web_sessions.find_session(c, session_id, now))
         if session is not None and (session.flash or now - session.seen_at > web_sessions.TOUCH_SECONDS):
             await context.write(lambda c: web_sessions.touch(c, session_id, now, flash="" if session.flash else None))
     return Page(request, context, session, session_id)
