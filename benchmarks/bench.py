@@ -40,7 +40,7 @@ from typing import Any
 
 from footprint import Footprint
 from stage_profile import Profiler, per_message_us, stage_shares
-from web_load import WRK_CONNECTIONS, block_latency, parse_wrk, run_wrk, start_wrk, wrk_path
+from web_load import WRK_CONNECTIONS, block_latency, parse_wrk, run_wrk, session_cookie, start_wrk, wrk_path
 
 HOST = "127.0.0.1"
 SENDER = "sender@bench.test"
@@ -830,6 +830,7 @@ def bench_scriptmail(
                 )
             outputs.append(done.stdout)
         token = outputs[-1].strip().rpartition(" ")[2]
+        password = outputs[-2].strip().rpartition(" ")[2]  # user add: "...; password (shown once): X"
         if args.sign != "none":
             _mark_keys_found(url)
         if backlog:
@@ -856,7 +857,7 @@ def bench_scriptmail(
         measure(f"scriptmail ({label})", proc.pid, port, tools, args, sink, fig, deliver, alive)
         extra["footprint"] = footprint.finish(args.messages + args.latency_sample)
         if args.web:
-            extra["web"] = bench_web(port, web_port, token, tools, args, sink, proc.pid, deliver, alive)
+            extra["web"] = bench_web(port, web_port, token, password, tools, args, sink, proc.pid, deliver, alive)
     except BenchError as exc:
         fig.errors.append(str(exc))
     finally:
@@ -877,18 +878,21 @@ def bench_scriptmail(
 
 
 def bench_web(
-    port: int, web_port: int, token: str, tools: dict[str, str], args: argparse.Namespace, sink: Sink, pid: int, deliver: bool,
-    alive: Callable[[], None],
+    port: int, web_port: int, token: str, password: str, tools: dict[str, str], args: argparse.Namespace, sink: Sink, pid: int,
+    deliver: bool, alive: Callable[[], None],
 ) -> dict[str, Any]:
-    """The API and /metrics alone under wrk, SMTP intake while wrk polls the counters, BLOCK's answer time."""
+    """The API, the Scripts e-mail page and /metrics alone under wrk, SMTP intake while wrk polls
+    the counters, BLOCK's answer time."""
     if wrk_path() is None:
         raise BenchError("--web needs wrk (apt-get install wrk)")
     base = f"http://{HOST}:{web_port}"
     counters = f"{base}/1.0/hosting/web/{HOSTING}/email"
     result: dict[str, Any] = {}
-    for name, url in (("counters", counters), ("metrics", f"{base}/metrics")):
+    cookie = session_cookie(base, "ops@bench.test", password)
+    targets = (("counters", counters, token), ("page", f"{base}/hostings/{HOSTING}", cookie), ("metrics", f"{base}/metrics", token))
+    for name, url, credential in targets:
         log(f"web: wrk -c {WRK_CONNECTIONS} on {name} for {args.web_seconds:g} s")
-        result[name] = vars(run_wrk(url, token, args.web_seconds))
+        result[name] = vars(run_wrk(url, credential, args.web_seconds))
         alive()
     log(f"web: {args.messages} messages over SMTP while wrk polls the counters")
     polling = start_wrk(counters, token, 600)
@@ -916,7 +920,9 @@ def bench_web(
 
 def print_web(web: dict[str, Any], sm: Figures) -> None:
     print(f"web (wrk, {WRK_CONNECTIONS} connections)   requests/s   p50 ms   p99 ms   errors")
-    for name in ("counters", "metrics", "counters_during_smtp"):
+    for name in ("counters", "page", "metrics", "counters_during_smtp"):
+        if name not in web:
+            continue
         row = web[name]
         print(f"  {name:<30} {row['requests_per_s']:>10,.1f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['errors']:>8}")
     during, alone = web["accept_per_s_during_web_load"], sm.accept_per_s

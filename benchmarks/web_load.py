@@ -51,12 +51,14 @@ def parse_wrk(output: str) -> WrkResult:
 
 
 def start_wrk(url: str, token: str, seconds: float) -> subprocess.Popen:
+    """wrk with a bearer token, or with a session cookie when `token` is "Cookie: ..."."""
+    header = token if token.startswith("Cookie: ") else f"Authorization: Bearer {token}"
     exe = wrk_path()
     if exe is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
     return subprocess.Popen(
         [exe, "-t", "2", "-c", str(WRK_CONNECTIONS), "-d", f"{max(1, round(seconds))}s", "--latency",
-         "-H", f"Authorization: Bearer {token}", url],
+         "-H", header, url],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
@@ -65,6 +67,23 @@ def run_wrk(url: str, token: str, seconds: float) -> WrkResult:
     process = start_wrk(url, token, seconds)
     output, _ = process.communicate(timeout=seconds + 60)
     return parse_wrk(output)
+
+
+def session_cookie(base: str, email: str, password: str) -> str:
+    """Log in to the customer area as a browser does; the "Cookie: ..." header of the session."""
+    with httpx2.Client(base_url=base, timeout=30, follow_redirects=False) as client:
+        form = client.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        if csrf is None:
+            raise RuntimeError("the login page has no csrf field")
+        answer = client.post(
+            "/login", data={"email": email, "password": password, "csrf": csrf.group(1)},
+            headers={"Origin": base, "Cookie": "; ".join(f"{k}={v}" for k, v in form.cookies.items())},
+        )  # fmt: skip
+        session = [value for value in answer.headers.get_list("set-cookie") if "session=" in value.split(";")[0]]
+        if answer.status_code != 303 or not session:
+            raise RuntimeError(f"logging in answered {answer.status_code}: {answer.text[:200]}")
+        return f"Cookie: {session[0].split(';')[0]}"
 
 
 def block_latency(base: str, hosting: str, token: str, rounds: int) -> dict[str, Any]:
