@@ -74,6 +74,8 @@ class Gateway:
     smtp_port: int | None = field(default=None, init=False)
     bounce_port: int | None = field(default=None, init=False)
     web_port: int | None = field(default=None, init=False)
+    frame_port: int | None = field(default=None, init=False)
+    frame_app: Any = field(default=None, init=False)
     agent: DeliveryAgent | None = field(default=None, init=False)
     acceptor: Acceptor | None = field(default=None, init=False)
     scheduler: Scheduler | None = field(default=None, init=False)
@@ -250,20 +252,31 @@ class Gateway:
     async def _start_web(self) -> None:
         from scriptmail.web.app import create_app, listening_socket, make_server
         from scriptmail.web.context import WebContext
+        from scriptmail.web.frame import create_frame_app
 
         host, port = parse_host_port(self.settings.web.listen, listening=True)
         sock = listening_socket(host, port)
         self.web_port = sock.getsockname()[1]
-        server = make_server(create_app(WebContext(self.engine, self.writer, self.settings, self.clock, self.bus, self.acceptor)))
-        task = asyncio.create_task(server.serve(sockets=[sock]), name="web")
+        context = WebContext(self.engine, self.writer, self.settings, self.clock, self.bus, self.acceptor)
+        frame_host, frame_port = self.settings.web.frame_address()
+        frame_sock = listening_socket(frame_host, frame_port)
+        self.frame_port = frame_sock.getsockname()[1]
+        area_app, frame_app = create_app(context), create_frame_app(context)
+        area_app.state.frame_port = self.frame_port
+        self.frame_app = frame_app
+        servers = [(make_server(area_app), sock, "web"), (make_server(frame_app), frame_sock, "web-frame")]
+        tasks = [(server, asyncio.create_task(server.serve(sockets=[s]), name=name)) for server, s, name in servers]
 
         async def stop() -> None:
-            server.should_exit = True
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, 10)
+            for server, _task in tasks:
+                server.should_exit = True
+            for _server, task in tasks:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 10)
 
         self._closers.insert(0, stop)
         log.info("web (customer and operator areas, API, metrics) on http://%s:%d", host, self.web_port)
+        log.info("the viewer's frame on http://%s:%d", frame_host, self.frame_port)
 
     def _signer(self) -> Signer:
         signer = Signer(self.engine, self.settings.domains, clock=self.clock)

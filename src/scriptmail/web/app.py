@@ -80,8 +80,8 @@ def create_app(context: WebContext) -> FastAPI:
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
         response = await call_next(request)
-        if request.url.path.startswith("/view/") and "Content-Security-Policy" in response.headers:
-            pass  # the viewer's frame: its own policy (web/area_viewer.py), framed by the area only
+        if "Content-Security-Policy" in response.headers:
+            pass  # a page with a policy of its own: the viewer's, which frames the frame listener
         elif not request.url.path.startswith(("/1.0", "/docs", "/openapi.json")):
             response.headers["Content-Security-Policy"] = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
             response.headers["X-Frame-Options"] = "DENY"
