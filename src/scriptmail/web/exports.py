@@ -24,6 +24,7 @@ router = APIRouter(include_in_schema=False)
 BAD_FORMAT = "Unknown format: choose CSV or JSON."
 WINDOW_FIELDS = {"since": N_("From date"), "until": N_("Until")}
 BAD_FILTERS = "Some filters are not valid:"
+NO_EXPORT = N_("There is no such download.")
 
 
 def streamed(hosting: str, kind: columns.Kind, format: str, rows: Iterator[dict], at: float) -> StreamingResponse:
@@ -63,34 +64,37 @@ def export_window(page: Page, since: str | None, until: str | None) -> window.Wi
         raise HTTPException(400, f"{field}: {text}") from None
 
 
+def export(page: Page, request: Request, name: str, hosting_id: int, kind: str) -> Response:
+    """One hosting's export of `kind` (log, bounces, suppressions), once the caller has checked
+    that the user may see the hosting: the customer area's routes and the operator area's."""
+    format = _format(page, request)
+    now = page.context.clock()
+    if kind == "suppressions":
+        search = request.query_params.get("search", "").strip()
+        if len(search) > 320:
+            raise HTTPException(400, page._("This search is too long."))
+        return streamed(name, columns.SUPPRESSIONS, format, export_rows.suppression_rows(page.context.engine, hosting_id, now, search=search), now)
+    if kind not in ("log", "bounces"):
+        raise HTTPException(404, page._(NO_EXPORT))
+    filters = _log_filters(page, request, hosting_id)
+    if kind == "bounces":
+        return streamed(name, columns.BOUNCES, format, export_rows.log_rows(page.context.engine, filters, export_rows.BOUNCE_STATUSES), now)
+    return streamed(name, columns.MESSAGES, format, export_rows.log_rows(page.context.engine, filters), now)
+
+
 @router.get("/hostings/{name}/export/log")
 async def export_log(request: Request, name: str) -> Response:
     page = await logged_in(request)
-    hosting_id = await page.owned(name)
-    format = _format(page, request)
-    filters = _log_filters(page, request, hosting_id)
-    rows = export_rows.log_rows(page.context.engine, filters)
-    return streamed(name, columns.MESSAGES, format, rows, page.context.clock())
+    return export(page, request, name, await page.owned(name), "log")
 
 
 @router.get("/hostings/{name}/export/bounces")
 async def export_bounces(request: Request, name: str) -> Response:
     page = await logged_in(request)
-    hosting_id = await page.owned(name)
-    format = _format(page, request)
-    filters = _log_filters(page, request, hosting_id)
-    rows = export_rows.log_rows(page.context.engine, filters, statuses=export_rows.BOUNCE_STATUSES)
-    return streamed(name, columns.BOUNCES, format, rows, page.context.clock())
+    return export(page, request, name, await page.owned(name), "bounces")
 
 
 @router.get("/hostings/{name}/export/suppressions")
 async def export_suppressions(request: Request, name: str) -> Response:
     page = await logged_in(request)
-    hosting_id = await page.owned(name)
-    format = _format(page, request)
-    search = request.query_params.get("search", "").strip()
-    if len(search) > 320:
-        raise HTTPException(400, page._("This search is too long."))
-    now = page.context.clock()
-    rows = export_rows.suppression_rows(page.context.engine, hosting_id, now, search=search)
-    return streamed(name, columns.SUPPRESSIONS, format, rows, now)
+    return export(page, request, name, await page.owned(name), "suppressions")
