@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import time
@@ -259,7 +260,14 @@ class Gateway:
         self.web_port = sock.getsockname()[1]
         context = WebContext(self.engine, self.writer, self.settings, self.clock, self.bus, self.acceptor)
         frame_host, frame_port = self.settings.web.frame_address()
-        frame_sock = listening_socket(frame_host, frame_port)
+        try:
+            frame_sock = listening_socket(frame_host, frame_port)
+        except OSError as error:
+            if self.settings.web.frame_listen or error.errno != errno.EADDRINUSE:
+                raise
+            # The derived default (web's port + 1) is taken: any free port serves, the links name it.
+            log.warning("the viewer's frame: port %d is taken, listening on a free one (set web.frame_listen)", frame_port)
+            frame_sock = listening_socket(frame_host, 0)
         self.frame_port = frame_sock.getsockname()[1]
         area_app, frame_app = create_app(context), create_frame_app(context)
         area_app.state.frame_port = self.frame_port

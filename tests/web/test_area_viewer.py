@@ -324,3 +324,29 @@ def test_bad_posts_to_the_actions_change_nothing(gateway: RunningGateway, area) 
     refused = browser.post(f"{path}/resend", {"csrf": csrf, "confirm": "yes", "to": "x" * 400})
     assert "nothing to send again" in browser.get(refused.headers["location"]).text
     assert _statuses(gateway, ids["first"]) == {"first@sink.test": "held"}
+
+
+def test_the_frame_listener_takes_a_free_port_when_the_next_one_is_taken(make_gateway) -> None:
+    import socket
+
+    for _ in range(20):
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen(1)
+        taken = blocker.getsockname()[1]
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", taken - 1))
+            except OSError:
+                blocker.close()
+                continue
+        break
+    else:
+        pytest.skip("no two neighbouring free ports")
+    try:
+        running = make_gateway(web={"listen": f"127.0.0.1:{taken - 1}"})
+        assert running.gateway.web_port == taken - 1 and running.gateway.frame_port not in (taken, taken - 1)
+        answer = httpx2.get(f"http://127.0.0.1:{running.gateway.frame_port}/view/x")
+        assert answer.status_code == 403
+    finally:
+        blocker.close()
