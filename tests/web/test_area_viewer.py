@@ -350,3 +350,18 @@ def test_the_frame_listener_takes_a_free_port_when_the_next_one_is_taken(make_ga
         assert answer.status_code == 403
     finally:
         blocker.close()
+
+
+def test_a_strange_host_header_never_reaches_the_pages_policy(gateway: RunningGateway, area) -> None:
+    _block(gateway)
+    submit(gateway.smtp_port, samples.newsletter(), ["reader@sink.test"])
+    wait_status(gateway.engine, "held", 1)
+    (message_id,) = _message_ids(gateway).values()
+    browser = area()
+    browser.login(A)
+    path = f"/hostings/{HOSTING}/mail/{message_id}"
+    for host in ("a;b", "x y", "evil.test'", "[::1"):
+        answer = browser.get(path, headers={"Host": host})
+        policy = answer.headers.get("content-security-policy", "")
+        assert answer.status_code in (200, 400), host
+        assert host not in policy and host not in answer.text.split("<iframe")[-1][:300], (host, policy)

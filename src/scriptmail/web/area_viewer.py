@@ -89,11 +89,12 @@ async def viewer_page(request: Request, name: str, message_id: str) -> Response:
     show_body = page.context.settings.web.show_held_body
     view = mime.read(stored.data) if stored.data is not None else None
     frame = remote = None
-    if view is not None and view.html is not None and show_body:
+    frames = frame_origin(request)
+    if view is not None and view.html is not None and show_body and token.valid_origin(frames):
         key = await frame_links.viewer_key(request.app.state, page.context)
         expires = int(page.context.clock()) + token.LIFETIME
         claim = token.Claim(stored.hosting_id, stored.id, expires, images, _own_origin(request))
-        frame = f"{frame_origin(request)}/view/{token.sign(key, claim)}"
+        frame = f"{frames}/view/{token.sign(key, claim)}"
         remote = safe_html.render(view.html, lambda cid: "", remote_allowed=False).remote
     base = _base(name, stored.id)
     state = await page.context.read(lambda c: one_message.state_of(c, stored.hosting_id))
@@ -146,7 +147,7 @@ async def viewer_page(request: Request, name: str, message_id: str) -> Response:
         body_gone=stored.data is None,
     )
     if frame is not None:
-        answer.headers["Content-Security-Policy"] = f"{AREA_POLICY}; frame-src {frame_origin(request)}"
+        answer.headers["Content-Security-Policy"] = f"{AREA_POLICY}; frame-src {frames}"
     return answer
 
 
