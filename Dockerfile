@@ -29,7 +29,7 @@ ENV PATH=/opt/scriptmail/bin:$PATH \
 USER scriptmail:scriptmail
 WORKDIR /var/lib/scriptmail
 VOLUME ["/var/lib/scriptmail", "/var/spool/scriptmail/maildrop"]
-EXPOSE 2525 8025
+EXPOSE 2525 8025 8026
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
     CMD ["python", "-c", "import socket; socket.create_connection(('127.0.0.1', 2525), 3).close()"]

@@ -102,6 +102,11 @@ def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         ("[webhooks]\ntimeout = 60\nlease_seconds = 60\n", "lease_seconds (60) must be at least twice timeout (60)"),
         ("[webhooks]\nconcurrency = 0\n", "webhooks.concurrency"),
         ("[webhooks]\nsecret = 1\n", "webhooks.secret: unknown key"),
+        ('[web]\nframe_listen = "127.0.0.1"\n', "web.frame_listen"),
+        ('[web]\nframe_listen = "127.0.0.1:70000"\n', "web.frame_listen"),
+        ('[web]\nframe_origin = "mailview.example.net"\n', "web.frame_origin: 'mailview.example.net' is not an origin"),
+        ('[web]\nframe_origin = "https://x.example/path"\n', "web.frame_origin"),
+        ('[web]\nframe_origin = "https://x.example; script-src *"\n', "web.frame_origin"),
     ],
 )
 def test_bad_values_are_reported_by_key(tmp_path: Path, text: str, named: str) -> None:
@@ -145,3 +150,14 @@ def test_unreadable_toml_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nothing.toml")
 
+
+
+def test_the_frame_listener_defaults_to_the_next_port_of_the_web_listener(tmp_path: Path) -> None:
+    config = tmp_path / "web.toml"
+    config.write_text('[web]\nlisten = "127.0.0.1:9000"\nframe_origin = "https://mailview.example.net/"\n')
+    web = load_settings(config).web
+    assert web.frame_address() == ("127.0.0.1", 9001) and web.frame_origin == "https://mailview.example.net"
+    config.write_text('[web]\nlisten = "127.0.0.1:0"\n')
+    assert load_settings(config).web.frame_address() == ("127.0.0.1", 0)
+    config.write_text('[web]\nframe_listen = "[::1]:8100"\n')
+    assert load_settings(config).web.frame_address() == ("::1", 8100)

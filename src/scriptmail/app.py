@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -75,6 +76,8 @@ class Gateway:
     smtp_port: int | None = field(default=None, init=False)
     bounce_port: int | None = field(default=None, init=False)
     web_port: int | None = field(default=None, init=False)
+    frame_port: int | None = field(default=None, init=False)
+    frame_app: Any = field(default=None, init=False)
     agent: DeliveryAgent | None = field(default=None, init=False)
     acceptor: Acceptor | None = field(default=None, init=False)
     scheduler: Scheduler | None = field(default=None, init=False)
@@ -251,6 +254,7 @@ class Gateway:
     async def _start_web(self) -> None:
         from scriptmail.web.app import create_app, listening_socket, make_server
         from scriptmail.web.context import WebContext
+        from scriptmail.web.frame import create_frame_app
 
         host, port = parse_host_port(self.settings.web.listen, listening=True)
         sock = listening_socket(host, port)
@@ -258,16 +262,32 @@ class Gateway:
         context = WebContext(self.engine, self.writer, self.settings, self.clock, self.bus, self.acceptor)
         if self.bus is not None:
             self.bus.on(bus.ACCESS, context.access.clear)
-        server = make_server(create_app(context))
-        task = asyncio.create_task(server.serve(sockets=[sock]), name="web")
+        frame_host, frame_port = self.settings.web.frame_address()
+        try:
+            frame_sock = listening_socket(frame_host, frame_port)
+        except OSError as error:
+            if self.settings.web.frame_listen or error.errno != errno.EADDRINUSE:
+                raise
+            # The derived default (web's port + 1) is taken: any free port serves, the links name it.
+            log.warning("the viewer's frame: port %d is taken, listening on a free one (set web.frame_listen)", frame_port)
+            frame_sock = listening_socket(frame_host, 0)
+        self.frame_port = frame_sock.getsockname()[1]
+        area_app, frame_app = create_app(context), create_frame_app(context)
+        area_app.state.frame_port = self.frame_port
+        self.frame_app = frame_app
+        servers = [(make_server(area_app), sock, "web"), (make_server(frame_app), frame_sock, "web-frame")]
+        tasks = [(server, asyncio.create_task(server.serve(sockets=[s]), name=name)) for server, s, name in servers]
 
         async def stop() -> None:
-            server.should_exit = True
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, 10)
+            for server, _task in tasks:
+                server.should_exit = True
+            for _server, task in tasks:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 10)
 
         self._closers.insert(0, stop)
         log.info("web (customer and operator areas, API, metrics) on http://%s:%d", host, self.web_port)
+        log.info("the viewer's frame on http://%s:%d", frame_host, self.frame_port)
 
     def _signer(self) -> Signer:
         signer = Signer(self.engine, self.settings.domains, clock=self.clock)

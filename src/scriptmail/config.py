@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 from scriptmail.model import HostingState
 from scriptmail.shaping.sites import Limits, SiteTable, SiteTableError, build_table
+from scriptmail.viewer.token import valid_origin
 
 CONFIG_ENV = "SCRIPTMAIL_CONFIG"
 
@@ -479,6 +480,13 @@ class WebhooksSettings(_Section):
 
 class WebSettings(_Section):
     listen: str = "127.0.0.1:8025"
+    # The viewer's frame (a stored mail's HTML) is served by a listener of its own, another origin,
+    # that reads no session: "host:port"; empty: the host of `listen`, its port + 1 (0 stays 0).
+    frame_listen: str = ""
+    # The origin browsers reach that listener at, e.g. "https://mailview.example.net". Browsers send
+    # cookies by host name, not by port: give it a host name of its own and the area's cookies are
+    # never sent to it. Empty: the area request's own scheme and host, with the frame listener's port.
+    frame_origin: str = ""
     # Whether the customer area shows the body of held mail before a purge (headers always).
     show_held_body: bool = True
     # API requests per token and minute (a token bucket shared by every web process and node, kept in
@@ -496,6 +504,28 @@ class WebSettings(_Section):
     def _listen(cls, value: str) -> str:
         parse_host_port(value, listening=True)
         return value
+
+    @field_validator("frame_listen")
+    @classmethod
+    def _frame_listen(cls, value: str) -> str:
+        if value:
+            parse_host_port(value, listening=True)
+        return value
+
+    @field_validator("frame_origin")
+    @classmethod
+    def _frame_origin(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if value and not valid_origin(value):
+            raise ValueError(f"{value[:80]!r} is not an origin: scheme://host[:port], e.g. https://mailview.example.net")
+        return value
+
+    def frame_address(self) -> tuple[str, int]:
+        """Where the frame listener binds: frame_listen, else listen's host and its port + 1."""
+        if self.frame_listen:
+            return parse_host_port(self.frame_listen, listening=True)
+        host, port = parse_host_port(self.listen, listening=True)
+        return host, port + 1 if port else 0
 
 
 class Settings(BaseSettings):

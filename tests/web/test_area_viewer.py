@@ -142,6 +142,29 @@ def test_send_again_after_a_550_goes_to_the_failed_recipient_only(gateway: Runni
     assert attempts == 1  # counted from zero again: new mail for the quota
 
 
+def test_a_failed_email_whose_body_is_gone_says_plainly_it_cannot_be_sent_again(
+    gateway: RunningGateway, area, refusing_sink: Sink
+) -> None:
+    # One recipient, refused: nothing waits any more, so the body is freed with the bounce.
+    submit(gateway.smtp_port, b"Subject: lost\r\n\r\nthe body\r\n", ["gone@sink.test"])
+    wait_status(gateway.engine, "bounced", 1)
+    (message_id,) = _message_ids(gateway).values()
+    browser = area()
+    browser.login(A)
+    path = f"/hostings/{HOSTING}/mail/{message_id}"
+    deadline = time.monotonic() + 10
+    while "resend-gone" not in (page := browser.get(path)).text:
+        assert time.monotonic() < deadline, "the page never said the body is gone"
+        time.sleep(0.1)
+    text = unescape(page.text)
+    assert "This email cannot be sent again: its body is no longer stored." in text
+    assert "?confirm=resend" not in page.text and "<iframe" not in page.text
+    csrf = browser.csrf(page)
+    refused = browser.post(f"{path}/resend", {"csrf": csrf, "confirm": "yes"})
+    assert refused.status_code == 303
+    assert "no longer stored" in unescape(browser.get(refused.headers["location"]).text)
+
+
 def test_the_viewer_shows_headers_text_attachments_and_frames_the_html(gateway: RunningGateway, area) -> None:
     _block(gateway)
     submit(gateway.smtp_port, samples.newsletter(), ["reader@sink.test"])
@@ -158,18 +181,24 @@ def test_the_viewer_shows_headers_text_attachments_and_frames_the_html(gateway: 
     assert "<script>document" not in page.text
     frame = re.search(r'<iframe id="mail-frame" src="([^"]+)" sandbox="allow-popups allow-popups-to-escape-sandbox"', page.text)
     assert frame
-    # The frame link works without any cookie, with its own policy; the page's policy is untouched.
-    inside = httpx2.get(browser.origin + frame.group(1))
+    # The frame is the frame listener's, another origin: the page may frame it and nothing else.
+    frame_origin = f"http://127.0.0.1:{gateway.gateway.frame_port}"
+    assert frame.group(1).startswith(frame_origin + "/view/")
+    assert page.headers["content-security-policy"].endswith(f"frame-src {frame_origin}")
+    # The frame link works without any cookie, with its own policy; the area does not serve it.
+    inside = httpx2.get(frame.group(1))
     assert inside.status_code == 200 and "set-cookie" not in inside.headers
     policy = inside.headers["content-security-policy"]
-    assert "default-src 'none'" in policy and "sandbox allow-popups" in policy and "http:" not in policy
+    assert "default-src 'none'" in policy and "sandbox allow-popups" in policy and "img-src 'self' data:;" in policy
+    assert f"frame-ancestors {browser.origin};" in policy and "x-frame-options" not in inside.headers
     assert "<script" not in inside.text and "127.0.0.1:9" not in inside.text
+    assert browser.get(frame.group(1).removeprefix(frame_origin)).status_code == 404
     cid = re.search(r'src="(/view/[^"]+/cid/\d+)"', inside.text).group(1)
-    image = httpx2.get(browser.origin + cid)
+    image = httpx2.get(frame_origin + cid)
     assert image.status_code == 200 and image.content == samples.PNG and image.headers["content-type"] == "image/png"
     shown = re.search(r'<iframe id="mail-frame" src="([^"]+)"', browser.get(f"{path}?images=1").text).group(1)
-    allowed = httpx2.get(browser.origin + shown)
-    assert "http://127.0.0.1:9/pixel.png" in allowed.text and "http:" in allowed.headers["content-security-policy"]
+    allowed = httpx2.get(shown)
+    assert "http://127.0.0.1:9/pixel.png" in allowed.text and "data: https: http:;" in allowed.headers["content-security-policy"]
     # The source and the attachments are downloads.
     raw = browser.get(f"{path}/raw")
     assert samples.newsletter() in raw.content  # as stored: the trace header intake adds, then the message
@@ -188,7 +217,8 @@ def test_another_customer_sees_nothing_and_frame_links_do_not_travel(gateway: Ru
     owner = area()
     owner.login(A)
     page = owner.get(f"/hostings/{HOSTING}/mail/{message_id}").text
-    link = re.search(r'src="(/view/[^"]+)"', page).group(1)
+    link = re.search(r'src="http://[^/"]+(/view/[^"]+)"', page).group(1)
+    frames = f"http://127.0.0.1:{gateway.gateway.frame_port}"
     thief = area()
     thief.login(B)
     for suffix in ("", "/raw", "/part/0"):
@@ -200,14 +230,23 @@ def test_another_customer_sees_nothing_and_frame_links_do_not_travel(gateway: Ru
         answer = thief.post(f"/hostings/{OTHER}/mail/{message_id}/{action}", {"csrf": csrf, "confirm": "yes"})
         assert answer.status_code == 404
     assert _statuses(gateway, message_id) == {"reader@sink.test": "held"}
-    # A tampered link (another message, another hosting) or an expired one shows nothing.
+    assert httpx2.get(frames + link).status_code == 200
+    # A tampered link (another message, another hosting) answers 403; an expired one 410.
     body, mac = link.removeprefix("/view/").split(".")
-    assert httpx2.get(owner.origin + f"/view/{body[:-2]}AA.{mac}").status_code == 404
+    tampered = httpx2.get(frames + f"/view/{body[:-2]}AA.{mac}")
+    assert tampered.status_code == 403 and "not valid" in tampered.text
     from scriptmail.viewer import token
 
     claim = token.Claim(9999, message_id, int(time.time()) + 300, False)
-    assert httpx2.get(owner.origin + "/view/" + token.sign(b"not the key" * 3, claim)).status_code == 404
-    # (Expiry is the token's own test: tests/viewer/test_mime.py.)
+    assert httpx2.get(frames + "/view/" + token.sign(b"not the key" * 3, claim)).status_code == 403
+    key = gateway.gateway.frame_app.state.viewer_key
+    old = token.sign(key, token.Claim(1, message_id, int(time.time()) - 1, False))
+    expired = httpx2.get(frames + "/view/" + old)
+    assert expired.status_code == 410 and "expired" in expired.text
+    assert httpx2.get(frames + "/view/" + old + "/cid/0").status_code == 410
+    # A genuine link of a message that does not exist (or whose body is gone): 410.
+    gone = token.sign(key, token.Claim(1, 10**9, int(time.time()) + 60, False))
+    assert httpx2.get(frames + "/view/" + gone).status_code == 410
 
 
 @pytest.mark.parametrize(
@@ -221,10 +260,15 @@ def test_bad_viewer_addresses_answer_a_clear_error(gateway: RunningGateway, area
     assert answer.status_code in (400, 404) and "Traceback" not in answer.text
 
 
-def test_bad_frame_links_answer_404(gateway: RunningGateway) -> None:
-    base = f"http://127.0.0.1:{gateway.gateway.web_port}"
-    for bad in ("x", "a.b", "%00", "é.é", "a" * 300, "AAAA.AAAA/cid/1", "AAAA.AAAA/cid/x"):
-        assert httpx2.get(f"{base}/view/{bad}").status_code == 404
+def test_bad_frame_links_answer_a_clear_refusal(gateway: RunningGateway) -> None:
+    base = f"http://127.0.0.1:{gateway.gateway.frame_port}"
+    for bad in ("x", "a.b", "%00", "é.é", "a" * 300, "a" * 5000, "AAAA.AAAA/cid/1", "AAAA.AAAA/cid/x"):
+        answer = httpx2.get(f"{base}/view/{bad}")
+        assert answer.status_code == 403 and "not valid" in answer.text, bad
+        assert "default-src 'none'" in answer.headers["content-security-policy"]
+    for bad in ("/", "/login", "/hostings", "/view", "/1.0/me", "/metrics", "/docs", "/openapi.json"):
+        assert httpx2.get(base + bad).status_code == 404, bad  # the frame listener serves nothing of the areas
+    assert httpx2.post(f"{base}/view/x").status_code == 405
 
 
 def test_the_api_reads_one_message_and_acts_on_it_alone(gateway: RunningGateway, sink: Sink) -> None:
@@ -280,3 +324,44 @@ def test_bad_posts_to_the_actions_change_nothing(gateway: RunningGateway, area) 
     refused = browser.post(f"{path}/resend", {"csrf": csrf, "confirm": "yes", "to": "x" * 400})
     assert "nothing to send again" in browser.get(refused.headers["location"]).text
     assert _statuses(gateway, ids["first"]) == {"first@sink.test": "held"}
+
+
+def test_the_frame_listener_takes_a_free_port_when_the_next_one_is_taken(make_gateway) -> None:
+    import socket
+
+    for _ in range(20):
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen(1)
+        taken = blocker.getsockname()[1]
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", taken - 1))
+            except OSError:
+                blocker.close()
+                continue
+        break
+    else:
+        pytest.skip("no two neighbouring free ports")
+    try:
+        running = make_gateway(web={"listen": f"127.0.0.1:{taken - 1}"})
+        assert running.gateway.web_port == taken - 1 and running.gateway.frame_port not in (taken, taken - 1)
+        answer = httpx2.get(f"http://127.0.0.1:{running.gateway.frame_port}/view/x")
+        assert answer.status_code == 403
+    finally:
+        blocker.close()
+
+
+def test_a_strange_host_header_never_reaches_the_pages_policy(gateway: RunningGateway, area) -> None:
+    _block(gateway)
+    submit(gateway.smtp_port, samples.newsletter(), ["reader@sink.test"])
+    wait_status(gateway.engine, "held", 1)
+    (message_id,) = _message_ids(gateway).values()
+    browser = area()
+    browser.login(A)
+    path = f"/hostings/{HOSTING}/mail/{message_id}"
+    for host in ("a;b", "x y", "evil.test'", "[::1"):
+        answer = browser.get(path, headers={"Host": host})
+        policy = answer.headers.get("content-security-policy", "")
+        assert answer.status_code in (200, 400), host
+        assert host not in policy and host not in answer.text.split("<iframe")[-1][:300], (host, policy)

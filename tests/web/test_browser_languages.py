@@ -64,7 +64,7 @@ def test_each_new_language_fits_a_phone_on_every_main_page(gateway: RunningGatew
     with for_writing(gateway.engine).begin() as connection:
         change_state(connection, HOSTING, Action.BLOCK, Actor.CUSTOMER, time.time())
     submit(gateway.smtp_port, b"Subject: held\r\n\r\nWaiting.\r\n", ["later@sink.test"])
-    wait_status(gateway.engine, "held", 1)
+    (held,) = wait_status(gateway.engine, "held", 1)
 
     base = f"http://localhost:{gateway.gateway.web_port}"
     page = browser.new_page(viewport={"width": 360, "height": 800})
@@ -84,7 +84,8 @@ def test_each_new_language_fits_a_phone_on_every_main_page(gateway: RunningGatew
     _check(page, language, "dialog-unblock")
     page.keyboard.press("Escape")
     for path, name in (("/log", "log"), (f"/log/{sent['id']}", "message"), ("/held", "held"), ("/scripts", "scripts"),
-                       ("/domains", "domains"), ("/webhooks", "webhooks"), ("/test-send", "test-send")):  # fmt: skip
+                       ("/domains", "domains"), ("/webhooks", "webhooks"), ("/test-send", "test-send"),
+                       (f"/mail/{held['queue_id']}", "viewer"), (f"/mail/{held['queue_id']}?confirm=delete", "viewer-delete")):  # fmt: skip
         page.goto(f"{base}/hostings/{HOSTING}{path}")
         _check(page, language, name)
     page.goto(f"{base}/account")
@@ -103,6 +104,7 @@ def test_each_new_language_fits_a_phone_on_every_main_page(gateway: RunningGatew
     for path, name in (("/operator", "operator-hostings"), (f"/operator/hostings/{HOSTING}", "operator-hosting"),
                        ("/operator/queue", "operator-queue"), ("/operator/accounts", "operator-accounts"),
                        ("/operator/audit", "operator-audit"), ("/operator/domains", "operator-domains"),
-                       ("/operator/webhooks", "operator-webhooks")):  # fmt: skip
+                       ("/operator/webhooks", "operator-webhooks"), (f"/operator/hostings/{HOSTING}/mail", "operator-mail"),
+                       (f"/operator/hostings/{HOSTING}/mail/{held['queue_id']}", "operator-message")):  # fmt: skip
         page.goto(f"{base}{path}")
         _check(page, language, name)

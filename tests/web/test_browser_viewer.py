@@ -6,9 +6,11 @@ the frame can read neither the area's cookies nor its page."""
 from __future__ import annotations
 
 import http.server
+import socket
 import threading
 import time
 
+import httpx2
 import pytest
 from sqlalchemy import select
 
@@ -47,6 +49,19 @@ def remote():
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(params=["own host name", "same host, own port"])
+def gateway(request: pytest.FixtureRequest, make_gateway) -> RunningGateway:
+    """The frame on a host name of its own (127.0.0.1, the area being localhost), as README
+    advises; or by default on the area's host name with a port of its own, where the frame
+    element's `credentialless` keeps Chromium from sending the area's cookie to it."""
+    if request.param == "same host, own port":
+        return make_gateway()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return make_gateway(web={"frame_listen": f"127.0.0.1:{port}", "frame_origin": f"http://127.0.0.1:{port}"})
 
 
 @pytest.fixture
@@ -92,6 +107,10 @@ def test_a_hostile_html_mail_runs_nothing_and_loads_nothing_until_allowed(gatewa
             return seen; }"""
     )
     assert reach == ["no cookie", "no parent"]
+    # On the server's side: the frame and its image were asked for, and never with a cookie.
+    frames = gateway.gateway.frame_app.state
+    assert frames.requests >= 2 and frames.cookie_requests == 0
+    assert page.context.cookies(base)  # while the area does hold its session cookie
     # The viewer fits a phone: nothing sticks out sideways at 360 px.
     page.set_viewport_size({"width": 360, "height": 800})
     page.wait_for_timeout(150)
@@ -112,3 +131,7 @@ def test_a_hostile_html_mail_runs_nothing_and_loads_nothing_until_allowed(gatewa
         time.sleep(0.05)
     assert _Counter.hits == ["/pixel.png"]
     assert page.frame_locator("#mail-frame").locator("body").get_attribute("data-ran") is None
+    assert frames.cookie_requests == 0
+    # The check itself sees a cookie when one is sent.
+    link = page.locator("#mail-frame").get_attribute("src")
+    assert httpx2.get(link, headers={"Cookie": "a=b"}).status_code == 200 and frames.cookie_requests == 1

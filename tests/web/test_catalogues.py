@@ -39,7 +39,8 @@ def _used() -> dict[Msgid, str]:
                 for text in message if isinstance(message, tuple) else (message,):
                     if text:
                         found.setdefault(text, template.name)
-    for module in sorted(WEB.glob("*.py")):
+    # The modules of the web part, and the pure ones whose texts reach its pages untranslated.
+    for module in [*sorted(WEB.glob("*.py")), WEB.parent / "exports" / "window.py"]:
         source = module.read_text()
         for literal in _PYTHON_CALL.findall(source):
             found.setdefault(eval(literal), module.name)  # a plain string literal

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 
 import httpx2
 import pytest
@@ -82,8 +83,12 @@ def test_bad_formats_and_filters_are_refused_with_what_is_wrong(gateway: Running
             answer = owner.get(f"{BASE}/{path}", params={"format": bad})
             assert answer.status_code == 400 and "Unknown format: choose CSV or JSON." in answer.text, (path, bad)
     cases = [
-        ({"since": "2026-13-45"}, "Not a date"),
-        ({"since": "2026-02-02", "until": "2026-02-01"}, "The end date is before the start date."),
+        ({"since": "2026-13-45"}, "From date: Not a date or time: use YYYY-MM-DD or YYYY-MM-DDTHH:MM."),
+        ({"until": "tomorrow"}, "Until: Not a date or time"),
+        ({"since": "2026-02-02", "until": "2026-02-01"}, "Until: The start of the window is after its end."),
+        ({"since": "2020-01-01", "until": "2026-01-01"}, "The window is longer than 366 days: choose a shorter one."),
+        ({"since": "1969-01-01", "until": "1969-02-01"}, "Too early"),
+        ({"since": "2026-01-01T10:00\x00"}, "From date: Not a date or time"),
         ({"status": "lost"}, "Unknown status"),
         ({"recipient": "x" * 321}, "Too long"),
         ({"subject": "\x00"}, "A filter holds a control character"),
@@ -114,12 +119,16 @@ def test_the_api_exports_stream_in_chunks_and_check_their_input(gateway: Running
         assert len(chunks) > 1, "the export came as one block"
         rows = _table(b"".join(chunks).decode("utf-8"))
         assert len(rows) == 5000 and len({r["id"] for r in rows}) == 5000
-        found = client.get(f"{API}/bounces", params={"format": "json", "since": "2000-01-01"}, headers=headers)
+        since = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+        found = client.get(f"{API}/bounces", params={"format": "json", "since": since}, headers=headers)
         assert found.headers["content-type"] == "application/json" and len(found.json()) == 2500
         assert client.get(f"{API}/suppressions", params={"format": "json"}, headers=headers).json() == []
         for params in (
             {"format": "xml"},
             {"since": "2026-13-45"},
+            {"since": "2000-01-01"},
+            {"since": "2026-02-02", "until": "2026-02-01"},
+            {"until": "x" * 41},
             {"status": "lost"},
             {"recipient": "a\x00"},
             {"search": "x" * 321},
@@ -127,6 +136,8 @@ def test_the_api_exports_stream_in_chunks_and_check_their_input(gateway: Running
             path = f"{API}/suppressions" if "search" in params else f"{API}/messages"
             answer = client.get(path, params=params, headers=headers)
             assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json", params
+        refused = client.get(f"{API}/messages", params={"since": "2000-01-01", "until": "2026-01-01"}, headers=headers)
+        assert refused.json()["detail"] == "invalid request: query.since: The window is longer than 366 days: choose a shorter one."
         assert client.get(f"{API}/messages").status_code == 401
         other = {"Authorization": f"Bearer {tokens[B]}"}
         assert client.get(f"{API}/messages", headers=other).status_code == 404
@@ -143,3 +154,21 @@ def test_the_openapi_document_lists_the_exports_with_both_media_types(gateway: R
         operation = spec["paths"][f"/1.0/hosting/web/{{serviceName}}/email/export/{name}"]["get"]
         assert set(operation["responses"]["200"]["content"]) == {"text/csv", "application/json"}
         assert {"401", "404", "422", "429"} <= set(operation["responses"])
+
+
+def test_an_export_reads_its_window_the_last_month_unless_told(gateway: RunningGateway, area, tokens) -> None:
+    now = time.time()
+    fill_log(gateway.engine, HOSTING, 8, subject="two months ago", at=now - 60 * 86400)
+    fill_log(gateway.engine, HOSTING, 4, subject="this morning", at=now - 3600)
+    owner = area()
+    owner.login(A)
+    assert {r["subject"] for r in _table(owner.get(f"{BASE}/log", params={"format": "csv"}).text)} == {"this morning"}
+    old_day = time.strftime("%Y-%m-%d", time.gmtime(now - 60 * 86400))
+    window = {"format": "csv", "since": f"{old_day}T00:00+00:00", "until": old_day}
+    assert {r["subject"] for r in _table(owner.get(f"{BASE}/log", params=window).text)} == {"two months ago"}
+    headers = {"Authorization": f"Bearer {tokens[A]}"}
+    with _api(gateway) as client:
+        recent = client.get(f"{API}/messages", params={"format": "json"}, headers=headers).json()
+        assert {r["subject"] for r in recent} == {"this morning"}
+        both = client.get(f"{API}/messages", params={"format": "json", "since": old_day}, headers=headers).json()
+        assert len(both) == 12

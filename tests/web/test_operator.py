@@ -14,7 +14,7 @@ from scriptmail.store import accounts, activity
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.engine import for_writing
 from scriptmail.store.hosting_control import change_state, history
-from scriptmail.web import operator
+from scriptmail.web import operator, operator_mail
 from tests.support.gateway import HOSTING, RunningGateway, submit
 from tests.support.web_client import OPERATOR, OTHER, PASSWORD, A, B, Browser
 
@@ -264,9 +264,11 @@ def _form_for_everything(token: str) -> dict[str, str]:
 
 def _routes() -> list[tuple[str, str]]:
     found = [
-        (method, route.path.replace("{name}", HOSTING)) for route in operator.router.routes for method in sorted(route.methods)
-    ]
-    assert len(found) >= 12
+        (method, route.path.replace("{name}", HOSTING).replace("{message_id}", "1").replace("{action}", "release")
+         .replace("{kind}", "log"))
+        for route in (*operator.router.routes, *operator_mail.router.routes) for method in sorted(route.methods)
+    ]  # fmt: skip
+    assert len(found) >= 16
     return found
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, or_, select
 
 from scriptmail.model import RecipientStatus
 from scriptmail.store import log as store_log
@@ -19,25 +19,48 @@ BOUNCE_STATUSES = (RecipientStatus.BOUNCED, RecipientStatus.EXPIRED)  # "Emails 
 def log_rows(
     engine: Engine, filters: store_log.Filters, statuses: Sequence[RecipientStatus] = (), page: int = PAGE
 ) -> Iterator[dict[str, Any]]:
-    """One hosting's log as the filters select it, newest first; `statuses` narrows it further."""
+    """One hosting's log as the filters select it within their time window (`since` and `until`,
+    both set: exports/window.py), newest first; `statuses` narrows it further.
+
+    The walk goes along the messages' (hosting_id, received_at) index, so it reads the mail of the
+    window and nothing older, whatever the other filters match."""
     if filters.hosting_id is None:
         raise ValueError("an export reads one hosting")
+    if filters.since is None or filters.until is None:
+        raise ValueError("an export reads a time window")
     if statuses and filters.status is not None:
         if filters.status not in statuses:
             return
         statuses = ()
-    columns = (messages.c.message_id.label("message_id_header"), messages.c.cwd, messages.c.command, messages.c.client)
-    before: int | None = None
+    last: tuple[float, int] | None = None
     while True:
-        query = store_log.recent_query(filters, page, before).add_columns(*columns)
-        if statuses:
-            query = query.where(recipients.c.status.in_([status.value for status in statuses]))
+        query = page_query(filters, statuses, page, last)
         with engine.connect() as connection:
             rows = [dict(row._mapping) for row in connection.execute(query)]
         yield from rows
         if len(rows) < page:
             return
-        before = rows[-1]["id"]
+        last = rows[-1]["received_at"], rows[-1]["id"]
+
+
+def page_query(filters: store_log.Filters, statuses: Sequence[RecipientStatus], page: int, last: tuple[float, int] | None) -> Any:
+    """One page of the walk: the rows received before `last` (reception time, recipient id)."""
+    columns = (messages.c.message_id.label("message_id_header"), messages.c.cwd, messages.c.command, messages.c.client)
+    query = (
+        store_log.recent_query(filters, page)
+        .add_columns(*columns)
+        .where(messages.c.hosting_id == filters.hosting_id)
+        .order_by(None)
+        .order_by(messages.c.received_at.desc(), recipients.c.id.desc())
+    )
+    if statuses:
+        query = query.where(recipients.c.status.in_([status.value for status in statuses]))
+    if last is not None:
+        received, recipient = last
+        query = query.where(
+            or_(messages.c.received_at < received, and_(messages.c.received_at == received, recipients.c.id < recipient))
+        )
+    return query
 
 
 def suppression_rows(engine: Engine, scope: int, now: float, search: str = "", page: int = PAGE) -> Iterator[dict[str, Any]]:

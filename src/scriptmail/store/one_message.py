@@ -90,6 +90,45 @@ def find(connection: Connection, hosting_id: int, message_id: int) -> Stored | N
                   row.released_at, data, people)  # fmt: skip
 
 
+LISTED = (RecipientStatus.HELD, RecipientStatus.QUEUED, RecipientStatus.DEFERRED, RecipientStatus.BOUNCED, RecipientStatus.EXPIRED)
+
+
+def listing(connection: Connection, hosting_id: int, status: RecipientStatus, limit: int = 100) -> list[dict]:
+    """The hosting's newest messages with a recipient in `status` (what one may act on), each with
+    its subject, sender, how many recipients are in that status, and whether its body is kept."""
+    if status not in LISTED:
+        raise ValueError(status)
+    ids = list(
+        connection.execute(
+            select(recipients.c.message_id)
+            .where(recipients.c.hosting_id == hosting_id, recipients.c.status == status.value)
+            .group_by(recipients.c.message_id)
+            .order_by(recipients.c.message_id.desc())
+            .limit(limit)
+        ).scalars()
+    )
+    if not ids:
+        return []
+    counts = dict(
+        connection.execute(
+            select(recipients.c.message_id, func.count())
+            .where(recipients.c.message_id.in_(ids), recipients.c.status == status.value)
+            .group_by(recipients.c.message_id)
+        ).all()
+    )
+    kept = set(connection.execute(select(bodies.c.message_id).where(bodies.c.message_id.in_(ids))).scalars())
+    rows = connection.execute(
+        select(messages.c.id, messages.c.received_at, messages.c.envelope_from, messages.c.subject)
+        .where(messages.c.id.in_(ids), messages.c.hosting_id == hosting_id)
+        .order_by(messages.c.id.desc())
+    )
+    return [
+        {"id": r.id, "received_at": r.received_at, "sender": r.envelope_from, "subject": r.subject,
+         "count": counts.get(r.id, 0), "stored": r.id in kept}
+        for r in rows
+    ]  # fmt: skip
+
+
 def release(connection: Connection, hosting_id: int, message_id: int, actor: Actor, now: float, reason: str = "") -> int:
     """Send one held message now; the hosting stays blocked and its other mail stays held."""
     _exists(connection, hosting_id, message_id)

@@ -31,6 +31,7 @@ from scriptmail.web import (
     metrics,
     openapi,
     operator,
+    operator_mail,
     operator_sites,
     operator_suppression,
     operator_webhooks,
@@ -68,6 +69,7 @@ def create_app(context: WebContext) -> FastAPI:
     app.include_router(area_viewer.router)
     app.include_router(viewer_api.router)
     app.include_router(operator.router)
+    app.include_router(operator_mail.router)
     app.include_router(operator_suppression.router)
     app.include_router(operator_webhooks.router)
     app.include_router(operator_sites.router)

@@ -2,47 +2,54 @@
 HTML in a sandboxed frame, the attachments and the raw source; and the actions on that message
 alone: release it while the hosting is blocked, delete it, send it again to failed recipients.
 
-The HTML is served under /view/{token}: a signed, short-lived link (viewer.token) that says
-which message of which hosting it shows. That route reads no session and sets no cookie; its
-answer carries its own CSP (nothing loads but the message's own images, remote ones only once
-the owner asks) and a sandbox without scripts, forms or the area's origin.
+The HTML is framed from another origin (web/frame.py, a listener of its own) under a signed,
+short-lived link that says which message of which hosting it shows and that this page may frame it.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 from urllib.parse import quote
 
 from babel.numbers import format_decimal
 from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
 from scriptmail.catalogues import N_
 from scriptmail.control.states import Actor
 from scriptmail.model import RecipientStatus
-from scriptmail.store import one_message, secrets
+from scriptmail.store import one_message
 from scriptmail.viewer import html as safe_html
 from scriptmail.viewer import mime, token
+from scriptmail.web import frame as frame_links
 from scriptmail.web.area_log import STATUS_LABELS
 from scriptmail.web.pages import CsrfField, FlagField, Page, logged_in, posted, see
 
 router = APIRouter(include_in_schema=False)
 
 NO_MESSAGE = N_("There is no such email in this hosting.")
-IMAGE_TYPES = {"image/png", "image/gif", "image/jpeg", "image/webp", "image/bmp"}  # shown inline; never SVG
-FRAME_SANDBOX = "allow-popups allow-popups-to-escape-sandbox"
+FRAME_SANDBOX = frame_links.SANDBOX
 AddressesField = Annotated[list[str] | None, Form(max_length=one_message.MAX_CHOSEN)]
 
 
-async def viewer_key(request: Request) -> bytes:
-    """The key of the frame links, shared by every node (the store's secrets table)."""
-    key = getattr(request.app.state, "viewer_key", None)
-    if key is None:
-        context = request.app.state.context
-        key = await context.write(lambda c: secrets.shared_secret(c, "viewer-links", lambda: os.urandom(32)))
-        request.app.state.viewer_key = key
-    return key
+AREA_POLICY = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+
+
+def frame_origin(request: Request) -> str:
+    """Where the browser reaches the frame listener: web.frame_origin, else this request's scheme
+    and host with the frame listener's port."""
+    configured = request.app.state.context.settings.web.frame_origin
+    if configured:
+        return configured
+    host = request.url.hostname or "localhost"
+    host = f"[{host}]" if ":" in host else host
+    port = getattr(request.app.state, "frame_port", None) or request.app.state.context.settings.web.frame_address()[1]
+    return f"{request.url.scheme}://{host}:{port}"
+
+
+def _own_origin(request: Request) -> str:
+    origin = f"{request.url.scheme}://{request.url.netloc}"
+    return origin if token.valid_origin(origin) else ""
 
 
 def _status_label(page: Page, status: str) -> str:
@@ -82,14 +89,16 @@ async def viewer_page(request: Request, name: str, message_id: str) -> Response:
     show_body = page.context.settings.web.show_held_body
     view = mime.read(stored.data) if stored.data is not None else None
     frame = remote = None
-    if view is not None and view.html is not None and show_body:
-        key = await viewer_key(request)
-        claim = token.Claim(stored.hosting_id, stored.id, int(page.context.clock()) + token.LIFETIME, images)
-        frame = f"/view/{token.sign(key, claim)}"
+    frames = frame_origin(request)
+    if view is not None and view.html is not None and show_body and token.valid_origin(frames):
+        key = await frame_links.viewer_key(request.app.state, page.context)
+        expires = int(page.context.clock()) + token.LIFETIME
+        claim = token.Claim(stored.hosting_id, stored.id, expires, images, _own_origin(request))
+        frame = f"{frames}/view/{token.sign(key, claim)}"
         remote = safe_html.render(view.html, lambda cid: "", remote_allowed=False).remote
     base = _base(name, stored.id)
     state = await page.context.read(lambda c: one_message.state_of(c, stored.hosting_id))
-    return page.render(
+    answer = page.render(
         "viewer.html",
         hosting_name=name,
         base_url=base,
@@ -135,7 +144,11 @@ async def viewer_page(request: Request, name: str, message_id: str) -> Response:
         releasable=stored.held > 0 and state.value == "blocked",
         resendable=bool(stored.failed) and stored.data is not None,
         confirm=confirm,
+        body_gone=stored.data is None,
     )
+    if frame is not None:
+        answer.headers["Content-Security-Policy"] = f"{AREA_POLICY}; frame-src {frames}"
+    return answer
 
 
 @router.get("/hostings/{name}/mail/{message_id}/raw")
@@ -173,63 +186,6 @@ def _download(filename: str) -> dict[str, str]:
         "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename[:200], safe='')}",
         "Cache-Control": "no-store",
     }
-
-
-# --- the frame: no session, a signed link ---------------------------------------------------
-
-
-def _frame_policy(images: bool) -> str:
-    remote = " https: http:" if images else ""
-    return (
-        f"default-src 'none'; img-src 'self' data:{remote}; style-src 'unsafe-inline'; form-action 'none'; "
-        f"base-uri 'none'; frame-ancestors 'self'; sandbox {FRAME_SANDBOX}"
-    )
-
-
-async def _claimed(request: Request, link: str) -> tuple[token.Claim, bytes]:
-    context = request.app.state.context
-    claim = token.verify(await viewer_key(request), link, context.clock())
-    if claim is None:
-        raise HTTPException(404, "this link has expired or is not valid")
-    data = await context.read(lambda c: one_message.find(c, claim.hosting_id, claim.message_id))
-    if data is None or data.data is None or not context.settings.web.show_held_body:
-        raise HTTPException(404, "this link has expired or is not valid")
-    return claim, data.data
-
-
-def _frame_headers(images: bool) -> dict[str, str]:
-    return {
-        "Content-Security-Policy": _frame_policy(images),
-        "X-Frame-Options": "SAMEORIGIN",
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-store",
-    }
-
-
-@router.get("/view/{link}")
-async def frame(request: Request, link: str) -> Response:
-    claim, data = await _claimed(request, link)
-    view = mime.read(data)
-    rendered = safe_html.render(
-        view.html or "",
-        lambda cid: f"/view/{link}/cid/{view.images[cid]}" if cid in view.images else None,
-        remote_allowed=claim.images,
-    )
-    document = (
-        '<!doctype html><html><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">'
-        "<style>body{font-family:sans-serif;margin:8px;overflow-wrap:break-word}img{max-width:100%;height:auto}</style>"
-        f"</head><body>{rendered.html}</body></html>"
-    )
-    return HTMLResponse(document, headers=_frame_headers(claim.images))
-
-
-@router.get("/view/{link}/cid/{index}")
-async def inline_image(request: Request, link: str, index: str) -> Response:
-    _, data = await _claimed(request, link)
-    found = mime.part(data, int(index)) if index.isascii() and index.isdigit() and len(index) <= 6 else None
-    if found is None or found[0] not in IMAGE_TYPES:
-        raise HTTPException(404, "no such image in this email")
-    return Response(found[2], media_type=found[0], headers=_frame_headers(False))
 
 
 # --- one message's actions ---------------------------------------------------------------------

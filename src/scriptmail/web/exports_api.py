@@ -1,19 +1,21 @@
 """The API's exports: `/1.0/hosting/web/{serviceName}/email/export/{messages,bounces,suppressions}`,
-CSV or JSON (`format=`), with the filters of the listing they export. Streamed like the area's
+CSV or JSON (`format=`), with the filters of the listing they export, within a time window
+(`since`, `until`: exports/window.py). Streamed like the area's
 (web/exports.py); a foreign hosting answers 404 exactly like an unknown one, before anything is read."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import StreamingResponse
 
-from scriptmail.exports import columns
+from scriptmail.exports import columns, window
 from scriptmail.model import RecipientStatus
 from scriptmail.store import accounts, export_rows
 from scriptmail.store import log as store_log
-from scriptmail.web.api import _DAY, NOT_FOUND, Context, User, _day, _day_start
+from scriptmail.web.api import NOT_FOUND, Context, User
 from scriptmail.web.exports import streamed
 from scriptmail.web.fields import TEXT_PATTERN
 from scriptmail.web.problems import responses
@@ -48,14 +50,23 @@ async def _hosting(serviceName: Annotated[str, Path(max_length=253)], user: User
 
 Hosting = Annotated[int, Depends(_hosting)]
 Text = Annotated[str | None, Query(max_length=320, pattern=TEXT_PATTERN)]
-Day = Annotated[str | None, Query(pattern=_DAY, json_schema_extra={"format": "date"}, description="A day, YYYY-MM-DD (UTC).")]
+Since = Annotated[str | None, Query(max_length=40, description=(
+    "Start of the time window (included): YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][±HH:MM], UTC unless an offset is given. "
+    f"Default: {window.DEFAULT_DAYS} days before `until`."))]  # fmt: skip
+Until = Annotated[str | None, Query(max_length=40, description=(
+    "End of the time window: a day is included whole; a time is excluded. Default: now. "
+    f"The window is at most {window.MAX_DAYS} days long."))]  # fmt: skip
+_UTC = ZoneInfo("UTC")
 
 
-def _filters(hosting_id: int, status, recipient, subject, script, since, until) -> store_log.Filters:
-    first, last = _day(since, "since"), _day(until, "until")
+def _filters(context, hosting_id: int, status, recipient, subject, script, since, until) -> store_log.Filters:
+    try:
+        found = window.read(since, until, context.clock(), _UTC)
+    except window.BadWindow as bad:
+        raise HTTPException(422, f"invalid request: query.{bad.field}: {bad}") from None
     return store_log.Filters(
         hosting_id=hosting_id, status=status, recipient=recipient, subject=subject, script=script,
-        since=_day_start(first), until=_day_start(last),
+        since=found.since, until=found.until,
     )  # fmt: skip
 
 
@@ -64,9 +75,9 @@ def _filters(hosting_id: int, status, recipient, subject, script, since, until) 
 async def export_messages(
     serviceName: Annotated[str, Path(max_length=253)], hosting_id: Hosting, context: Context, format: Format = "csv",
     status: RecipientStatus | None = None, recipient: Text = None, subject: Text = None, script: Text = None,
-    since: Day = None, until: Day = None,
+    since: Since = None, until: Until = None,
 ) -> StreamingResponse:  # fmt: skip
-    filters = _filters(hosting_id, status, recipient, subject, script, since, until)
+    filters = _filters(context, hosting_id, status, recipient, subject, script, since, until)
     rows = export_rows.log_rows(context.engine, filters)
     return streamed(serviceName, columns.MESSAGES, format, rows, context.clock())
 
@@ -75,9 +86,9 @@ async def export_messages(
             summary="Every recipient in error (bounced or expired) as CSV or JSON")  # fmt: skip
 async def export_bounces(
     serviceName: Annotated[str, Path(max_length=253)], hosting_id: Hosting, context: Context, format: Format = "csv",
-    recipient: Text = None, subject: Text = None, script: Text = None, since: Day = None, until: Day = None,
+    recipient: Text = None, subject: Text = None, script: Text = None, since: Since = None, until: Until = None,
 ) -> StreamingResponse:  # fmt: skip
-    filters = _filters(hosting_id, None, recipient, subject, script, since, until)
+    filters = _filters(context, hosting_id, None, recipient, subject, script, since, until)
     rows = export_rows.log_rows(context.engine, filters, statuses=export_rows.BOUNCE_STATUSES)
     return streamed(serviceName, columns.BOUNCES, format, rows, context.clock())
 

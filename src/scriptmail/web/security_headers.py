@@ -21,9 +21,10 @@ _NOT_PAGES = ("/1.0", "/docs", "/openapi.json")
 
 
 def extra_headers(path: str, present: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The API and its documents get nosniff only; the viewer's frame keeps its own policy
-    (web/area_viewer.py); every other page is not to be framed and posts only to us."""
-    if path.startswith("/view/") and any(name.lower() == b"content-security-policy" for name, _ in present):
+    """The API and its documents get nosniff only; a page with a policy of its own keeps it (the
+    viewer's, which frames the frame listener); every other page is not to be framed and posts
+    only to us."""
+    if any(name.lower() == b"content-security-policy" for name, _ in present):
         return [_NOSNIFF]
     if path.startswith(_NOT_PAGES):
         return [_NOSNIFF]
