@@ -556,3 +556,26 @@ delivery_sites = Table(
     Column("data", Text, nullable=False),  # JSON: limits, level, reason, counts
     Column("updated_at", Float, nullable=False),
 )
+
+# A site's rate shared by every delivery process and node (store.site_shares, shaping.budget): the
+# theoretical arrival time of its per-minute and per-hour rates. On SQLite these rows live in a
+# file of their own beside the database, so that shaping never waits for the mail's commits.
+site_budgets = Table(
+    "site_budgets",
+    metadata,
+    Column("site", String(253), primary_key=True),
+    Column("minute_tat", Float, nullable=False, server_default="0"),
+    Column("hour_tat", Float, nullable=False, server_default="0"),
+)
+
+# The connections each delivery process holds open to a site, as a lease: a process renews it while
+# it runs, so a killed one stops counting once `expires_at` has passed.
+site_slots = Table(
+    "site_slots",
+    metadata,
+    Column("site", String(253), primary_key=True),
+    Column("holder", String(96), primary_key=True),
+    Column("connections", Integer, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_site_slots_holder", "holder"),
+)
