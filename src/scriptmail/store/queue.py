@@ -474,7 +474,9 @@ def record_results_bulk(connection: Connection, items: list[tuple]) -> list[int]
 
 def withhold(connection: Connection, owner: str, recipient_ids: Sequence[int], now: float) -> int:
     """Claimed recipients not sent because their hosting looked blocked: held if it still is, else
-    (it was unblocked meanwhile) back in the queue at once. Returns how many were held."""
+    (it was unblocked meanwhile) back in the queue at once. Returns how many were held. The claim
+    counted first attempts as dispatched: taken back, so that a message held and then released
+    counts once, at the claim that sends it."""
     sending = [state.value for state in HostingState if not holds_mail(state)]
     mine = and_(
         recipients.c.id.in_(list(recipient_ids)),
@@ -485,16 +487,22 @@ def withhold(connection: Connection, owner: str, recipient_ids: Sequence[int], n
         update(recipients)
         .where(mine, recipients.c.hosting_id.in_(select(hostings.c.id).where(hostings.c.state.not_in(sending))))
         .values(status=RecipientStatus.HELD.value, held_at=now, lease_owner=None, lease_until=None, updated_at=now)
-        .returning(recipients.c.hosting_id)
-    ).scalars().all()
-    activity.bump(connection, ((hosting_id, now, {"held": 1}) for hosting_id in held_in))
-    held = len(held_in)
-    connection.execute(
+        .returning(recipients.c.hosting_id, recipients.c.attempts)
+    ).all()
+    requeued = connection.execute(
         update(recipients)
         .where(mine)
         .values(status=RecipientStatus.QUEUED.value, next_attempt_at=now, lease_owner=None, lease_until=None, updated_at=now)
-    )
-    return held
+        .returning(recipients.c.hosting_id, recipients.c.attempts)
+    ).all()
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: {"held": 0, "dispatched": 0})
+    for row in held_in:
+        counts[row.hosting_id]["held"] += 1
+    for row in [*held_in, *requeued]:
+        if row.attempts == 0:
+            counts[row.hosting_id]["dispatched"] -= 1
+    activity.bump(connection, ((hosting_id, now, values) for hosting_id, values in counts.items()))
+    return len(held_in)
 
 
 def postpone(connection: Connection, owner: str, recipient_ids: Sequence[int], until: float, now: float) -> int:
