@@ -496,6 +496,9 @@ notice_events = Table(
     Column("outcome", String(16), nullable=False, server_default=""),  # sent, or why none was sent
     Column("sender", String(320), nullable=False, server_default=""),  # whom the notice went to (the hourly cap)
     Column("notice_id", Id, nullable=True),  # the notice's own queue id
+    # The hosting was blocked as spam or bounce when the recipient failed (no notice: backscatter);
+    # None for events written before this was recorded, which the hosting's state now decides.
+    Column("quiet", Integer, nullable=True),
     Index("ix_notice_events_done", "done_at"),
     Index("ix_notice_events_message", "message_id", "done_at"),  # a body is kept while its notice waits
     Index("ix_notice_events_recipient", "recipient_id"),

@@ -1,4 +1,5 @@
-"""a site's shaping counts shared by every delivery process and node: site_budgets, site_slots
+"""a site's shaping counts shared by every delivery process and node: site_budgets, site_slots;
+and notice_events.quiet, whether the hosting was blocked as spam or bounce when the recipient failed
 
 Revision ID: 0020_reputation
 Revises: 0015
@@ -31,9 +32,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("site", "holder", name=op.f("pk_site_slots")),
     )
     op.create_index("ix_site_slots_holder", "site_slots", ["holder"])
+    with op.batch_alter_table("notice_events") as batch:
+        batch.add_column(sa.Column("quiet", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("notice_events") as batch:
+        batch.drop_column("quiet")
     op.drop_index("ix_site_slots_holder", table_name="site_slots")
     op.drop_table("site_slots")
     op.drop_table("site_budgets")
