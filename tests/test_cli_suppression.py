@@ -14,8 +14,9 @@ def test_the_operator_keeps_the_platform_list_and_a_hostings_list(run, tmp_path:
     assert "pattern *@spamtrap.example added" in run("suppression", "add", "*@SpamTrap.example").stdout
     run("suppression", "add", "dead.example", "--reason", "no MX for years")
     refused = run("suppression", "add", "*@*", expect=1)
-    assert "would match every address" in refused.stderr
-    assert "only for the platform" in run("suppression", "add", "trap-*@*", "--hosting", "shop.example", expect=1).stderr
+    assert "would match too widely" in refused.stderr
+    assert "would match too widely" in run("suppression", "add", "*@*e*", expect=1).stderr
+    assert "only for the platform" in run("suppression", "add", "trap-*@*.example.org", "--hosting", "shop.example", expect=1).stderr
     run("suppression", "add", "Gone@Reader.example", "--hosting", "shop.example")
     assert "no hosting named" in run("suppression", "list", "--hosting", "ghost.example", expect=1).stderr
 
@@ -26,18 +27,23 @@ def test_the_operator_keeps_the_platform_list_and_a_hostings_list(run, tmp_path:
     (own,) = json.loads(run("suppression", "list", "--hosting", "shop.example", "--json").stdout)
     assert (own["value"], own["reason"]) == ("gone@reader.example", "manual") and own["expires_at"] is not None
 
-    # A file with one bad line is refused whole, naming the line.
+    # A file with bad lines: each is named, the others are imported.
     bad = tmp_path / "bad.csv"
-    bad.write_text("value,reason\nok@reader.example,old list\nnot an address,x\n")
-    assert "line 3" in run("suppression", "import", str(bad), "--hosting", "shop.example", expect=1).stderr
+    bad.write_text("value,reason\nfirst@reader.example,old list\nnot an address,x\n*@spamtrap.example,x\nthird@reader.example\n")
+    partial = run("suppression", "import", str(bad), "--hosting", "shop.example", expect=1)
+    assert "line 3: 'not an address' is not" in partial.stderr and "line 4:" in partial.stderr and "only for the platform" in partial.stderr
+    assert "2 line(s) refused" in partial.stderr and "2 entries imported (2 new, 0 renewed)" in partial.stdout
+    for value in ("first@reader.example", "third@reader.example"):
+        assert "removed" in run("suppression", "remove", value, "--hosting", "shop.example").stdout
     broken = tmp_path / "broken.csv"
     broken.write_text('value,reason\n"unterminated@reader.example,x\n')
     assert "nothing imported" in run("suppression", "import", str(broken), expect=1).stderr
     binary = tmp_path / "binary.csv"
     binary.write_bytes(b"a@b.example\n\xff\xfe\x00\n")
     assert "line 2" in run("suppression", "import", str(binary), expect=1).stderr
-    (tmp_path / "everything.csv").write_text("*@*\n")
-    assert "every address" in run("suppression", "import", str(tmp_path / "everything.csv"), expect=1).stderr
+    (tmp_path / "everything.csv").write_text("*@*\n*@*e*\n")
+    wide = run("suppression", "import", str(tmp_path / "everything.csv"), expect=1)
+    assert "line 1:" in wide.stderr and "line 2:" in wide.stderr and "too widely" in wide.stderr and "0 entries imported" in wide.stdout
     assert len(json.loads(run("suppression", "list", "--hosting", "shop.example", "--json").stdout)) == 1
 
     good = tmp_path / "good.csv"

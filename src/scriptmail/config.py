@@ -190,6 +190,7 @@ class DeliverySettings(_Section):
     sites: dict[str, SiteSettings] = Field(default_factory=dict)  # over the shipped provider table
     slow_seconds: float = Field(600.0, gt=0)  # a slowed site recovers one level after this long
     throttle_pause: float = Field(60.0, ge=0)  # no new message to a site this long after it said 421
+    site_lease: float = Field(30.0, ge=1, le=3600)  # a killed process's connections to a site stop counting after this
     pools: dict[str, PoolSettings] = Field(default_factory=dict)  # [delivery.pools.NAME]
     pool_for: PoolRules = Field(default_factory=PoolRules)  # [delivery.pool_for]
 

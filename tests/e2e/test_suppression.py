@@ -136,3 +136,31 @@ def test_no_notice_to_the_null_sender_and_at_most_the_hourly_cap_per_sender(make
     assert len(_wait_notices(sink, 2)) == 2
     time.sleep(0.5)
     assert all(n["To"] == "web@sink.test" for n in _notices(sink)) and len(_notices(sink)) == 2
+
+
+def test_no_notice_for_a_bounce_while_the_hosting_was_blocked_as_spam_even_once_lifted(gateway: RunningGateway, sink: Sink) -> None:
+    from scriptmail.control.states import Action, Actor
+    from scriptmail.store.hosting_control import change_state
+
+    def rcpt(address: str) -> str:
+        # The policy blocks the hosting as spam while its mail is being delivered: the refusal
+        # that follows is mail of a compromised site, and its notice would be backscatter.
+        with for_writing(gateway.engine).begin() as connection:
+            change_state(connection, HOSTING, Action.DETECT_SPAM, Actor.POLICY, time.time(), reason="test")
+        return "550 5.1.1 <%s>: User unknown" % address
+
+    sink.behaviour = Behaviour(rcpt=rcpt)
+    submit(gateway.smtp_port, b"Subject: forged\r\n\r\nhi\r\n", ["gone.trap@sink.test"], sender="web@shop.example")
+    wait_status(gateway.engine, "bounced", 1)
+    with for_writing(gateway.engine).begin() as connection:
+        change_state(connection, HOSTING, Action.UNBLOCK, Actor.OPERATOR, time.time())  # lifted before the notice is written
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with gateway.engine.connect() as connection:
+            outcomes = [e.outcome for e in connection.execute(select(notice_events)) if e.done_at is not None]
+        if outcomes:
+            break
+        time.sleep(0.1)
+    assert outcomes == ["spam-block"]
+    time.sleep(0.5)
+    assert _notices(sink) == []

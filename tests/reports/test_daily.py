@@ -447,3 +447,17 @@ def test_idn_addresses_are_shown_in_unicode() -> None:
     _, text, page = parsed(data)
     for shown in (text, page):
         assert "josé@bücher.example" in shown and "ann@müller.example" in shown and "xn--" not in shown
+
+
+def test_suppressed_mail_is_counted_and_listed_on_a_day_that_had_some() -> None:
+    trap = FailureRow(
+        at=at(11, 30), sender="web@shop.example", recipient="gone@example.net", subject="Your invoice",
+        status="suppressed", code=550, text="not attempted: gone@example.net is on the hosting's suppression list: no-such-user",
+        script="/home/shop/www/invoice.php",
+    )  # fmt: skip
+    _, text, page = parsed(mail(report(suppressed=1, rows=(CONTACT_FORM, trap, HELD_NEWSLETTER), total_failures=3))[1])
+    assert re.search(r"Not attempted \(suppression list\): +1", text)
+    assert "gone@example.net" in text and "suppression list: no-such-user" in text and "suppressed" in text
+    assert "Not attempted (suppression list)" in page
+    _, plain, _ = parsed(mail(report())[1])
+    assert "suppression list" not in plain  # a day without any says nothing of it

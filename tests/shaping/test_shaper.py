@@ -37,6 +37,20 @@ def test_per_hour_holds_even_when_the_minute_would_allow_more() -> None:
     assert 118 <= taken(s, "hourly", 60.0, 3600.0, step=1.0) <= 122
 
 
+def test_rates_count_recipients_not_messages() -> None:
+    s = shaper(fast={"domains": ["fast.example"], "per_minute": 600})  # 10 recipients a second
+    messages, now = 0, 0.0
+    while now < 60.0:
+        if s.take("fast", now, recipients=5) == 0.0:
+            messages += 1
+        now += 0.01
+    assert 120 <= messages <= 124  # 600 recipients a minute in messages of five, plus the burst
+    # One message of more recipients than the burst still goes, and the next waits for it.
+    s = shaper(slow={"domains": ["slow.example"], "per_minute": 60})
+    assert s.take("slow", 0.0, recipients=8) == 0.0
+    assert 7.9 < s.take("slow", 0.0) <= 8.0
+
+
 def test_a_site_without_rates_is_limited_by_connections_only() -> None:
     s = shaper()
     assert taken(s, "own.example", 0.0, 1.0) == 100

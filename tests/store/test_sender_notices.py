@@ -101,6 +101,67 @@ def test_no_notice_for_mail_expired_while_the_hosting_was_blocked_as_spam(engine
     assert _write(engine) == []
 
 
+def _claim_then_fail(engine: Engine, address: str, before_failure=None, now: float = 1000.0) -> None:
+    """Claim one recipient, run `before_failure(connection)` (a state change while it is in
+    delivery), then record its bounce."""
+    hosting_id = _hosting(engine)
+    with for_writing(engine).begin() as connection:
+        queue.insert_submission(connection, Submission(hosting_id, "web@site.test", (address,), b"Subject: s\r\n\r\nx", Origin.SMTP, "local"), now)
+        (claimed,) = queue.claim_due(connection, "node", 100, 600, now)
+    with for_writing(engine).begin() as connection:
+        if before_failure is not None:
+            before_failure(connection)
+        queue.record_results(
+            connection, "node",
+            [AttemptResult(claimed.id, RecipientStatus.BOUNCED, 550, "5.7.1 refused", "mx.x.test[192.0.2.1]:25", now + 1, 0.1, hosting_id=hosting_id)],
+            now + 1,
+        )  # fmt: skip
+
+
+def test_a_bounce_while_the_hosting_was_blocked_as_spam_gets_no_notice_after_the_block_ends(engine: Engine) -> None:
+    _claim_then_fail(engine, "a@x.test", lambda c: change_state(c, "site.test", Action.DETECT_SPAM, Actor.POLICY, 1000.5, reason="test"))
+    with for_writing(engine).begin() as connection:
+        change_state(connection, "site.test", Action.UNBLOCK, Actor.OPERATOR, 1002.0)  # lifted before the notice is written
+    assert _write(engine) == []
+    assert _outcomes(engine) == ["spam-block"]
+
+
+def test_a_bounce_before_a_spam_block_still_gets_its_notice(engine: Engine) -> None:
+    _claim_then_fail(engine, "a@x.test")
+    with for_writing(engine).begin() as connection:
+        change_state(connection, "site.test", Action.DETECT_SPAM, Actor.POLICY, 1002.0, reason="test")
+    ((data, _),) = _write(engine)
+    assert b"a@x.test" in data
+    assert _outcomes(engine) == ["sent"]
+
+
+def test_of_one_messages_recipients_only_those_failed_during_the_block_go_unnotified(engine: Engine) -> None:
+    hosting_id = _hosting(engine)
+    with for_writing(engine).begin() as connection:
+        queue.insert_submission(connection, Submission(hosting_id, "web@site.test", ("a@x.test", "b@x.test"), b"\r\nx", Origin.SMTP, "local"), 1000.0)
+        first, second = queue.claim_due(connection, "node", 100, 600, 1000.0)
+
+    def bounce(connection, recipient, at: float) -> None:
+        queue.record_results(connection, "node", [AttemptResult(recipient.id, RecipientStatus.BOUNCED, 550, "5.1.1 no such user", "mx", at, 0.1, hosting_id=hosting_id)], at)
+
+    with for_writing(engine).begin() as connection:
+        bounce(connection, first, 1001.0)
+        change_state(connection, "site.test", Action.DETECT_SPAM, Actor.POLICY, 1002.0, reason="test")
+        bounce(connection, second, 1003.0)
+    ((data, _),) = _write(engine)
+    assert b"a@x.test" in data and b"b@x.test" not in data
+    assert sorted(_outcomes(engine)) == ["sent", "spam-block"]
+
+
+def test_an_event_from_before_the_fact_was_recorded_goes_by_the_state_now(engine: Engine) -> None:
+    _claim_then_fail(engine, "a@x.test")
+    with for_writing(engine).begin() as connection:
+        connection.execute(notice_events.update().values(quiet=None))  # written by an older version
+        change_state(connection, "site.test", Action.DETECT_SPAM, Actor.POLICY, 1002.0, reason="test")
+    assert _write(engine) == []
+    assert _outcomes(engine) == ["spam-block"]
+
+
 def test_a_delay_warning_goes_once_with_action_delayed(engine: Engine) -> None:
     _fail(engine, "slow@x.test", status=RecipientStatus.DEFERRED, next_attempt_at=1300.0, warn_delay=True)
     ((data, _),) = _write(engine)

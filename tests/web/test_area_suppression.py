@@ -55,11 +55,19 @@ def test_the_operator_keeps_the_platform_list_and_bad_csv_imports_nothing(gatewa
     assert page.status_code == 200 and "No entry." in page.text
     csrf = operator.csrf(page)
     refused = operator.post("/operator/suppressions/add", {"csrf": csrf, "value": "*@*"})
-    assert refused.status_code == 400 and "would match every address" in unescape(refused.text)
-    bad = operator.post("/operator/suppressions/import", {"csrf": csrf, "csv_text": "value,reason\n*@spamtrap.example,traps\nnot an address\n"})
-    assert bad.status_code == 400 and "Nothing imported: line 3" in unescape(bad.text) and "*@spamtrap.example,traps" in bad.text
+    assert refused.status_code == 400 and "would match too widely" in unescape(refused.text)
+    wide = operator.post("/operator/suppressions/add", {"csrf": csrf, "value": "*@*e*"})
+    assert wide.status_code == 400 and "would match too widely" in unescape(wide.text)
+    broken = operator.post("/operator/suppressions/import", {"csrf": csrf, "csv_text": 'value,reason\n"unterminated@x.example,x\n'})
+    assert broken.status_code == 400 and "Nothing imported: line" in unescape(broken.text)
+    only_bad = operator.post("/operator/suppressions/import", {"csrf": csrf, "csv_text": "not an address\n*@*e*,wide\n"})
+    assert only_bad.status_code == 400 and "0 entries imported" in unescape(only_bad.text)
     assert "No entry." in operator.get("/operator/suppressions").text
-    operator.post("/operator/suppressions/import", {"csrf": csrf, "csv_text": "*@spamtrap.example,traps\ndead.example,\n"})
+    # The good lines are imported; the bad ones are named and stay in the form to be corrected.
+    bad = operator.post("/operator/suppressions/import", {"csrf": csrf, "csv_text": "value,reason\n*@spamtrap.example,traps\nnot an address\n*@*e*,wide\ndead.example,\n"})
+    text = unescape(bad.text)
+    assert bad.status_code == 200 and "2 entries imported" in text and "line 3:" in text and "line 4:" in text
+    assert "not an address\n*@*e*,wide" in text  # the refused lines, in the form
     listing = operator.get("/operator/suppressions").text
     assert "*@spamtrap.example" in listing and "dead.example" in listing
     assert operator.get("/operator/suppressions.csv").text.splitlines() == ["value,reason", "*@spamtrap.example,traps", "dead.example,manual"]

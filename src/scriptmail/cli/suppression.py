@@ -102,7 +102,8 @@ def suppression_import(
     path: Annotated[Path, typer.Argument(help="CSV file: value[,reason] per line, optional header; '-' reads standard input.")],
     hosting: HostingOption = None,
 ) -> None:
-    """Add every entry of a CSV file, all or none: a bad line is named and nothing is imported."""
+    """Add the entries of a CSV file. Each bad line is named on standard error and the others are
+    imported (exit status 1 when some line was refused); a file that is not CSV text imports nothing."""
     try:
         raw = sys.stdin.buffer.read(MAX_IMPORT + 1) if str(path) == "-" else path.read_bytes()
     except OSError as error:
@@ -115,13 +116,19 @@ def suppression_import(
         line = raw[: error.start].count(b"\n") + 1
         fail(f"{path}: line {line}: not UTF-8 text")
     try:
-        items = csvfile.parse(text, allow_patterns=hosting is None)
+        parsed = csvfile.parse(text, allow_patterns=hosting is None)
     except csvfile.CsvError as error:
         fail(f"{path}: {error}; nothing imported")
-    with open_store(ctx, write=True) as connection:
-        added = suppressions.add_many(connection, _scope(connection, hosting), items, time.time(), _days(ctx, hosting))
+    added = []
+    if parsed.items:
+        with open_store(ctx, write=True) as connection:
+            added = suppressions.add_many(connection, _scope(connection, hosting), parsed.items, time.time(), _days(ctx, hosting))
     new = sum(1 for entry in added if entry.created)
-    out.print(f"{len(added)} entr{'y' if len(added) == 1 else 'ies'} imported ({new} new, {len(added) - new} renewed)")
+    out.print(f"{len(added)} entr{'y' if len(added) == 1 else 'ies'} imported ({new} new, {len(added) - new} renewed)", highlight=False)
+    if parsed.refused:
+        for line, _text, why in parsed.refused:
+            sys.stderr.write(f"{path}: line {line}: {why}\n")
+        fail(f"{path}: {len(parsed.refused)} line(s) refused, not imported")
 
 
 @suppression_app.command("export")

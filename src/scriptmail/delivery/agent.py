@@ -22,6 +22,7 @@ from scriptmail.control.quota import QuotaGate
 from scriptmail.delivery.pools import HostingFacts, Pool, matching_hostings, open_pools, pool_of
 from scriptmail.delivery.retry import Schedule, status_for_reply
 from scriptmail.delivery.routing import RouteError, Router
+from scriptmail.delivery.site_share import SharedSites
 from scriptmail.delivery.smtp_client import Outcome, SmtpClient, Transaction
 from scriptmail.international.addresses import display as display_address
 from scriptmail.model import AttemptResult, DueRecipient, RecipientStatus
@@ -31,6 +32,7 @@ from scriptmail.mta_sts.source import PolicySource
 from scriptmail.shaping.shaper import Shaper
 from scriptmail.store import delivery_sites, queue
 from scriptmail.store.hosting_control import STATE_REFRESH, held_hostings
+from scriptmail.store.site_shares import SiteShares
 from scriptmail.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 # A site that cannot take a message within this many seconds gets its recipients back in the
 # queue, due when it can, rather than keeping them leased and a connection open meanwhile.
 SHAPING_WAIT = 2.0
+SHARED_SLOT_WAIT = 10.0  # at most this long for another process to free one of a site's connections
 PUBLISH_EVERY = 5.0  # seconds between snapshots of the sites and pools in the store
 BUSY_WITHIN = 600.0  # a site active this recently is shown as busy
 
@@ -121,6 +124,7 @@ class DeliveryAgent:
         self._wakeup = asyncio.Event()
         self._connections = asyncio.Semaphore(settings.concurrency)
         self.shaper = Shaper(settings.site_table(), settings.slow_seconds, settings.throttle_pause)
+        self.sites = SharedSites(self.shaper, SiteShares(engine), owner, clock, settings.site_lease)  # the limits all processes share
         self._site_freed: dict[str, asyncio.Event] = {}  # set when a connection to the site closes
         self.pools: dict[str, Pool] = open_pools(settings.pools, helo_name)
         self._pool_of: dict[int, str] = {}  # hosting id -> pool, for the hostings a rule names
@@ -141,6 +145,8 @@ class DeliveryAgent:
         self._tasks.add(watcher)
         publisher = asyncio.create_task(self._publish_sites())
         self._tasks.add(publisher)
+        await self.sites.start()
+        self._tasks.add(asyncio.create_task(self.sites.renew_forever()))
         released = await self._writer.submit(lambda c: queue.release_leases(c, self._owner, self._clock()))
         if released:
             log.info("re-queued %d recipients left in delivery by the previous run", released)
@@ -283,8 +289,8 @@ class DeliveryAgent:
             if not self._may_send(transaction):
                 return False
             while True:
+                wait = await self.sites.take(site, len(transaction.recipients))
                 now = self._clock()
-                wait = self.shaper.take(site, now)
                 if wait == 0.0:
                     return True
                 if wait > SHAPING_WAIT:
@@ -318,11 +324,15 @@ class DeliveryAgent:
     async def _site_slot(self, site: str, chunk: list[Transaction]) -> AsyncIterator[bool]:
         """A connection slot at the site, within its current limit; False (the chunk went back to
         the queue) when the site will not take mail soon."""
+        given_up = self._clock() + SHARED_SLOT_WAIT
         while True:
             now = self._clock()
             if self.shaper.may_connect(site, now):
-                break
-            wait = self.shaper.wait(site, now)
+                if await self.sites.open(site, self.shaper.state(site, now).limits.connections):
+                    break
+                wait = SHAPING_WAIT * 2 if now > given_up else 0.1  # other processes hold the site's connections
+            else:
+                wait = self.shaper.wait(site, now)
             if wait > SHAPING_WAIT:
                 await self._postpone(site, chunk, now + wait)
                 yield False
@@ -336,6 +346,7 @@ class DeliveryAgent:
             yield True
         finally:
             self.shaper.closed(site)
+            await self.sites.close(site)
             freed = self._site_freed.pop(site, None)
             if freed is not None:
                 freed.set()

@@ -35,8 +35,10 @@ class Bucket:
         self.at = now
         return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
 
-    def take(self) -> None:
-        self.tokens -= 1
+    def take(self, count: int = 1) -> None:
+        """Count `count` recipients; a message of more than the burst leaves the bucket in debt,
+        so the next one waits longer and the rate holds on average."""
+        self.tokens -= count
 
     def empty(self, now: float) -> None:
         self.wait(now)
@@ -130,14 +132,15 @@ class Shaper:
         waits = [bucket.wait(now) for bucket in (state.minute, state.hour) if bucket is not None]
         return max(waits, default=0.0)
 
-    def take(self, site: str, now: float) -> float:
-        """Start one message if the site may take it now (returns 0), else how long to wait."""
+    def take(self, site: str, now: float, recipients: int = 1) -> float:
+        """Start one message to `recipients` recipients at the site if it may take it now (returns 0),
+        else how long to wait. Rates count recipients, as providers do, not transactions."""
         wait = self.wait(site, now)
         if wait == 0.0:
             state = self._sites[site]
             for bucket in (state.minute, state.hour):
                 if bucket is not None:
-                    bucket.take()
+                    bucket.take(recipients)
         return wait
 
     def observe(self, site: str, code: int | None, text: str, now: float) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, insert, literal, select, update
 
 from scriptmail.control.states import Action, Actor, Context, TransitionNotAllowed, decide, holds_mail
+from scriptmail.dsn.decide import QUIET_STATES
 from scriptmail.model import HostingState, RecipientStatus
 from scriptmail.store import activity, bus, webhooks
 from scriptmail.store.hostings import SYSTEM_HOSTING, HostingError
@@ -245,11 +246,11 @@ def expire_held(connection: Connection, held_before: float, now: float, limit: i
     webhooks.recipient_events(connection, ((row.id, row.hosting_id, EventType.EXPIRED, None, text) for row in expired), now)
     # Their senders are told, unless the hosting is blocked as spam or bounce: notices for mail a
     # compromised site sent would be backscatter.
-    quiet = [HostingState.SPAM.value, HostingState.BOUNCE.value]
+    quiet = [state.value for state in QUIET_STATES]
     connection.execute(
         insert(notice_events).from_select(
-            ["recipient_id", "message_id", "action", "created_at"],
-            select(recipients.c.id, recipients.c.message_id, literal("failed"), literal(now))
+            ["recipient_id", "message_id", "action", "created_at", "quiet"],
+            select(recipients.c.id, recipients.c.message_id, literal("failed"), literal(now), literal(0))
             .select_from(recipients.join(hostings, hostings.c.id == recipients.c.hosting_id))
             .where(recipients.c.id.in_(ids), recipients.c.status == RecipientStatus.EXPIRED.value, hostings.c.state.not_in(quiet)),
         )

@@ -17,6 +17,7 @@ from scriptmail.control.content import HIGH_SCORE
 from scriptmail.control.policy import is_unknown_user
 from scriptmail.control.quota import QuotaGate
 from scriptmail.control.states import holds_mail
+from scriptmail.dsn.decide import QUIET_STATES
 from scriptmail.model import (
     FINAL_STATUSES,
     AttemptResult,
@@ -392,13 +393,17 @@ def _notice_events(connection: Connection, results: Sequence[AttemptResult], now
     """One event per recipient that failed or expired (and one per recipient first delayed past
     `delay_warning`): INSERT ... SELECT, so only for rows this writer really changed."""
     failed = [r.recipient_id for r in results if r.status in (RecipientStatus.BOUNCED, RecipientStatus.EXPIRED) and r.hosting_id]
+    # Whether the hosting is blocked as spam or bounce is recorded now, when the mail failed: the
+    # notice is written later, when the state may have changed either way.
+    quiet = case((hostings.c.state.in_([state.value for state in QUIET_STATES]), 1), else_=0)
+    with_hosting = recipients.join(hostings, hostings.c.id == recipients.c.hosting_id)
     if failed:
         connection.execute(
             insert(notice_events).from_select(
-                ["recipient_id", "message_id", "action", "created_at"],
-                select(recipients.c.id, recipients.c.message_id, literal("failed"), literal(now)).where(
-                    recipients.c.id.in_(failed), recipients.c.status.in_(_FAILED), recipients.c.updated_at == now
-                ),
+                ["recipient_id", "message_id", "action", "created_at", "quiet"],
+                select(recipients.c.id, recipients.c.message_id, literal("failed"), literal(now), quiet)
+                .select_from(with_hosting)
+                .where(recipients.c.id.in_(failed), recipients.c.status.in_(_FAILED), recipients.c.updated_at == now),
             )
         )
     delayed = [r.recipient_id for r in results if r.warn_delay and r.status is RecipientStatus.DEFERRED and r.hosting_id]
@@ -406,10 +411,10 @@ def _notice_events(connection: Connection, results: Sequence[AttemptResult], now
         warned = exists().where(notice_events.c.recipient_id == recipients.c.id, notice_events.c.action == "delayed")
         connection.execute(
             insert(notice_events).from_select(
-                ["recipient_id", "message_id", "action", "created_at"],
-                select(recipients.c.id, recipients.c.message_id, literal("delayed"), literal(now)).where(
-                    recipients.c.id.in_(delayed), recipients.c.status == RecipientStatus.DEFERRED.value, ~warned
-                ),
+                ["recipient_id", "message_id", "action", "created_at", "quiet"],
+                select(recipients.c.id, recipients.c.message_id, literal("delayed"), literal(now), quiet)
+                .select_from(with_hosting)
+                .where(recipients.c.id.in_(delayed), recipients.c.status == RecipientStatus.DEFERRED.value, ~warned),
             )
         )
 
@@ -474,7 +479,9 @@ def record_results_bulk(connection: Connection, items: list[tuple]) -> list[int]
 
 def withhold(connection: Connection, owner: str, recipient_ids: Sequence[int], now: float) -> int:
     """Claimed recipients not sent because their hosting looked blocked: held if it still is, else
-    (it was unblocked meanwhile) back in the queue at once. Returns how many were held."""
+    (it was unblocked meanwhile) back in the queue at once. Returns how many were held. The claim
+    counted first attempts as dispatched: taken back, so that a message held and then released
+    counts once, at the claim that sends it."""
     sending = [state.value for state in HostingState if not holds_mail(state)]
     mine = and_(
         recipients.c.id.in_(list(recipient_ids)),
@@ -485,16 +492,22 @@ def withhold(connection: Connection, owner: str, recipient_ids: Sequence[int], n
         update(recipients)
         .where(mine, recipients.c.hosting_id.in_(select(hostings.c.id).where(hostings.c.state.not_in(sending))))
         .values(status=RecipientStatus.HELD.value, held_at=now, lease_owner=None, lease_until=None, updated_at=now)
-        .returning(recipients.c.hosting_id)
-    ).scalars().all()
-    activity.bump(connection, ((hosting_id, now, {"held": 1}) for hosting_id in held_in))
-    held = len(held_in)
-    connection.execute(
+        .returning(recipients.c.hosting_id, recipients.c.attempts)
+    ).all()
+    requeued = connection.execute(
         update(recipients)
         .where(mine)
         .values(status=RecipientStatus.QUEUED.value, next_attempt_at=now, lease_owner=None, lease_until=None, updated_at=now)
-    )
-    return held
+        .returning(recipients.c.hosting_id, recipients.c.attempts)
+    ).all()
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: {"held": 0, "dispatched": 0})
+    for row in held_in:
+        counts[row.hosting_id]["held"] += 1
+    for row in [*held_in, *requeued]:
+        if row.attempts == 0:
+            counts[row.hosting_id]["dispatched"] -= 1
+    activity.bump(connection, ((hosting_id, now, values) for hosting_id, values in counts.items()))
+    return len(held_in)
 
 
 def postpone(connection: Connection, owner: str, recipient_ids: Sequence[int], until: float, now: float) -> int:

@@ -496,6 +496,9 @@ notice_events = Table(
     Column("outcome", String(16), nullable=False, server_default=""),  # sent, or why none was sent
     Column("sender", String(320), nullable=False, server_default=""),  # whom the notice went to (the hourly cap)
     Column("notice_id", Id, nullable=True),  # the notice's own queue id
+    # The hosting was blocked as spam or bounce when the recipient failed (no notice: backscatter);
+    # None for events written before this was recorded, which the hosting's state now decides.
+    Column("quiet", Integer, nullable=True),
     Index("ix_notice_events_done", "done_at"),
     Index("ix_notice_events_message", "message_id", "done_at"),  # a body is kept while its notice waits
     Index("ix_notice_events_recipient", "recipient_id"),
@@ -555,4 +558,27 @@ delivery_sites = Table(
     Column("name", String(253), primary_key=True),
     Column("data", Text, nullable=False),  # JSON: limits, level, reason, counts
     Column("updated_at", Float, nullable=False),
+)
+
+# A site's rate shared by every delivery process and node (store.site_shares, shaping.budget): the
+# theoretical arrival time of its per-minute and per-hour rates. On SQLite these rows live in a
+# file of their own beside the database, so that shaping never waits for the mail's commits.
+site_budgets = Table(
+    "site_budgets",
+    metadata,
+    Column("site", String(253), primary_key=True),
+    Column("minute_tat", Float, nullable=False, server_default="0"),
+    Column("hour_tat", Float, nullable=False, server_default="0"),
+)
+
+# The connections each delivery process holds open to a site, as a lease: a process renews it while
+# it runs, so a killed one stops counting once `expires_at` has passed.
+site_slots = Table(
+    "site_slots",
+    metadata,
+    Column("site", String(253), primary_key=True),
+    Column("holder", String(96), primary_key=True),
+    Column("connections", Integer, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_site_slots_holder", "holder"),
 )

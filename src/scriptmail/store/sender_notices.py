@@ -12,7 +12,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 
 from scriptmail.config import DomainsSettings
 from scriptmail.dsn.compose import HEADER_BYTES, RecipientReport, notice
-from scriptmail.dsn.decide import Outcome, why_not
+from scriptmail.dsn.decide import Outcome, was_quiet, why_not
 from scriptmail.model import HostingState, Origin, Submission
 from scriptmail.store.hostings import SYSTEM_HOSTING, system_hosting_id
 from scriptmail.store.queue import free_message_bodies, insert_submissions
@@ -35,7 +35,9 @@ class NoticeSettings:
 def write_pending(connection: Connection, settings: NoticeSettings, now: float, limit: int = BATCH) -> int:
     """Turn up to `limit` waiting events into notices (or into the reason none goes); returns how
     many events were handled."""
-    pending = select(notice_events.c.id, notice_events.c.recipient_id, notice_events.c.message_id, notice_events.c.action).where(
+    pending = select(
+        notice_events.c.id, notice_events.c.recipient_id, notice_events.c.message_id, notice_events.c.action, notice_events.c.quiet
+    ).where(
         notice_events.c.done_at.is_(None)
     ).order_by(notice_events.c.id).limit(limit)
     if connection.dialect.name == "postgresql":
@@ -90,10 +92,19 @@ def write_pending(connection: Connection, settings: NoticeSettings, now: float, 
     for (message_id, action), members in sorted(groups.items()):
         message = mail.get(message_id)
         sender = (message.envelope_from if message else "").lower()
+        all_quiet = False
+        if message is not None:
+            # Recipients that failed while the hosting was blocked as spam get none; the others may.
+            state = HostingState(message.state)
+            quiet = [event for event in members if was_quiet(event.quiet, state)]
+            all_quiet = len(quiet) == len(members)
+            if quiet and not all_quiet:
+                decided.update({event.id: (Outcome.SPAM_BLOCK.value, sender) for event in quiet})
+                members = [event for event in members if event not in quiet]
         reason = (
             Outcome.NULL_SENDER
             if message is None
-            else why_not(sender, HostingState(message.state), bool(message.notices), message.name == SYSTEM_HOSTING,
+            else why_not(sender, all_quiet, bool(message.notices), message.name == SYSTEM_HOSTING,
                          sent_recently[sender], settings.per_hour)
         )  # fmt: skip
         if reason is not None:

@@ -25,7 +25,7 @@ class Reason(enum.StrEnum):
 class Kind(enum.StrEnum):
     ADDRESS = "address"
     DOMAIN = "domain"
-    PATTERN = "pattern"  # shell-style, platform list only: *@spamtrap.example, trap-*@*
+    PATTERN = "pattern"  # shell-style, platform list only: *@spamtrap.example, trap-*@*.example.org
 
 
 class EntryError(ValueError):
@@ -38,7 +38,9 @@ _DISABLED = re.compile(r"\b5\.2\.1\b.*\b(disabled|inactive|suspended|deactivated
 _ADDRESS = re.compile(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9-]{1,63}(\.[a-z0-9-]{1,63})+$")
 _DOMAIN = re.compile(r"^[a-z0-9-]{1,63}(\.[a-z0-9-]{1,63})+$")
 _PATTERN = re.compile(r"^[a-z0-9.!#$%&'+/=^_`{|}~*?-]{1,64}@[a-z0-9.*?-]{1,253}$")
-_PROBES = ("a@b.example", "postmaster@example.com", "x.y-z+tag@mail.sub.example.org", "0@0.io")
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# Second-level names that country registries sell under (co.uk, com.br...): not one owner's domain.
+_SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "gob", "gov", "ltd", "ne", "net", "or", "org", "plc"})
 
 
 def is_no_such_user(code: int | None, text: str) -> bool:
@@ -63,7 +65,8 @@ def reason_for(code: int | None, text: str, earlier_permanent_failures: int) -> 
 def entry_of(value: str, allow_patterns: bool) -> tuple[Kind, str]:
     """The kind and normalised (lower-case) form of an entry; EntryError when it is none.
 
-    A pattern that would match every address is refused: it would stop all mail."""
+    A pattern that could match too widely is refused: it would stop the mail of many sites. Its
+    domain must end in a literal name with a dot (spamtrap.example), wildcards only before it."""
     text = value.strip().lower()
     if not text or len(text) > 320 or any(ch.isspace() or ord(ch) < 32 for ch in text):
         raise EntryError(f"{value!r} is not an address, a domain or a pattern")
@@ -72,8 +75,9 @@ def entry_of(value: str, allow_patterns: bool) -> tuple[Kind, str]:
             raise EntryError(f"{value!r}: patterns are only for the platform's list")
         if not _PATTERN.match(text):
             raise EntryError(f"{value!r} is not a pattern of the form local@domain (with * and ?)")
-        if all(matches_pattern(text, probe) for probe in _PROBES):
-            raise EntryError(f"{value!r} would match every address")
+        problem = too_wide(text)
+        if problem:
+            raise EntryError(f"{value!r} would match too widely: {problem}")
         return Kind.PATTERN, text
     if "@" in text and not text.startswith("@"):
         if not _ADDRESS.match(text):
@@ -83,6 +87,23 @@ def entry_of(value: str, allow_patterns: bool) -> tuple[Kind, str]:
     if not _DOMAIN.match(name):
         raise EntryError(f"{value!r} is not a domain name")
     return Kind.DOMAIN, name
+
+
+def too_wide(pattern: str) -> str:
+    """Why a pattern (local@domain, lower-case) would match too much, or "" when it is narrow
+    enough: the last two labels of its domain are literal, like spamtrap.example in
+    *@spamtrap.example or trap-*@*.example.org. Probing sample addresses cannot prove this
+    (*@*e* passed four of them)."""
+    domain = pattern.rpartition("@")[2]
+    labels = domain.split(".")
+    if any(not label for label in labels):
+        return "the domain has an empty label"
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels[-2:]):
+        return "the domain must end in a name with a dot and no * or ? (like *@spamtrap.example or trap-*@*.example.org)"
+    second, top = labels[-2:]
+    if len(top) == 2 and second in _SECOND_LEVEL and (len(labels) < 3 or not _LABEL.match(labels[-3])):
+        return f"{second}.{top} is a registry's suffix: name the domain under it (like *@spamtrap.{second}.{top})"
+    return ""
 
 
 def matches_pattern(pattern: str, address: str) -> bool:

@@ -18,6 +18,7 @@ from starlette.routing import Match
 from scriptmail.web import (
     account,
     admin_api,
+    admin_sites_api,
     area,
     area_domains,
     area_log,
@@ -59,6 +60,7 @@ def create_app(context: WebContext) -> FastAPI:
     app.include_router(router)
     app.include_router(suppression_router)
     app.include_router(admin_api.router)
+    app.include_router(admin_sites_api.router)
     app.include_router(webhooks_api.router)
     app.include_router(area.router)
     app.include_router(area_log.router)

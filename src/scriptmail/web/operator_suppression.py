@@ -95,10 +95,18 @@ async def platform_remove(request: Request, value: ValueField = "", confirm: Fla
 async def platform_import(request: Request, csv_text: CsvField = "", csrf: CsrfField = "") -> Response:
     page = await operator_form(request, csrf)
     try:
-        items = csvfile.parse(csv_text, allow_patterns=True)
+        parsed = csvfile.parse(csv_text, allow_patterns=True)
     except csvfile.CsvError as error:
         # Nothing imported; the text stays in the form to be corrected.
         return await _render(page, "", status=400, error=page._("Nothing imported: %(problem)s", problem=str(error)), csv_text=csv_text)
-    added = await page.context.write(lambda c: suppressions.add_many(c, PLATFORM, items, page.context.clock(), None))
+    added = []
+    if parsed.items:
+        added = await page.context.write(lambda c: suppressions.add_many(c, PLATFORM, parsed.items, page.context.clock(), None))
+    if parsed.refused:
+        # The good lines are in; the bad ones stay in the form to be corrected, each with why.
+        refused = "\n".join(text for _line, text, _why in parsed.refused)
+        message = page._("%(count)s entries imported; these lines were refused and stay in the form: %(problems)s",
+                         count=len(added), problems=csvfile.refused_text(parsed))  # fmt: skip
+        return await _render(page, "", status=400 if not added else 200, error=message, csv_text=refused)
     await page.flash("ok", page._("%(count)s entries imported.", count=len(added)))
     return see(URL)

@@ -1,0 +1,119 @@
+"""This process's side of the site limits that every delivery process and node shares.
+
+The shaper (shaping.shaper) decides for this process: pauses, slow-down levels, its own buckets.
+The store (store.site_shares) counts for all of them: a connection slot per connection, held under
+a lease this process renews; rate tokens reserved a few at a time and kept here for a moment, so a
+busy site costs the store one short transaction per few recipients, not one per message.
+A store that cannot be reached leaves the shaper's own limits in force: delivery goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from scriptmail.shaping import budget
+from scriptmail.shaping.shaper import Shaper
+from scriptmail.store import site_shares
+from scriptmail.store.site_shares import SiteShares
+
+log = logging.getLogger(__name__)
+
+KEEP_TOKENS = 2.0  # reserved tokens not used within this many seconds are let go (never used)
+
+
+class SharedSites:
+    def __init__(
+        self, shaper: Shaper, shares: SiteShares, holder: str, clock: Callable[[], float], lease: float = site_shares.LEASE
+    ) -> None:
+        self.lease = lease
+        self.shaper = shaper
+        self._shares = shares
+        self._holder = holder
+        self._clock = clock
+        self._tokens: dict[str, tuple[int, float]] = {}  # site -> (tokens reserved here, when)
+        self._open: dict[str, int] = {}  # site -> connections this process holds in the store
+        self.store_calls = 0
+
+    async def _call(self, work, *args):
+        self.store_calls += 1
+        return await asyncio.to_thread(self._shares.run, work, *args)
+
+    async def start(self) -> None:
+        """A previous run under this name may have died holding connections: they are not ours now."""
+        await self._call(site_shares.forget, self._holder)
+
+    async def renew_forever(self) -> None:
+        """Keep this process's connection leases alive; a killed process's ones expire."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            if not self._open:
+                continue
+            try:
+                await self._call(site_shares.renew, self._holder, self._clock(), self.lease)
+            except Exception as error:  # noqa: BLE001 - the next renewal tries again
+                log.warning("cannot renew the site connection leases: %s", error)
+
+    async def open(self, site: str, limit: int) -> bool:
+        """A connection slot at the site among every process's; True when the store cannot answer."""
+        try:
+            ok = await self._call(site_shares.open_slot, site, self._holder, limit, self._clock(), self.lease)
+        except Exception as error:  # noqa: BLE001 - shaping must not stop delivery
+            log.warning("cannot count a connection to site %s in the store: %s", site, error)
+            return True
+        if ok:
+            self._open[site] = self._open.get(site, 0) + 1
+        return ok
+
+    async def close(self, site: str) -> None:
+        left = self._open.get(site, 0) - 1
+        if left < 0:
+            return  # opened while the store could not answer
+        if left:
+            self._open[site] = left
+        else:
+            self._open.pop(site, None)
+        try:
+            await self._call(site_shares.close_slot, site, self._holder)
+        except Exception as error:  # noqa: BLE001 - the lease runs out by itself
+            log.warning("cannot free a connection to site %s in the store: %s", site, error)
+
+    async def take(self, site: str, count: int) -> float:
+        """Start a message of `count` recipients if the site may take it now (0), else the seconds to
+        wait: the shaper's pause and buckets first, then the share of every process."""
+        now = self._clock()
+        wait = self.shaper.wait(site, now)
+        if wait:
+            return wait
+        limits = self.shaper.state(site, now).limits
+        if limits.per_minute or limits.per_hour:
+            wait = await self._reserve(site, count, limits.per_minute, limits.per_hour)
+            if wait:
+                return wait
+        self.shaper.take(site, self._clock(), count)
+        return 0.0
+
+    async def _reserve(self, site: str, count: int, per_minute: int, per_hour: int) -> float:
+        have = self._fresh(site)
+        if have >= count:
+            self._tokens[site] = (have - count, self._tokens[site][1])
+            return 0.0
+        want = budget.batch_size(per_minute, per_hour, count - have)
+        try:
+            granted, wait = await self._call(site_shares.reserve, site, count - have, want, per_minute, per_hour, self._clock())
+        except Exception as error:  # noqa: BLE001 - the shaper's own buckets still hold
+            log.warning("cannot reserve rate for site %s in the store: %s", site, error)
+            return 0.0
+        if not granted:
+            return wait
+        have = self._fresh(site) + granted  # others here may have reserved meanwhile
+        self._tokens[site] = (have - count, self._clock())
+        return 0.0
+
+    def _fresh(self, site: str) -> int:
+        tokens, at = self._tokens.get(site, (0, 0.0))
+        if tokens and self._clock() - at > KEEP_TOKENS:
+            self._tokens.pop(site, None)
+            return 0
+        return tokens
