@@ -185,6 +185,7 @@ class DeliveryAgent:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._client.close_idle()
+            await self.sites.release_idle(older_than=0)  # the other processes may use them now
 
     def _log_waits(self) -> None:
         if self._gate is None or not self._gate.waits:

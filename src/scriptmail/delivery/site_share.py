@@ -21,6 +21,7 @@ from scriptmail.store.site_shares import SiteShares
 log = logging.getLogger(__name__)
 
 KEEP_TOKENS = 2.0  # reserved tokens not used within this many seconds are let go (never used)
+KEEP_SLOT = 1.0  # a closed connection's slot is kept this long for the next connection to the site
 
 
 class SharedSites:
@@ -34,6 +35,9 @@ class SharedSites:
         self._clock = clock
         self._tokens: dict[str, tuple[int, float]] = {}  # site -> (tokens reserved here, when)
         self._open: dict[str, int] = {}  # site -> connections this process holds in the store
+        # Slots of connections that closed, still held in the store: the next connection to the
+        # site takes one without asking (a busy site costs no store call per connection).
+        self._idle: dict[str, list[float]] = {}
         self.store_calls = 0
 
     async def _call(self, work, *args):
@@ -45,18 +49,43 @@ class SharedSites:
         await self._call(site_shares.forget, self._holder)
 
     async def renew_forever(self) -> None:
-        """Keep this process's connection leases alive; a killed process's ones expire."""
+        """Keep this process's connection leases alive (a killed process's ones expire), and give
+        back the slots kept idle for longer than KEEP_SLOT."""
+        renewed = self._clock()
         while True:
-            await asyncio.sleep(self.lease / 3)
-            if not self._open:
+            await asyncio.sleep(KEEP_SLOT / 2)
+            await self.release_idle()
+            if (self._open or self._idle) and self._clock() - renewed >= self.lease / 3:
+                renewed = self._clock()
+                try:
+                    await self._call(site_shares.renew, self._holder, renewed, self.lease)
+                except Exception as error:  # noqa: BLE001 - the next renewal tries again
+                    log.warning("cannot renew the site connection leases: %s", error)
+
+    async def release_idle(self, older_than: float = KEEP_SLOT) -> None:
+        now = self._clock()
+        for site in list(self._idle):
+            kept = self._idle[site]
+            stale = [at for at in kept if now - at >= older_than]
+            if not stale:
                 continue
-            try:
-                await self._call(site_shares.renew, self._holder, self._clock(), self.lease)
-            except Exception as error:  # noqa: BLE001 - the next renewal tries again
-                log.warning("cannot renew the site connection leases: %s", error)
+            self._idle[site] = [at for at in kept if now - at < older_than]
+            if not self._idle[site]:
+                del self._idle[site]
+            for _ in stale:
+                try:
+                    await self._call(site_shares.close_slot, site, self._holder)
+                except Exception as error:  # noqa: BLE001 - the lease runs out by itself
+                    log.warning("cannot free a connection to site %s in the store: %s", site, error)
 
     async def open(self, site: str, limit: int) -> bool:
         """A connection slot at the site among every process's; True when the store cannot answer."""
+        if self._idle.get(site):
+            self._idle[site].pop()
+            if not self._idle[site]:
+                del self._idle[site]
+            self._open[site] = self._open.get(site, 0) + 1
+            return True
         try:
             ok = await self._call(site_shares.open_slot, site, self._holder, limit, self._clock(), self.lease)
         except Exception as error:  # noqa: BLE001 - shaping must not stop delivery
@@ -74,10 +103,7 @@ class SharedSites:
             self._open[site] = left
         else:
             self._open.pop(site, None)
-        try:
-            await self._call(site_shares.close_slot, site, self._holder)
-        except Exception as error:  # noqa: BLE001 - the lease runs out by itself
-            log.warning("cannot free a connection to site %s in the store: %s", site, error)
+        self._idle.setdefault(site, []).append(self._clock())  # given back by release_idle()
 
     async def take(self, site: str, count: int) -> float:
         """Start a message of `count` recipients if the site may take it now (0), else the seconds to

@@ -1,0 +1,53 @@
+"""A process keeps the slot of a connection that closed for a moment, so that a busy site costs
+no store call per connection; slots kept idle go back to the store, and at once on stop."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from scriptmail.delivery.site_share import KEEP_SLOT, SharedSites
+from scriptmail.shaping.shaper import Shaper
+from scriptmail.shaping.sites import Limits, build_table
+from scriptmail.store import site_shares
+from scriptmail.store.site_shares import SiteShares
+
+DEFAULT = Limits(connections=4, messages_per_connection=50)
+
+
+class Clock:
+    now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_closed_connections_slot_serves_the_next_one_then_goes_back(engine: Engine) -> None:
+    clock = Clock()
+    shares = SiteShares(engine)
+    here = SharedSites(Shaper(build_table(DEFAULT, {}, shipped={})), shares, "node-a", clock)
+    other = SharedSites(Shaper(build_table(DEFAULT, {}, shipped={})), shares, "node-b", clock)
+    assert await here.open("google", 1)
+    await here.close("google")
+    calls = here.store_calls
+    for _ in range(50):  # fifty connections one after the other: no store call
+        assert await here.open("google", 1)
+        await here.close("google")
+    assert here.store_calls == calls
+    # The kept slot still counts for every process: node-b cannot open the site's only connection.
+    assert not await other.open("google", 1)
+    clock.now += KEEP_SLOT
+    await here.release_idle()
+    assert shares.run(site_shares.open_connections, clock.now) == {}
+    assert await other.open("google", 1)
+
+
+async def test_stopping_gives_back_every_kept_slot(engine: Engine) -> None:
+    clock = Clock()
+    shares = SiteShares(engine)
+    here = SharedSites(Shaper(build_table(DEFAULT, {}, shipped={})), shares, "node-a", clock)
+    for site in ("google", "yahoo"):
+        assert await here.open(site, 2)
+        await here.close(site)
+    assert shares.run(site_shares.open_connections, clock.now) == {"google": 1, "yahoo": 1}
+    await here.release_idle(older_than=0)
+    assert shares.run(site_shares.open_connections, clock.now) == {}
