@@ -65,6 +65,19 @@ def add_domain(connection: Connection, hosting_id: int, domain: str, keys: list[
     return domain_id
 
 
+def owners(connection: Connection, domains: Iterable[str]) -> dict[str, str]:
+    """The hosting name that has each of these domains (A-labels), for those that are taken."""
+    names = sorted(set(domains))
+    if not names:
+        return {}
+    rows = connection.execute(
+        select(sending_domains.c.domain, hostings.c.name)
+        .join(hostings, hostings.c.id == sending_domains.c.hosting_id)
+        .where(sending_domains.c.domain.in_(names))
+    )
+    return {domain: name for domain, name in rows}
+
+
 def _insert_keys(connection: Connection, domain_id: int, keys: list[NewKey], now: float, active: bool) -> None:
     connection.execute(
         dkim_keys.insert(),
