@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import dkim
-import httpx2
 import dns.exception
 import dns.resolver
+import httpx2
 import pytest
 from sqlalchemy import Engine, select
 

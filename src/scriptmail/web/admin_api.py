@@ -13,8 +13,9 @@ import ipaddress
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
+import idna
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from scriptmail.domains.names import DomainNameError, display, normalise
 from scriptmail.domains.provision import new_keys
@@ -76,11 +77,28 @@ class HostingOut(BaseModel):
     )
 
 
-DomainName = Annotated[str, Field(min_length=1, max_length=253, description="In Unicode or punycode, e.g. bücher.example.")]
+def _idn_hostname(name: str) -> str:
+    """The check of the `idn-hostname` format (IDNA 2008), so the server takes what the schema allows."""
+    try:
+        idna.encode(name)
+    except (idna.IDNAError, UnicodeError) as error:
+        raise ValueError(f"not an internationalised host name: {error}") from None
+    return name
+
+
+# At least two labels, the last one not all digits (an address is not a domain); the rest is the
+# `idn-hostname` format. Every name matching both is one scriptmail takes (domains.names.normalise).
+DOMAIN_PATTERN = r"^[^.]+(\.[^.]+)*\.[^.]*[^.0-9][^.]*\.?$"
+DomainName = Annotated[
+    str,
+    Field(min_length=1, max_length=253, pattern=DOMAIN_PATTERN, json_schema_extra={"format": "idn-hostname"},
+          description="In Unicode (lower case, as IDNA 2008 writes it) or punycode, e.g. bücher.example."),
+    AfterValidator(_idn_hostname),
+]  # fmt: skip
 SendingDomains = Annotated[list[DomainName] | None, Field(max_length=MAX_DOMAINS, description=(
     "The hosting's sending domains: the list it is made to match (a new one gets its DKIM keys, pending "
     "until DNS holds them; one left out is removed with its keys). Absent or null: unchanged. A domain of "
-    "another hosting answers 409 unless `move_domains`; a name that is not a domain answers 400."
+    "another hosting answers 409 unless `move_domains`."
 ))]  # fmt: skip
 MoveDomains = Annotated[bool, Field(description=(
     "Take a listed domain from the hosting that has it, with fresh keys (an operator's decision). "
