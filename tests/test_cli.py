@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from scriptmail.model import AttemptResult, Origin, RecipientStatus, Submission
-from scriptmail.store import accounts, hostings
+from scriptmail.store import accounts, audit, hostings
 from scriptmail.store import queue as store_queue
 from scriptmail.store.engine import for_writing, open_engine
 from scriptmail.webhooks.events import SUBSCRIBABLE
@@ -273,7 +273,7 @@ def test_stats_has_the_reference_counters_and_refuses_bad_input(run, database_ur
     run("stats", "shop.example", "--offset", "-1", expect=2)
 
 
-def test_webhook_endpoints_from_the_command_line(run) -> None:
+def test_webhook_endpoints_from_the_command_line(run, database_url: str) -> None:
     run("hosting", "add", "shop.example", "--owner", "owner@shop.example")
     created = json.loads(run("webhook", "add", "https://hooks.example.com/in", "--events", "hosting.state_changed,message.bounced", "--json").stdout)
     assert created["secret"].startswith("whsec_") and created["hosting"] is None
@@ -291,6 +291,14 @@ def test_webhook_endpoints_from_the_command_line(run) -> None:
     assert json.loads(run("webhook", "log", str(created["id"]), "--json").stdout) == []
     run("webhook", "remove", str(created["id"]))
     assert "no webhook endpoint" in run("webhook", "remove", str(created["id"]), expect=1).stderr
+    # Every change is in the audit log, as the CLI with the uid that ran it; a test event changes nothing.
+    engine = open_engine(database_url)
+    with engine.connect() as connection:
+        logged = audit.entries(connection, target=f"webhook {created['id']}")[0]
+    engine.dispose()
+    actor = f"cli (uid {os.getuid()})"
+    assert [(row["action"], row["actor"]) for row in logged] == [("webhook.remove", actor), ("webhook.rotate", actor), ("webhook.create", actor)]
+    assert logged[-1]["after"]["url"] == "https://hooks.example.com/in" and "whsec_" not in str(logged)
 
 
 def test_webhook_refusals_are_clear(run) -> None:
@@ -302,6 +310,21 @@ def test_webhook_refusals_are_clear(run) -> None:
     assert "no webhook endpoint" in run("webhook", "rotate", "99", expect=1).stderr
     assert "no webhook endpoint" in run("webhook", "test", "99", expect=1).stderr
     assert run("webhook", "log", "abc", expect=2).returncode == 2
+
+
+def test_the_webhook_endpoint_caps_stop_the_command_with_exit_73(run, database_url: str) -> None:
+    run.config.write_text(run.config.read_text() + "\n[webhooks]\nmax_platform_endpoints = 1\nmax_hosting_endpoints = 1\n")
+    run("hosting", "add", "shop.example", "--owner", "owner@shop.example")
+    run("webhook", "add", "https://hooks.example.com/1")
+    run("webhook", "add", "https://hooks.example.com/mine", "--hosting", "shop.example")
+    full = run("webhook", "add", "https://hooks.example.com/2", expect=73)
+    assert "the platform has at most 1 webhook endpoints: remove one first" in full.stderr and "whsec_" not in full.stdout
+    assert "a hosting has at most 1 webhook endpoints" in run("webhook", "add", "https://hooks.example.com/more", "--hosting", "shop.example", expect=73).stderr
+    assert [e["url"] for e in json.loads(run("webhook", "list", "--all", "--json").stdout)] == ["https://hooks.example.com/1", "https://hooks.example.com/mine"]
+    engine = open_engine(database_url)
+    with engine.connect() as connection:
+        assert audit.entries(connection, action="webhook.create")[1] == 2  # the refused ones left no entry
+    engine.dispose()
 
 
 def test_every_command_is_found_by_the_lazy_loader() -> None:

@@ -449,6 +449,8 @@ class WebhooksSettings(_Section):
     poll_interval: float = Field(1.0, gt=0)
     lease_seconds: int = Field(120, ge=10)
     rotation_grace: int = Field(86400, ge=0)  # the old secret also signs this long after a rotation
+    max_hosting_endpoints: int = Field(10, ge=1, le=1000)  # a hosting's own endpoints (area, API)
+    max_platform_endpoints: int = Field(20, ge=1, le=1000)  # platform-wide ones (operator area, admin API, CLI)
 
     @field_validator("allow_networks")
     @classmethod

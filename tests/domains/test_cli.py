@@ -73,8 +73,9 @@ def test_add_publish_check_rotate_and_remove(run, dns_server: DnsServer, tmp_pat
     listed = json.loads(run("domain", "list", "shop.example", "--json").stdout)
     assert [(row["domain"], row["state"]) for row in listed] == [("bücher.example", "verified")]
     assert "bücher.example" in run("domain", "show", "bücher.example").stdout
-    run("domain", "remove", "bücher.example")
+    assert json.loads(run("domain", "remove", "bücher.example", "--json").stdout) == {"domain": "bücher.example", "removed": True}
     assert json.loads(run("domain", "list", "--json").stdout) == []
+    assert "no sending domain" in run("domain", "remove", "bücher.example", "--json", expect=1).stderr
 
 
 def test_bad_input_gets_a_clear_error(run, tmp_path: Path) -> None:

@@ -159,7 +159,7 @@ def test_mail_from_a_domain_not_set_up_is_signed_by_the_platform_and_a_pending_k
         rows = {row["domain"]: row for row in store.list_domains(connection, hosting_id)}
         totals = store.signing_totals(connection)
     assert rows["shop.example"]["state"] == "pending" and rows["news.example"]["state"] == "not-set-up"
-    assert totals["platform"] == 2
+    assert totals["hosting", "platform"] == 2
 
 
 def test_ed25519_is_a_second_signature_that_rspamd_verifies(signing_gateway, sink: Sink, shop, dns_server, tmp_path, request) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import dkim
 import dns.exception
 import dns.resolver
+import httpx2
 import pytest
 from sqlalchemy import Engine, select
 
@@ -126,6 +127,32 @@ def test_a_missing_or_corrupt_master_key_queues_the_mail_unsigned(engine: Engine
         assert b"DKIM-Signature" not in data
 
 
+def _dkim_metrics(gateway: RunningGateway) -> dict[str, float]:
+    """The DKIM counter's series as /metrics serves them, by their label text."""
+    text = httpx2.get(f"http://127.0.0.1:{gateway.gateway.web_port}/metrics", timeout=30).text
+    prefix = "scriptmail_dkim_messages_total{"
+    return {line[len(prefix) : line.index("}")]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix)}
+
+
+def test_the_platforms_own_mail_is_counted_apart_in_the_dkim_metric(make_gateway, shop: Engine, dns_server, domains, tmp_path: Path) -> None:
+    with for_writing(shop).begin() as connection:
+        hosting_store.system_hosting_id(connection, "postmaster@platform.test")
+    publish(dns_server, shop, "_system", PLATFORM, domains, in_dns=False)
+    _queue(shop, domains)  # its key is not in DNS yet: unsigned, not set up
+    _serve_keys(shop, dns_server)
+    check(shop, dns_server, domains)
+    _queue(shop, domains)
+    _queue(shop, domains)  # signed twice
+    (tmp_path / "corrupt.key").write_bytes(b"not a fernet key")
+    _queue(shop, domains.model_copy(update={"key_file": tmp_path / "corrupt.key"}))  # no usable key: as not set up
+    gateway = make_gateway(parts=("web",))
+    series = _dkim_metrics(gateway)
+    assert series['mail="platform",reason="platform",result="signed"'] == 2.0
+    assert series['mail="platform",reason="not-set-up",result="unsigned"'] == 2.0
+    assert series['mail="platform",reason="error",result="unsigned"'] == 0.0
+    assert all(value == 0.0 for labels, value in series.items() if labels.startswith('mail="hosting"'))  # not a customer's mail
+
+
 @pytest.mark.slow
 def test_a_notice_to_a_sender_arrives_signed_by_the_platform_over_smtp(
     make_gateway, sink: Sink, shop, dns_server, domains
@@ -154,3 +181,6 @@ def test_a_notice_to_a_sender_arrives_signed_by_the_platform_over_smtp(
     parsed = email.message_from_bytes(notice.data, policy=email.policy.default)
     assert parsed.get_content_type() == "multipart/report"
     assert verify(notice.data, dns_server.port) == [f"{PLATFORM}/{selector}"]
+    series = _dkim_metrics(gateway)
+    assert series['mail="platform",reason="platform",result="signed"'] == 1.0  # the notice, signed as it was queued
+    assert series['mail="hosting",reason="platform",result="signed"'] == 0.0

@@ -8,9 +8,11 @@ import multiprocessing
 import random
 import time
 
+import httpx2
+import pytest
 from sqlalchemy import Engine, create_engine
 
-from scriptmail.store import rate_limits
+from scriptmail.store import accounts, rate_limits
 from scriptmail.store.engine import for_writing
 from scriptmail.web.throttle import gcra_take
 
@@ -83,3 +85,54 @@ def test_cost_per_request(engine: Engine, capsys) -> None:
     with capsys.disabled():
         print(f"\nrate limit on {engine.dialect.name}: {each * 1e3:.3f} ms per request (own transaction)")
     assert each < 0.5
+
+
+def test_housekeeping_prunes_revoked_gone_and_idle_tokens_rows_and_keeps_a_live_tokens_allowance(engine: Engine) -> None:
+    with for_writing(engine).begin() as connection:
+        operator = accounts.add_user(connection, "ops@example.net", "a long password", operator=True)
+        live, revoked, idle = (accounts.create_token(connection, operator, label)[0] for label in ("live", "revoked", "idle"))
+        accounts.revoke_token(connection, revoked)
+    for token in (live, revoked, 9999):  # 9999: a token that no longer exists
+        for _ in range(3):
+            _take(engine, token, 100.0, 6, 3)  # each bucket empty until 130
+    _take(engine, idle, 10.0, 6, 3)  # full again since 20
+    with for_writing(engine).begin() as connection:
+        assert rate_limits.prune(connection, 100.0) == 3
+    with engine.connect() as connection:
+        assert [row.token_id for row in connection.execute(rate_limits.api_rate_limits.select())] == [live]
+    assert _take(engine, live, 100.0, 6, 3) == 10.0  # its allowance is spent still
+    with for_writing(engine).begin() as connection:
+        assert rate_limits.prune(connection, 100.0) == 0  # nothing more to prune
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_the_schedulers_pruning_empties_the_rows_of_revoked_tokens_on_either_store(make_gateway) -> None:
+    """On SQLite the rows live in the file beside the database, on PostgreSQL in its table: the
+    hourly pruning reaches both, through real API calls."""
+    gateway = make_gateway(parts=("web", "scheduler"), web={"api_rate_per_minute": 6, "api_burst": 3})
+    with for_writing(gateway.engine).begin() as connection:
+        operator = accounts.add_user(connection, "ops@example.net", "a long password", operator=True)
+        tokens = {label: accounts.create_token(connection, operator, label, scope="read") for label in ("kept", "revoked")}
+    with httpx2.Client(base_url=f"http://127.0.0.1:{gateway.gateway.web_port}", timeout=30) as client:
+        for _, secret in tokens.values():
+            assert [client.get("/1.0/admin/plans", headers={"Authorization": f"Bearer {secret}"}).status_code for _ in range(4)] == [200, 200, 200, 429]
+    with for_writing(gateway.engine).begin() as connection:
+        accounts.revoke_token(connection, tokens["revoked"][0])
+
+    def rows() -> list[int]:
+        if gateway.engine.dialect.name == "sqlite":
+            source = rate_limits.beside(gateway.engine.url.database)
+        else:
+            source = gateway.engine
+        with source.connect() as connection:
+            return sorted(row.token_id for row in connection.execute(rate_limits.api_rate_limits.select()))
+
+    assert rows() == sorted(token_id for token_id, _ in tokens.values())
+    scheduler = gateway.gateway.scheduler
+    assert gateway.call(scheduler.prune_rate_limits(time.time())) == 1
+    assert rows() == [tokens["kept"][0]]
+    with httpx2.Client(base_url=f"http://127.0.0.1:{gateway.gateway.web_port}", timeout=30) as client:
+        again = client.get("/1.0/admin/plans", headers={"Authorization": f"Bearer {tokens['kept'][1]}"})
+    assert again.status_code == 429  # the live token's spent allowance was kept
+    assert gateway.call(scheduler.prune_rate_limits(time.time() + 3600)) == 1  # an hour on, its bucket is full: the row goes
+    assert rows() == []

@@ -157,8 +157,9 @@ def test_metrics_show_the_queue_outcomes_and_states(gateway: RunningGateway, sin
     wait_status(gateway.engine, "sent", 1)
     text = client.get("/metrics").text
     # No sending domain and no platform signing domain: unsigned, counted as not set up.
-    assert 'scriptmail_dkim_messages_total{reason="not-set-up",result="unsigned"} 1.0' in text
-    assert 'scriptmail_dkim_messages_total{reason="domain",result="signed"} 0.0' in text
+    assert 'scriptmail_dkim_messages_total{mail="hosting",reason="not-set-up",result="unsigned"} 1.0' in text
+    assert 'scriptmail_dkim_messages_total{mail="hosting",reason="domain",result="signed"} 0.0' in text
+    assert 'scriptmail_dkim_messages_total{mail="platform",reason="platform",result="signed"} 0.0' in text
     assert 'scriptmail_recipients_finished_total{outcome="sent"} 1.0' in text
     assert 'scriptmail_hostings{state="active"} 2.0' in text
     assert 'scriptmail_queue_recipients{status="held"} 0.0' in text

@@ -45,6 +45,10 @@ def test_bad_names_and_another_hostings_domain_come_back_with_the_form(gateway: 
     assert 'value="not a domain&lt;script&gt;"' in bad.text  # what was typed comes back, escaped
     taken = browser.post(PAGE, {"csrf": csrf, "domain": "taken.example"})
     assert taken.status_code == 409 and "Another hosting sends with this domain" in taken.text
+    assert 'name="move"' not in taken.text  # only an operator is offered the move
+    forged_move = browser.post(PAGE, {"csrf": csrf, "domain": "taken.example", "move": "yes"})
+    assert forged_move.status_code == 409  # a customer's "move" is ignored
+    assert browser.post(PAGE, {"csrf": csrf, "domain": "x.example", "move": "y" * 11}).status_code == 422
     assert browser.post(f"{PAGE}/check", {"csrf": csrf, "domain": "taken.example"}).status_code == 404
     assert browser.post(PAGE, {"csrf": "forged", "domain": "x.example"}).status_code == 403
     spanish = area()
@@ -65,3 +69,22 @@ def test_the_operator_sees_every_domain_by_state_and_customers_do_not(gateway: R
     assert "shop.example" in operator.get("/operator/domains?state=pending").text
     assert operator.get("/operator/domains?state=<bad>").status_code == 200
     assert owner.get("/operator/domains").status_code == 403
+
+
+def test_an_operator_moves_another_hostings_domain_from_the_area_and_only_when_asked(gateway: RunningGateway, area) -> None:
+    owner_b = area()
+    owner_b.login(B)
+    page = owner_b.get(f"/hostings/{OTHER}/domains")
+    assert owner_b.post(f"/hostings/{OTHER}/domains", {"csrf": owner_b.csrf(page), "domain": "taken.example"}).status_code == 303
+    assert "taken.example added" in owner_b.get(f"/hostings/{OTHER}/domains").text  # its notice is shown once
+    operator = area()
+    operator.login(OPERATOR)
+    page = operator.get(PAGE)
+    assert 'name="move" value="yes"' in page.text and "an operator's decision" in html.unescape(page.text)
+    csrf = operator.csrf(page)
+    refused = operator.post(PAGE, {"csrf": csrf, "domain": "taken.example"})
+    assert refused.status_code == 409 and "tick the box below to move it here" in refused.text
+    assert "taken.example" in operator.get(f"/hostings/{OTHER}/domains").text
+    assert operator.post(PAGE, {"csrf": csrf, "domain": "taken.example", "move": "yes"}).status_code == 303
+    assert "taken.example" in operator.get(PAGE).text
+    assert "taken.example" not in owner_b.get(f"/hostings/{OTHER}/domains").text

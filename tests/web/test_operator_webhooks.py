@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from scriptmail.control.states import Action, Actor
-from scriptmail.store import accounts, webhooks
+from scriptmail.store import accounts, audit, webhooks
 from scriptmail.store.engine import for_writing
 from scriptmail.store.hosting_control import change_state
 from tests.support.gateway import HOSTING, RunningGateway
@@ -67,6 +67,16 @@ def test_the_operator_adds_a_platform_endpoint_that_gets_a_hostings_events_tests
     assert browser.post(f"{PAGE}/{endpoint.id}/remove", {"csrf": csrf}).status_code == 303
     with gateway.engine.connect() as connection:
         assert webhooks.list_endpoints(connection, None) == []
+        logged = audit.entries(connection, target=f"webhook {endpoint.id}")[0]
+    # Every change is audited with the operator who made it (the test event changes nothing).
+    assert [(row["action"], row["actor"], row["token_id"]) for row in logged] == [
+        ("webhook.remove", f"operator {OPERATOR}", None), ("webhook.rotate", f"operator {OPERATOR}", None),
+        ("webhook.create", f"operator {OPERATOR}", None),
+    ]  # fmt: skip
+    assert logged[-1]["after"]["url"] == receiver.url and logged[0]["before"]["events"] == ["hosting.state_changed", "suppression.added"]
+    assert "secret" not in str(logged) and "whsec_" not in str(logged)
+    shown = browser.get("/operator/audit").text
+    assert f"operator {OPERATOR}" in shown and "webhook.rotate" in shown and f"webhook {endpoint.id}" in shown
 
 
 def test_bad_input_other_peoples_endpoints_customers_and_forged_forms_are_refused(gateway: RunningGateway, area) -> None:
@@ -109,3 +119,4 @@ def test_bad_input_other_peoples_endpoints_customers_and_forged_forms_are_refuse
     with gateway.engine.connect() as connection:
         assert webhooks.list_endpoints(connection, None) == []
         assert [e.id for e in webhooks.list_endpoints(connection, ...)] == [customers.id]
+

@@ -167,7 +167,7 @@ def domain_rotate(ctx: typer.Context, domain: str, as_json: JsonOption = False) 
 
 
 @domain_app.command("remove")
-def domain_remove(ctx: typer.Context, domain: str) -> None:
+def domain_remove(ctx: typer.Context, domain: str, as_json: JsonOption = False) -> None:
     """Remove a sending domain and its keys (its mail is then signed by the platform's domain)."""
     name = _name(domain)
     with open_store(ctx, write=True) as connection:
@@ -175,4 +175,7 @@ def domain_remove(ctx: typer.Context, domain: str) -> None:
             store.remove_domain(connection, name)
         except store.NoSuchDomain as error:
             fail(str(error))
+    if as_json:
+        print_json({"domain": display(name), "removed": True})
+        return
     out.print(f"sending domain {display(name)} removed")

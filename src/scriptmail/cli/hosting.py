@@ -62,7 +62,7 @@ def _smtp_password(from_stdin: bool, generate: bool) -> tuple[str | None, bool]:
 
 
 def _record(connection, action: str, name: str, before: Any = None, after: Any = None) -> None:
-    audit.record(connection, audit.CLI, action, name, time.time(), before=before, after=after)
+    audit.record(connection, audit.Actor.command(), action, name, time.time(), before=before, after=after)
 
 
 @hosting_app.command("add")

@@ -92,7 +92,7 @@ def token_create(
             token_id, token = accounts.create_token(connection, user, label, scope=scope)
         except accounts.AccountError as error:
             fail(str(error))
-        audit.record(connection, audit.CLI, "token.create", user.email, time.time(), after={"id": token_id, "label": label, "scope": scope})
+        audit.record(connection, audit.Actor.command(), "token.create", user.email, time.time(), after={"id": token_id, "label": label, "scope": scope})
     out.print(f"token {token_id} for {email}{f' (scope {scope})' if scope else ''} (shown once): {token}", highlight=False)
 
 
@@ -104,5 +104,5 @@ def token_revoke(ctx: typer.Context, token_id: Annotated[int, typer.Argument(met
             accounts.revoke_token(connection, token_id)
         except accounts.AccountError as error:
             fail(str(error))
-        audit.record(connection, audit.CLI, "token.revoke", str(token_id), time.time())
+        audit.record(connection, audit.Actor.command(), "token.revoke", str(token_id), time.time())
     out.print(f"token {token_id} revoked")

@@ -1,4 +1,5 @@
-"""`scriptmail webhook ...`: the operator's webhook endpoints (platform-wide, or for one hosting)."""
+"""`scriptmail webhook ...`: the operator's webhook endpoints (platform-wide, or for one hosting).
+Every change is in the audit log as `cli (uid N)`, in the transaction that makes it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import typer
 from rich.table import Table
 
 from scriptmail.cli.root import JsonOption, app, fail, open_store, out, print_json, settings_of, when
-from scriptmail.store import webhooks
+from scriptmail.store import audit, webhooks
 from scriptmail.store.hostings import HostingError
 from scriptmail.webhooks.events import SUBSCRIBABLE
 
@@ -20,8 +21,21 @@ app.add_typer(webhook_app, name="webhook")
 HostingOption = Annotated[str | None, typer.Option("--hosting", help="Only this hosting's events (default: platform-wide).")]
 
 
+EX_CANTCREAT = 73  # sysexits: the endpoint cap is reached, nothing was created
+
+
 def _public(endpoint: webhooks.Endpoint) -> dict:
     return dataclasses.asdict(endpoint) | {"events": list(endpoint.events)}
+
+
+def _change(connection, name: str, endpoint_id: int, change) -> object:
+    """One change of an endpoint, audited as `webhook.NAME` with the CLI's uid."""
+    before = webhooks.get_endpoint(connection, endpoint_id)
+    done = change()
+    if name != "enable" or before.disabled_at is not None:  # enabling an enabled endpoint changes nothing
+        recorded = {"disabled_reason": before.disabled_reason} if name == "enable" else audit.webhook(before) if name == "remove" else None
+        audit.record(connection, audit.Actor.command(), f"webhook.{name}", f"webhook {endpoint_id}", time.time(), before=recorded)
+    return done
 
 
 @webhook_app.command("add")
@@ -33,12 +47,19 @@ def webhook_add(
     description: Annotated[str, typer.Option(help="What the endpoint is for.")] = "",
     json_output: JsonOption = False,
 ) -> None:
-    """Create an endpoint; its signing secret is printed once."""
+    """Create an endpoint; its signing secret is printed once. Exit 73 when the hosting (or the
+    platform) has as many endpoints as `webhooks.max_hosting_endpoints` (`max_platform_endpoints`)."""
+    limits = settings_of(ctx).webhooks
+    cap = limits.max_platform_endpoints if hosting is None else limits.max_hosting_endpoints
     with open_store(ctx, write=True) as connection:
         try:
-            endpoint, secret = webhooks.create_endpoint(connection, hosting, url, events, time.time(), description, "cli")
+            now = time.time()
+            endpoint, secret = webhooks.create_endpoint(connection, hosting, url, events, now, description, "cli", cap=cap)
+        except webhooks.EndpointCapReached as error:
+            fail(str(error), EX_CANTCREAT)
         except (ValueError, HostingError) as error:
             fail(str(error))
+        audit.record(connection, audit.Actor.command(), "webhook.create", f"webhook {endpoint.id}", now, after=audit.webhook(endpoint))
     if json_output:
         print_json(_public(endpoint) | {"secret": secret})
         return
@@ -68,7 +89,7 @@ def webhook_remove(ctx: typer.Context, endpoint: int) -> None:
     """Delete an endpoint, its pending events and its delivery log."""
     with open_store(ctx, write=True) as connection:
         try:
-            webhooks.remove_endpoint(connection, endpoint)
+            _change(connection, "remove", endpoint, lambda: webhooks.remove_endpoint(connection, endpoint))
         except webhooks.EndpointError as error:
             fail(str(error))
     out.print(f"endpoint {endpoint} removed")
@@ -80,7 +101,7 @@ def webhook_rotate(ctx: typer.Context, endpoint: int, json_output: JsonOption = 
     grace = settings_of(ctx).webhooks.rotation_grace
     with open_store(ctx, write=True) as connection:
         try:
-            secret = webhooks.rotate_secret(connection, endpoint, time.time(), grace)
+            secret = _change(connection, "rotate", endpoint, lambda: webhooks.rotate_secret(connection, endpoint, time.time(), grace))
         except webhooks.EndpointError as error:
             fail(str(error))
     if json_output:
@@ -96,7 +117,7 @@ def webhook_enable(ctx: typer.Context, endpoint: int) -> None:
     """Send to an endpoint that was disabled for failing again."""
     with open_store(ctx, write=True) as connection:
         try:
-            webhooks.enable_endpoint(connection, endpoint)
+            _change(connection, "enable", endpoint, lambda: webhooks.enable_endpoint(connection, endpoint))
         except webhooks.EndpointError as error:
             fail(str(error))
     out.print(f"endpoint {endpoint} enabled")

@@ -3,7 +3,8 @@
 - purges: any node takes a purging hosting's lease and runs it (scheduler.purge);
 - the policy sweep: under the `policy` lease, every `control.policy_interval` seconds;
 - held-mail expiry: every node may sweep, each batch only touches rows still held;
-- pruning (old counters, and the log beyond `control.log_days`): under the `prune` lease, hourly;
+- pruning (old counters, the log beyond `control.log_days`, the API rate-limit rows of revoked
+  tokens and of full buckets): under the `prune` lease, hourly;
 - daily error reports: every minute, those due and not yet sent (exactly once by their key);
 - webhooks: every node sends the due messages of the outbox, each under its own lease.
 - DNS checks of sending domains' DKIM records: under the `domain-check` lease, every
@@ -32,6 +33,8 @@ from scriptmail.scheduler.policy_sweep import apply_detection, find_detections
 from scriptmail.scheduler.purge import run_purge
 from scriptmail.store import activity, idempotency, leases, queue, report_data, retention, sender_notices, suppressions, webhooks
 from scriptmail.store.hosting_control import expire_held, purging_hostings
+from scriptmail.store.rate_limits import live_tokens, prune_beside
+from scriptmail.store.rate_limits import prune as prune_rate_rows
 from scriptmail.store.writer import Writer
 from scriptmail.webhooks.dispatcher import Dispatcher
 
@@ -156,8 +159,20 @@ class Scheduler:
         await self._writer.submit(lambda c: retention.prune_days(c, activity.day_of(now - keep)))
         await self._writer.submit(lambda c: sender_notices.prune(c, now - 86400))
         await self._writer.submit(lambda c: idempotency.prune(c, now))  # answers kept 24 h for retries
+        await self.prune_rate_limits(now)
         if pruned:
             log.info("%d recipient(s) older than %d days removed from the log", pruned, self._settings.control.log_days)
+
+    async def prune_rate_limits(self, now: float) -> int:
+        """The API rate-limit rows of revoked tokens and of full buckets: in the store on PostgreSQL,
+        in the file beside the database on SQLite (store.rate_limits); how many went."""
+        if self._engine.dialect.name == "sqlite":
+            live = await asyncio.to_thread(self._read, live_tokens)
+            database = self._engine.url.database
+            if not database or database == ":memory:":
+                return 0
+            return await asyncio.to_thread(prune_beside, database, now, live)
+        return await self._writer.submit(lambda c: prune_rate_rows(c, now))
 
     async def send_due_reports(self) -> list[int]:
         """Queue every daily report that is due and not sent yet (by any node); their queue ids."""

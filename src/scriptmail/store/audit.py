@@ -4,6 +4,7 @@ id, never its secret), when, what, and the object before and after, as JSON."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +24,24 @@ class Actor:
     def token(cls, token_id: int, email: str) -> Actor:
         return cls(f"token {token_id} ({email})", token_id)
 
+    @classmethod
+    def operator(cls, email: str) -> Actor:
+        """An operator signed in to the operator area (no token: a browser session)."""
+        return cls(f"operator {email}")
 
-CLI = Actor("cli")
+    @classmethod
+    def command(cls) -> Actor:
+        """A command on the server, with the uid that ran it (the CLI trusts the machine's accounts)."""
+        return cls(f"cli (uid {os.getuid()})")
+
+
+CLI = Actor("cli")  # a command whose uid is not known (tests, tools)
+
+
+def webhook(endpoint: Any) -> dict[str, Any]:
+    """What the log keeps of a webhook endpoint: never its secret."""
+    return {"id": endpoint.id, "hosting": endpoint.hosting, "url": endpoint.url, "events": list(endpoint.events),
+            "description": endpoint.description}  # fmt: skip
 
 
 def record(

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, delete, func, select, update
 from scriptmail.domains.answers import Finding, Verdict
 from scriptmail.domains.keys import Algorithm
 from scriptmail.store.engine import upsert
+from scriptmail.store.hostings import SYSTEM_HOSTING
 from scriptmail.store.schema import dkim_keys, from_domains, hostings, sending_domains
 
 
@@ -62,6 +63,19 @@ def add_domain(connection: Connection, hosting_id: int, domain: str, keys: list[
     ).inserted_primary_key[0]
     _insert_keys(connection, domain_id, keys, now, active=True)
     return domain_id
+
+
+def owners(connection: Connection, domains: Iterable[str]) -> dict[str, str]:
+    """The hosting name that has each of these domains (A-labels), for those that are taken."""
+    names = sorted(set(domains))
+    if not names:
+        return {}
+    rows = connection.execute(
+        select(sending_domains.c.domain, hostings.c.name)
+        .join(hostings, hostings.c.id == sending_domains.c.hosting_id)
+        .where(sending_domains.c.domain.in_(names))
+    )
+    return {domain: name for domain, name in rows}
 
 
 def _insert_keys(connection: Connection, domain_id: int, keys: list[NewKey], now: float, active: bool) -> None:
@@ -252,13 +266,22 @@ def count_from_domains(connection: Connection, items: Iterable[tuple[int, str, s
     )
 
 
-def signing_totals(connection: Connection) -> dict[str, int]:
-    """Platform-wide messages by how they were signed, for the metrics."""
-    row = connection.execute(
-        select(*(func.coalesce(func.sum(from_domains.c[name]), 0) for name in ("messages", "signed", "platform", "failed")))
-    ).one()
-    messages, signed, platform, failed = (int(value) for value in row)
-    return {"domain": signed, "platform": platform, "error": failed, "not-set-up": messages - signed - platform - failed}
+def signing_totals(connection: Connection) -> dict[tuple[str, str], int]:
+    """Platform-wide messages by how they were signed, for the metrics: keyed by (mail, reason),
+    mail being "hosting" (a customer's) or "platform" (scriptmail's own, under the system hosting)."""
+    own = hostings.c.name == SYSTEM_HOSTING
+    rows = connection.execute(
+        select(own.label("own"), *(func.coalesce(func.sum(from_domains.c[name]), 0) for name in ("messages", "signed", "platform", "failed")))
+        .select_from(from_domains.join(hostings, hostings.c.id == from_domains.c.hosting_id))
+        .group_by(own)
+    ).all()
+    totals: dict[tuple[str, str], int] = {}
+    for mail in ("hosting", "platform"):
+        found = next((row for row in rows if bool(row[0]) == (mail == "platform")), None)
+        messages, signed, platform, failed = (int(value) for value in found[1:]) if found else (0, 0, 0, 0)
+        totals.update({(mail, "domain"): signed, (mail, "platform"): platform, (mail, "error"): failed,
+                       (mail, "not-set-up"): messages - signed - platform - failed})  # fmt: skip
+    return totals
 
 
 def names_of(connection: Connection, hosting_ids: Iterable[int]) -> dict[int, list[str]]:

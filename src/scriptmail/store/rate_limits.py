@@ -11,11 +11,12 @@ crash only lets a token a few requests more, so no request waits for the disk:
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 
-from sqlalchemy import Connection, Engine, case, create_engine, event, func, literal, text
+from sqlalchemy import Connection, Engine, case, create_engine, event, func, literal, or_, select, text
 
 from scriptmail.store.engine import upsert
-from scriptmail.store.schema import api_rate_limits
+from scriptmail.store.schema import api_rate_limits, api_tokens
 
 
 def take(connection: Connection, token_id: int, now: float, per_minute: int, burst: int, cost: int = 1) -> float:
@@ -64,6 +65,30 @@ def take_beside(database: str, token_id: int, now: float, per_minute: int, burst
     """take() on the rate-limit file of the SQLite store at path `database`."""
     with beside(database).begin() as connection:
         return take(connection, token_id, now, per_minute, burst, cost)
+
+
+def live_tokens(connection: Connection) -> list[int]:
+    """The ids of the tokens not revoked (read from the store, for the SQLite file beside it)."""
+    return list(connection.execute(select(api_tokens.c.id).where(api_tokens.c.revoked_at.is_(None))).scalars())
+
+
+def prune(connection: Connection, now: float, live: Iterable[int] | None = None) -> int:
+    """Delete the rows that say nothing any more; how many.
+
+    - A revoked (or deleted) token's row: it makes no more requests.
+    - A bucket full again (`tat <= now`): take() decides the same with no row at all.
+
+    `live` lists the tokens not revoked; None reads them from api_tokens in the same database (the
+    PostgreSQL store; SQLite's file beside the store cannot join it)."""
+    table = api_rate_limits.c
+    alive = select(api_tokens.c.id).where(api_tokens.c.revoked_at.is_(None)) if live is None else sorted(set(live))
+    return connection.execute(api_rate_limits.delete().where(or_(table.tat <= now, table.token_id.not_in(alive)))).rowcount
+
+
+def prune_beside(database: str, now: float, live: Iterable[int]) -> int:
+    """prune() on the rate-limit file of the SQLite store at path `database`."""
+    with beside(database).begin() as connection:
+        return prune(connection, now, live)
 
 
 def forget(connection: Connection, token_id: int) -> None:

@@ -329,7 +329,7 @@ audit_log = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("at", Float, nullable=False),
     Column("token_id", Id, nullable=True),  # no foreign key: the entry outlives a deleted user's token
-    Column("actor", String(400), nullable=False),  # "token 7 (ops@example.net)", "cli"
+    Column("actor", String(400), nullable=False),  # "token 7 (ops@example.net)", "operator ops@example.net", "cli (uid 0)"
     Column("action", String(64), nullable=False),  # hosting.create, hosting.delete, token.create...
     Column("target", String(400), nullable=False, server_default=""),
     Column("before", Text, nullable=True),

@@ -18,9 +18,11 @@ from sqlalchemy import Connection, select
 from scriptmail.config import DomainsSettings
 from scriptmail.delivery.wire import fold_long_lines
 from scriptmail.domains.keys import Algorithm, KeyUnreadable, load_private
+from scriptmail.domains.names import from_domain
 from scriptmail.domains.signing import SigningError, SigningKey, sign
 from scriptmail.domains.vault import VaultError, open_vault
 from scriptmail.intake.checks import normalize_newlines
+from scriptmail.intake.headers import addresses_in, split_headers
 from scriptmail.model import Origin, Submission
 from scriptmail.store.hostings import system_hosting_id
 from scriptmail.store.queue import insert_submissions
@@ -56,7 +58,12 @@ def queue_system_mail(
 
 def signed(connection: Connection, submission: Submission, domains: DomainsSettings | None, now: float) -> Submission:
     """The platform's own submission with the platform domain's DKIM signatures, or as it was
-    (no platform domain, no verified key yet, or a failure: dkim="failed")."""
+    (no platform domain, no verified key yet, or a failure: dkim="failed").
+
+    It gets its From domain, so that it is counted per From domain under the system hosting as a
+    hosting's mail is (the DKIM metric's mail="platform")."""
+    if not submission.from_domain:
+        submission = replace(submission, from_domain=_own_from_domain(submission.data, domains))
     if domains is None or not domains.platform_domain:
         return submission
     keys = platform_keys(connection, domains)
@@ -69,6 +76,13 @@ def signed(connection: Connection, submission: Submission, domains: DomainsSetti
         log.warning("platform mail (%s) goes out unsigned: %s", submission.script, error)
         return replace(submission, dkim="failed")
     return replace(submission, data=data, dkim="platform")
+
+
+def _own_from_domain(data: bytes, domains: DomainsSettings | None) -> str:
+    """The From domain of a message scriptmail wrote, else the platform's signing domain."""
+    found = addresses_in(split_headers(data), "from")
+    own = from_domain(found[0].rpartition("@")[2]) if found and "@" in found[0] else ""
+    return own or (domains.platform_domain if domains is not None else "")
 
 
 def platform_keys(connection: Connection, domains: DomainsSettings) -> list[SigningKey]:

@@ -27,11 +27,16 @@ from scriptmail.webhooks.retry import next_attempt, success
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 CACHE_SECONDS = 5.0
 EXCERPT = 500  # characters of an answer's body kept in the delivery log
-MAX_ENDPOINTS_PER_HOSTING = 10
+MAX_ENDPOINTS_PER_HOSTING = 10  # defaults of webhooks.max_hosting_endpoints and max_platform_endpoints
+MAX_PLATFORM_ENDPOINTS = 20
 
 
 class EndpointError(ValueError):
     """A webhook endpoint that cannot be made or found; the message says why."""
+
+
+class EndpointCapReached(EndpointError):
+    """The hosting, or the platform, has as many endpoints as it may: a conflict, not bad input."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +160,11 @@ def _insert_messages(connection: Connection, rows: list[dict], now: float, check
 
 def create_endpoint(
     connection: Connection, hosting: str | None, url: str, events: str | list[str], now: float,
-    description: str = "", created_by: str = "",
+    description: str = "", created_by: str = "", cap: int | None = None,
 ) -> tuple[Endpoint, str]:  # fmt: skip
-    """A new endpoint for one hosting (or platform-wide); returns it and its secret, shown once."""
+    """A new endpoint for one hosting (or platform-wide); returns it and its secret, shown once.
+    `cap` is how many endpoints the hosting (or the platform) may have (`webhooks.max_hosting_endpoints`,
+    `webhooks.max_platform_endpoints`); over it, EndpointCapReached."""
     parse_url(url)  # raises UrlRefused (a ValueError) for a malformed URL; addresses are checked when sending
     types = parse_events(events)
     if len(description) > 200:
@@ -167,11 +174,12 @@ def create_endpoint(
         hosting_id = connection.execute(select(hostings.c.id).where(hostings.c.name == hosting)).scalar()
         if hosting_id is None:
             raise HostingError(f"no hosting named {hosting!r}")
-        count = connection.execute(
-            select(func.count()).select_from(webhook_endpoints).where(webhook_endpoints.c.hosting_id == hosting_id)
-        ).scalar_one()
-        if count >= MAX_ENDPOINTS_PER_HOSTING:
-            raise EndpointError(f"a hosting has at most {MAX_ENDPOINTS_PER_HOSTING} webhook endpoints")
+    owned = webhook_endpoints.c.hosting_id.is_(None) if hosting_id is None else webhook_endpoints.c.hosting_id == hosting_id
+    count = connection.execute(select(func.count()).select_from(webhook_endpoints).where(owned)).scalar_one()
+    limit = cap if cap is not None else MAX_PLATFORM_ENDPOINTS if hosting_id is None else MAX_ENDPOINTS_PER_HOSTING
+    if count >= limit:
+        whose = "the platform has" if hosting_id is None else "a hosting has"
+        raise EndpointCapReached(f"{whose} at most {limit} webhook endpoints: remove one first")
     secret = signing.new_secret()
     endpoint_id = connection.execute(
         insert(webhook_endpoints)

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
+import idna
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from scriptmail.domains.names import display
+from scriptmail.domains.names import DomainNameError, display, normalise
+from scriptmail.domains.provision import new_keys
+from scriptmail.domains.vault import VaultError
 from scriptmail.model import Hosting
 from scriptmail.store import accounts, audit, idempotency, provisioning, webhooks
 from scriptmail.store import domains as domain_store
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.audit import Actor
+from scriptmail.store.domains import NewKey
 from scriptmail.store.hosting_control import Actor as StateActor
 from scriptmail.store.hosting_control import change_plan
 from scriptmail.web.api_auth import Manager, Provisioner, Reader
@@ -37,6 +41,7 @@ from scriptmail.webhooks.events import SUBSCRIBABLE
 
 router = APIRouter(prefix="/1.0/admin", tags=["admin"])
 
+MAX_DOMAINS = 50  # sending domains set in one request (each new one costs a key pair)
 MAX_ID = 2**53 - 1  # ids stay exact in every JSON client (JavaScript numbers included)
 
 Email = Annotated[str, Field(max_length=320, pattern=EMAIL_PATTERN)]
@@ -68,8 +73,37 @@ class HostingOut(BaseModel):
     )
     sending_domains: list[str] = Field(
         default_factory=list,
-        description="Its sending domains, in Unicode; added, checked and removed under `/1.0/hosting/web/{name}/email/domains`: read-only here.",
+        description="Its sending domains, in Unicode. Checked and rotated under `/1.0/hosting/web/{name}/email/domains`.",
     )
+
+
+def _idn_hostname(name: str) -> str:
+    """The check of the `idn-hostname` format (IDNA 2008), so the server takes what the schema allows."""
+    try:
+        idna.encode(name)
+    except (idna.IDNAError, UnicodeError) as error:
+        raise ValueError(f"not an internationalised host name: {error}") from None
+    return name
+
+
+# At least two labels, the last one not all digits (an address is not a domain); the rest is the
+# `idn-hostname` format. Every name matching both is one scriptmail takes (domains.names.normalise).
+DOMAIN_PATTERN = r"^[^.]+(\.[^.]+)*\.[^.]*[^.0-9][^.]*\.?$"
+DomainName = Annotated[
+    str,
+    Field(min_length=1, max_length=253, pattern=DOMAIN_PATTERN, json_schema_extra={"format": "idn-hostname"},
+          description="In Unicode (lower case, as IDNA 2008 writes it) or punycode, e.g. bücher.example."),
+    AfterValidator(_idn_hostname),
+]  # fmt: skip
+SendingDomains = Annotated[list[DomainName] | None, Field(max_length=MAX_DOMAINS, description=(
+    "The hosting's sending domains: the list it is made to match (a new one gets its DKIM keys, pending "
+    "until DNS holds them; one left out is removed with its keys). Absent or null: unchanged. A domain of "
+    "another hosting answers 409 unless `move_domains`."
+))]  # fmt: skip
+MoveDomains = Annotated[bool, Field(description=(
+    "Take a listed domain from the hosting that has it, with fresh keys (an operator's decision). "
+    "The platform's own signing domain is never moved."
+))]  # fmt: skip
 
 
 class HostingFields(_Strict):
@@ -80,6 +114,8 @@ class HostingFields(_Strict):
     plan: Annotated[str | None, Field(pattern=PLAN_PATTERN, description="A configured plan; null: `control.default_plan`.")] = None
     language: Language = "en"
     report_to: Email | None = None
+    sending_domains: SendingDomains = None
+    move_domains: MoveDomains = False
 
 
 class HostingCreate(HostingFields):
@@ -95,6 +131,8 @@ class HostingPatch(_Strict):
     plan: Annotated[str, Field(pattern=PLAN_PATTERN)] = Field(None)  # type: ignore[assignment]
     language: Language = Field(None)  # type: ignore[assignment]
     report_to: Email | None = None
+    sending_domains: SendingDomains = None
+    move_domains: MoveDomains = False
 
 
 class HostingList(BaseModel):
@@ -229,6 +267,94 @@ def _found(context: WebContext, hosting: Hosting | None, name: str) -> Hosting:
     return hosting
 
 
+# --- sending domains (a hosting's, set with its other fields) ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _DomainRequest:
+    """The domains a request sets (A-labels, in its order) and keys made, outside the writer, for
+    those the hosting did not have when the request was read."""
+
+    wanted: list[str]
+    keys: dict[str, list[NewKey]]
+    move: bool
+
+
+def _wanted(names: list[str] | None) -> list[str] | None:
+    if names is None:
+        return None
+    wanted: list[str] = []
+    for text in names:
+        try:
+            name = normalise(text)
+        except DomainNameError as error:
+            raise HTTPException(400, f"body.sending_domains: {error}") from None
+        if name not in wanted:  # bücher.example and xn--bcher-kva.example are one domain
+            wanted.append(name)
+    return wanted
+
+
+def _taken(name: str, owner: str, move: bool) -> None:
+    """Refuse a domain another hosting has, unless the operator moves it; the platform's never moves."""
+    if owner == hosting_store.SYSTEM_HOSTING:
+        raise HTTPException(409, f"{display(name)} is the platform's own signing domain: it cannot be a hosting's")
+    if not move:
+        raise HTTPException(409, f"{display(name)} belongs to the hosting {owner}; send \"move_domains\": true to move it (an operator's decision)")
+
+
+async def _prepare_domains(context: WebContext, hosting: str, names: list[str] | None, move: bool) -> _DomainRequest | None:
+    """Check the names and make the new domains' keys (slow: RSA) before the write; None: unchanged."""
+    wanted = _wanted(names)
+    if wanted is None:
+        return None
+
+    def read(connection) -> tuple[set[str], dict[str, str], bool]:
+        found = hosting_store.find_hosting(connection, name=hosting)
+        current = set(domain_store.names_of(connection, [found.id])[found.id]) if found is not None else set()
+        owners = domain_store.owners(connection, [name for name in wanted if name not in current])
+        return current, owners, domain_store.has_keys(connection)
+
+    current, owners, stored = await context.read(read)
+    for name, owner in owners.items():
+        _taken(name, owner, move)  # a cheap refusal, before any key is made
+    fresh = [name for name in wanted if name not in current]
+
+    def make() -> dict[str, list[NewKey]]:
+        return {name: new_keys(context.settings.domains, context.clock(), (), None, not stored) for name in fresh}
+
+    try:
+        keys = await asyncio.to_thread(make) if fresh else {}
+    except VaultError as error:
+        raise HTTPException(503, f"signing keys cannot be made now: {error}") from None
+    return _DomainRequest(wanted, keys, move)
+
+
+def _apply_domains(connection, context: WebContext, caller: accounts.Caller, hosting: Hosting, request: _DomainRequest | None) -> None:
+    """Make the hosting's sending domains the requested list, in the hosting's transaction, audited."""
+    if request is None:
+        return
+    now = context.clock()
+    current = domain_store.names_of(connection, [hosting.id])[hosting.id]
+    owners = domain_store.owners(connection, [name for name in request.wanted if name not in current])
+    for name, owner in owners.items():
+        _taken(name, owner, request.move)
+    for name in request.wanted:
+        if name not in current:
+            keys = request.keys.get(name)
+            if keys is None:
+                raise HTTPException(409, "the hosting's sending domains changed during this request: send it again")
+            domain_store.add_domain(connection, hosting.id, name, keys, now, move=request.move)
+    for name in current:
+        if name not in request.wanted:
+            domain_store.remove_domain(connection, name)
+    if set(current) != set(request.wanted):
+        audit.record(
+            connection, _actor(caller), "hosting.sending_domains", hosting.name, now, before=[display(name) for name in current],
+            after={"sending_domains": sorted(display(name) for name in request.wanted),
+                   "moved_from": {display(name): owner for name, owner in sorted(owners.items())}},
+        )  # fmt: skip
+
+
 # --- hostings ----------------------------------------------------------------------------
 
 
@@ -280,7 +406,7 @@ def _create(connection, context: WebContext, caller: accounts.Caller, name: str,
 
 
 @router.post("/hostings", response_model=HostingOut, status_code=201, summary="Create a hosting",
-             responses=responses(401, 403, 409, 422, 429))  # fmt: skip
+             responses=responses(401, 403, 409, 422, 429, 503))  # fmt: skip
 async def create_hosting(
     request: Request, body: HostingCreate, caller: Provisioner, response: Response,
     idempotency_key: Annotated[str | None, Header(pattern=KEY_PATTERN, description=(
@@ -292,6 +418,7 @@ async def create_hosting(
     plan = _check_plan(context, body.plan)
     fingerprint = idempotency.request_hash(body.model_dump(mode="json"))
     trusted = context.settings.intake.trusted_networks
+    domains = await _prepare_domains(context, body.name, body.sending_domains, body.move_domains)
 
     def create(connection) -> tuple[int, Any]:
         now = context.clock()
@@ -302,7 +429,8 @@ async def create_hosting(
                     raise HTTPException(422, "this Idempotency-Key was used with another body: use a new key for a new request")
                 return stored.status, stored.body
         hosting = _create(connection, context, caller, body.name, body, plan)
-        answer = _out(hosting, trusted).model_dump(mode="json")
+        _apply_domains(connection, context, caller, hosting, domains)
+        answer = _out(hosting, trusted, _domains(connection, hosting)).model_dump(mode="json")
         if idempotency_key is not None:
             idempotency.remember(connection, caller.token_id, idempotency_key, fingerprint, 201, answer, now)
         return 201, answer
@@ -313,19 +441,22 @@ async def create_hosting(
 
 
 @router.put("/hostings/{name}", response_model=HostingOut, summary="Create a hosting, or make it match (idempotent)",
-            responses={**responses(401, 403, 409, 422, 429), 201: {"description": "Created.", "model": HostingOut}})  # fmt: skip
+            responses={**responses(401, 403, 409, 422, 429, 503), 201: {"description": "Created.", "model": HostingOut}})  # fmt: skip
 async def put_hosting(request: Request, name: HostingName, body: HostingFields, caller: Provisioner, response: Response) -> HostingOut:
     """Creates the hosting (201) or changes it to match the body (200); the same PUT twice changes
     nothing the second time. The state and the SMTP password are not part of it."""
     context = _context(request)
     plan = _check_plan(context, body.plan)
+    domains = await _prepare_domains(context, name, body.sending_domains, body.move_domains)
 
     def put(connection) -> tuple[bool, Hosting, dict[int, list[str]]]:
         before = hosting_store.find_hosting(connection, name=name)
         if before is None:
-            return True, _create(connection, context, caller, name, body, plan), {}
-        after = _update(connection, context, caller, before, {**body.model_dump(), "plan": plan})
-        return False, after, _domains(connection, after)
+            after = _create(connection, context, caller, name, body, plan)
+        else:
+            after = _update(connection, context, caller, before, {**body.model_dump(), "plan": plan})
+        _apply_domains(connection, context, caller, after, domains)
+        return before is None, after, _domains(connection, after)
 
     created, hosting, domains = await context.write(put)
     response.status_code = 201 if created else 200
@@ -352,16 +483,18 @@ def _update(connection, context: WebContext, caller: accounts.Caller, before: Ho
 
 
 @router.patch("/hostings/{name}", response_model=HostingOut, summary="Change some of a hosting's fields",
-              responses=responses(401, 403, 404, 409, 422, 429))  # fmt: skip
+              responses=responses(401, 403, 404, 409, 422, 429, 503))  # fmt: skip
 async def patch_hosting(request: Request, name: HostingName, body: HostingPatch, caller: Provisioner) -> HostingOut:
     context = _context(request)
     fields = {key: getattr(body, key) for key in body.model_fields_set}
     if "plan" in fields:
         _check_plan(context, fields["plan"])
+    domains = await _prepare_domains(context, name, body.sending_domains, body.move_domains)
 
     def patch(connection) -> tuple[Hosting, dict[int, list[str]]]:
         before = _found(context, hosting_store.find_hosting(connection, name=name), name)
         after = _update(connection, context, caller, before, fields)
+        _apply_domains(connection, context, caller, after, domains)
         return after, _domains(connection, after)
 
     hosting, domains = await context.write(patch)
@@ -623,10 +756,6 @@ class AdminWebhookCreate(_Strict):
     description: Annotated[str, Field(max_length=200, pattern=_TEXT)] = ""
 
 
-def _webhook_audit(endpoint: webhooks.Endpoint) -> dict[str, Any]:
-    return {"id": endpoint.id, "url": endpoint.url, "events": list(endpoint.events), "description": endpoint.description}
-
-
 def _platform_endpoint(connection, endpoint_id: int) -> webhooks.Endpoint:
     try:
         return webhooks.get_endpoint(connection, endpoint_id, None)
@@ -642,20 +771,23 @@ async def list_platform_webhooks(request: Request, caller: Reader) -> list[Webho
 
 
 @router.post("/webhooks", response_model=WebhookCreated, status_code=201, summary="Add a platform-wide webhook endpoint",
-             responses=responses(400, 401, 403, 422, 429))  # fmt: skip
+             responses=responses(400, 401, 403, 409, 422, 429))  # fmt: skip
 async def create_platform_webhook(request: Request, body: AdminWebhookCreate, caller: Manager) -> WebhookCreated:
     """It receives the chosen events of every hosting, and the platform's own. The answer carries the
-    signing secret, once."""
+    signing secret, once. 409 when the platform has `webhooks.max_platform_endpoints` already."""
     context = _context(request)
 
     def create(connection) -> tuple[webhooks.Endpoint, str]:
         try:
             endpoint, secret = webhooks.create_endpoint(
-                connection, None, body.url, list(body.events), context.clock(), " ".join(body.description.split()), caller.user.email
+                connection, None, body.url, list(body.events), context.clock(), " ".join(body.description.split()), caller.user.email,
+                cap=context.settings.webhooks.max_platform_endpoints,
             )
+        except webhooks.EndpointCapReached as error:
+            raise HTTPException(409, str(error)) from None
         except ValueError as error:
             raise HTTPException(400, str(error)) from None
-        audit.record(connection, _actor(caller), "webhook.create", f"webhook {endpoint.id}", context.clock(), after=_webhook_audit(endpoint))
+        audit.record(connection, _actor(caller), "webhook.create", f"webhook {endpoint.id}", context.clock(), after=audit.webhook(endpoint))
         return endpoint, secret
 
     endpoint, secret = await context.write(create)
@@ -676,7 +808,7 @@ async def delete_platform_webhook(request: Request, endpoint_id: Id, caller: Man
     def remove(connection) -> None:
         endpoint = _platform_endpoint(connection, endpoint_id)
         webhooks.remove_endpoint(connection, endpoint_id, None)
-        audit.record(connection, _actor(caller), "webhook.remove", f"webhook {endpoint_id}", context.clock(), before=_webhook_audit(endpoint))
+        audit.record(connection, _actor(caller), "webhook.remove", f"webhook {endpoint_id}", context.clock(), before=audit.webhook(endpoint))
 
     await context.write(remove)
     return Response(status_code=204)

@@ -76,8 +76,12 @@ async def domains_page(request: Request, name: str) -> Response:
 
 
 @router.post("/hostings/{name}/domains")
-async def domains_add(request: Request, name: str, domain: DomainField = "", csrf: CsrfField = "") -> Response:
+async def domains_add(
+    request: Request, name: str, domain: DomainField = "", move: Annotated[str, Form(max_length=10)] = "", csrf: CsrfField = ""
+) -> Response:
+    """Add a domain with its first keys; an operator may move it here from another hosting."""
     page = await posted(request, csrf)
+    moving = move == "yes" and page.user.operator  # a customer's "move" is ignored: only an operator moves
     hosting_id = await page.owned(name)
     typed = domain.strip()
     try:
@@ -88,11 +92,13 @@ async def domains_add(request: Request, name: str, domain: DomainField = "", csr
     try:
         first = not await page.context.read(store.has_keys)
         keys = await asyncio.to_thread(new_keys, settings, page.context.clock(), (), None, first)
-        await page.context.write(lambda c: store.add_domain(c, hosting_id, a_label, keys, page.context.clock()))
+        await page.context.write(lambda c: store.add_domain(c, hosting_id, a_label, keys, page.context.clock(), move=moving))
     except store.DomainExists:
         return await _page(page, name, hosting_id, 409, typed, page._("This domain is already in the list."))
     except store.DomainTaken:
         error = page._("Another hosting sends with this domain. Ask support to move it to this hosting.")
+        if page.user.operator:
+            error = page._("Another hosting sends with this domain: tick the box below to move it here.")
         return await _page(page, name, hosting_id, 409, typed, error)
     except VaultError:
         return await _page(page, name, hosting_id, 503, typed, page._("Keys cannot be made right now; try again later."))
@@ -134,15 +140,17 @@ async def _owned_domain(page: Page, hosting_id: int, domain: str) -> dict[str, A
 
 @router.get("/hostings/{name}/domains/rotate")
 async def domains_rotate_confirm(request: Request, name: str) -> Response:
-    """What a rotation does, said before it is confirmed (a page of its own: it works without JavaScript)."""
+    """What a rotation does, said before it is confirmed: in the page's dialog when htmx asks, else
+    as a page of its own (without JavaScript, or reached by its address)."""
     page = await logged_in(request)
     hosting_id = await page.owned(name)
     found = await _owned_domain(page, hosting_id, request.query_params.get("domain", "")[:300])
     if found is None:
         return await _page(page, name, hosting_id, 404, error=page._("This domain is not in the list."))
     days = f"{page.context.settings.domains.rotation_overlap / 86400:g}"
+    dialog = request.headers.get("hx-request") == "true"
     return page.render(
-        "dialog_page.html", fragment="_rotate_confirm.html", hosting_name=name, base_url=_url(name),
+        "_rotate_confirm.html" if dialog else "dialog_page.html", fragment="_rotate_confirm.html", hosting_name=name, base_url=_url(name),
         title=page._(ROTATE_TITLE, domain=display(found["domain"])), explain=page._(ROTATE_EXPLAIN, days=days),
         a_label=found["domain"], allowed=found["state"] == "verified", hint=page._(NOT_VERIFIED),
     )  # fmt: skip

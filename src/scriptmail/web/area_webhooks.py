@@ -92,8 +92,14 @@ async def add_webhook(
         return await _render(page, name, 400, error=page._("Choose at least one event."), form=form)
     try:
         endpoint, secret = await page.context.write(
-            lambda c: webhooks.create_endpoint(c, name, url.strip(), chosen, time.time(), " ".join(description.split()), page.user.email)
+            lambda c: webhooks.create_endpoint(
+                c, name, url.strip(), chosen, time.time(), " ".join(description.split()), page.user.email,
+                cap=page.context.settings.webhooks.max_hosting_endpoints,
+            )
         )
+    except webhooks.EndpointCapReached:
+        cap = page.context.settings.webhooks.max_hosting_endpoints
+        return await _render(page, name, 409, error=page._("There are %(count)s webhook endpoints already, the most allowed: remove one first.", count=cap), form=form)
     except ValueError as error:
         return await _render(page, name, 400, error=page._("This endpoint cannot be used: %(reason)s", reason=str(error)), form=form)
     return await _render(page, name, new_secret={"id": endpoint.id, "secret": secret})

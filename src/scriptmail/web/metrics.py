@@ -77,11 +77,13 @@ def render(values: dict) -> bytes:
             yield blocks
             yield wrong
             dkim = CounterMetricFamily(
-                "scriptmail_dkim_messages", "Messages by DKIM signing at intake (signed with the From domain or the platform's; unsigned: not set up, or an error).",
-                labels=["result", "reason"],
+                "scriptmail_dkim_messages",
+                "Messages by DKIM signing as they are stored (signed with the From domain or the platform's; unsigned: not set up, "
+                "or an error), for a hosting's mail and for the platform's own (notices, reports, DSNs).",
+                labels=["mail", "result", "reason"],
             )  # fmt: skip
-            for reason, value in values.get("dkim", {}).items():
-                dkim.add_metric(["signed" if reason in ("domain", "platform") else "unsigned", reason], value)
+            for (mail, reason), value in values.get("dkim", {}).items():
+                dkim.add_metric([mail, "signed" if reason in ("domain", "platform") else "unsigned", reason], value)
             yield dkim
             yield from _shaping(values.get("sites", []), values.get("pools", []))
 

@@ -64,6 +64,10 @@ With a `provision` token (`scriptmail token create ops@example.net --scope provi
        curl -X POST https://gw.example.net/1.0/hosting/web/shop.example/email/domains \\
          -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d '{"domain": "shop.example"}'
 
+   (or set them with the hosting: `"sending_domains": ["shop.example", "bücher.example"]` in step 1,
+   or in a PUT or PATCH, makes its list match; a domain of another hosting is 409 unless
+   `"move_domains": true`. Then `GET .../email/domains/shop.example` gives the record.)
+
 5. Once, for the support desk: a platform-wide webhook (a `manage` token) that gets every
    hosting's blocks and suppressions, signed as Standard Webhooks says with the secret answered once:
 

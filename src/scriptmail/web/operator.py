@@ -539,7 +539,7 @@ AUDIT_ROWS = 200
 
 @router.get("/audit")
 async def audit_page(request: Request) -> Response:
-    """The last changes made through the admin API and the CLI, with the token that made each."""
+    """The last changes made through the admin API, the operator area and the CLI, with who made each."""
     page = await operator_page(request)
     rows, total = await page.context.read(lambda c: audit.entries(c, limit=AUDIT_ROWS))
     return page.render(

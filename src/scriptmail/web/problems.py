@@ -40,6 +40,7 @@ _WHY = {
     409: "The request conflicts with the object's state (a refused state change, mail still queued, an existing name or uid).",
     422: "A parameter or the body does not match this document (type, format, length, range, pattern, unknown member).",
     429: "Too many requests with this token: wait the seconds in `Retry-After`.",
+    503: "A new sending domain's DKIM keys cannot be made now (the master key file is missing or cannot be read).",
 }
 
 

@@ -34,7 +34,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Message, "description": "No such hosting for this token (the same answer as one that does not exist), or no such endpoint."},  # noqa: E501
     422: {"model": ValidationProblem, "description": "The request does not have the documented shape."},
 }
-_BAD_INPUT: dict[int | str, dict[str, Any]] = {400: {"model": Message, "description": "A URL or event list that cannot be used."}}
+_BAD_INPUT: dict[int | str, dict[str, Any]] = {
+    400: {"model": Message, "description": "A URL or event list that cannot be used."},
+    409: {"model": Message, "description": "The hosting has `webhooks.max_hosting_endpoints` endpoints already."},
+}
 
 
 class WebhookEndpoint(BaseModel):
@@ -116,8 +119,13 @@ async def create_webhook(serviceName: Hosting, body: WebhookCreate, user: User, 
     """The answer carries the signing secret, once: keep it in the receiver."""
     try:
         endpoint, secret = await context.write(
-            lambda c: webhooks.create_endpoint(c, serviceName, body.url, body.events, context.clock(), body.description, user.email)
+            lambda c: webhooks.create_endpoint(
+                c, serviceName, body.url, body.events, context.clock(), body.description, user.email,
+                cap=context.settings.webhooks.max_hosting_endpoints,
+            )
         )
+    except webhooks.EndpointCapReached as error:
+        raise HTTPException(409, str(error)) from None
     except ValueError as error:
         raise HTTPException(400, str(error)) from None
     return WebhookCreated(**public(endpoint).model_dump(), secret=secret)
