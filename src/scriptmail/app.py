@@ -146,6 +146,7 @@ class Gateway:
                 sts = PolicySource(settings.delivery, self.clock, StoredPolicies(self.engine, self.writer))
             if sts is not None:
                 self._closers.append(sts.close)
+                self._tasks.append(asyncio.create_task(sts.keep_fresh(settings.delivery.mta_sts_refresh), name="mta-sts-refresh"))
             client = SmtpClient(
                 router,
                 ClientSettings(

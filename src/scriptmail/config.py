@@ -186,6 +186,7 @@ class DeliverySettings(_Section):
     processes: int = Field(1, ge=1, le=64)  # delivery processes of `serve --split`
     mta_sts: bool = True  # apply recipient domains' MTA-STS policies (RFC 8461)
     mta_sts_port: int = Field(443, gt=0, lt=65536)  # HTTPS port of mta-sts.<domain> (another one for tests)
+    mta_sts_refresh: float = Field(3600.0, gt=0)  # seconds between background refreshes of cached policies
     tls_ca_file: Path | None = None  # PEM CA certificates trusted besides the system's, for MTA-STS
     sites: dict[str, SiteSettings] = Field(default_factory=dict)  # over the shipped provider table
     slow_seconds: float = Field(600.0, gt=0)  # a slowed site recovers one level after this long

@@ -74,6 +74,8 @@ def test_case_angle_brackets_and_surrounding_spaces_are_tolerated(spelling: str)
         "<b-aaaaaaaaaajgpe52am5t6bpxxiwdnklw@bounces.example.net",
         "b-aaaaaaaaaajgpe52am5t6bpxxiwdnklw@bounces.example.net\x00",
         "b-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@bounces.example.net",
+        "b-aaaaaaaaaajgpe52am5t6bpxxiwdnklw@bоunces.example.net",  # a Cyrillic о: not our domain
+        "b-aaaaaaaaaajgpe52am5t6bpxxiwdnklw@\udcff.example.net",  # an undecodable byte
     ],
 )
 def test_anything_that_is_not_exactly_our_token_is_refused(address: str) -> None:
@@ -145,3 +147,11 @@ def test_decode_never_raises_and_what_it_accepts_is_ours(address: str) -> None:
     recipient_id = decode(address, SECRET, DOMAIN)
     if recipient_id is not None:
         assert address.strip().strip("<>").strip().lower() == encode(recipient_id, SECRET, DOMAIN)
+
+
+def test_inside_smtputf8_the_bounce_domain_may_come_as_its_u_label() -> None:
+    address = encode(4711, SECRET, "bounces.xn--bcher-kva.example")
+    assert decode(address, SECRET, "bounces.xn--bcher-kva.example") == 4711
+    assert decode(address.replace("xn--bcher-kva", "bücher"), SECRET, "bounces.xn--bcher-kva.example") == 4711
+    assert decode(address.replace("xn--bcher-kva", "BÜCHER"), SECRET, "bounces.xn--bcher-kva.example") == 4711
+    assert decode(address.replace("xn--bcher-kva", "buecher"), SECRET, "bounces.xn--bcher-kva.example") is None

@@ -12,7 +12,8 @@ from scriptmail.config import PlanSettings
 from scriptmail.store import activity, stats, suppressions
 from scriptmail.store.engine import for_writing
 from scriptmail.store.schema import attempts, hostings, inbound_reports, recipients
-from tests.support.gateway import HOSTING, RunningGateway, submit, wait_status
+from tests.support.gateway import HOSTING, PASSWORD, RunningGateway, submit, wait_status
+from tests.support.raw_smtp import RawSession
 from tests.support.sink import Sink
 
 DOMAIN = "bounces.gateway.test"
@@ -165,3 +166,54 @@ def test_complaints_block_the_hosting_as_spam(make_gateway, sink: Sink) -> None:
             break
         time.sleep(0.1)
     assert state == "spam"
+
+
+def _global_dsn(verp: str) -> bytes:
+    """A global DSN (RFC 6533) as a server that offers SMTPUTF8 sends it about mail to a UTF-8 mailbox."""
+    return (
+        f"From: Systemnachricht <postmaster@sink.test>\r\nTo: {verp}\r\nSubject: Unzustellbar: Grüße\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+        "--B\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        "Ihre Nachricht an jürgen@sink.test konnte nicht zugestellt werden.\r\n"
+        "--B\r\nContent-Type: message/global-delivery-status\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        "Reporting-MTA: dns; mx.sink.test\r\n\r\nFinal-Recipient: utf-8; jürgen@sink.test\r\nAction: failed\r\n"
+        "Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <jürgen@sink.test>: Postfach unbekannt\r\n\r\n"
+        "--B\r\nContent-Type: message/global-headers\r\n\r\nSubject: Grüße\r\n\r\n--B--\r\n"
+    ).encode()
+
+
+def test_the_listener_offers_smtputf8_and_takes_a_global_dsn_from_a_utf8_sender(gateway: RunningGateway, sink: Sink) -> None:
+    with smtplib.SMTP("127.0.0.1", gateway.smtp_port, timeout=30) as client:
+        client.login(HOSTING, PASSWORD)
+        message = "Subject: Grüße\r\n\r\nHallo\r\n".encode()
+        assert not client.sendmail("news@shop.example", ["jürgen@sink.test"], message, mail_options=["SMTPUTF8"])
+    (received,) = sink.wait_for(1)
+    assert "SMTPUTF8" in received.mail_options and received.mail_from.endswith(f"@{DOMAIN}")
+    wait_status(gateway.engine, "sent", 1)
+    verp = received.mail_from
+
+    session = RawSession(gateway.gateway.bounce_port)
+    _, ehlo = session.command("EHLO mx.sink.test")
+    assert "SMTPUTF8" in ehlo.splitlines() and "8BITMIME" in ehlo.splitlines()
+    # A non-ASCII sender needs the parameter; broken UTF-8 and look-alike domains get a clear refusal.
+    assert session.command("MAIL FROM:<rückläufer@sink.test>")[0] == 553
+    assert session.command("RSET")[0] == 250
+    code, text = session.command("MAIL FROM:<x@раypal.example> SMTPUTF8")
+    assert code == 553 and "mixes scripts" in text.encode("latin-1").decode("utf-8")
+    assert session.command("RSET")[0] == 250
+    assert session.command(b"MAIL FROM:<jos\xe9@sink.test> SMTPUTF8")[0] >= 500  # Latin-1, not UTF-8
+    assert session.command("RSET")[0] == 250
+    assert session.command("MAIL FROM:<rückläufer@sink.test> SMTPUTF8")[0] == 250
+    assert session.command(f"RCPT TO:<{verp}>")[0] == 250
+    assert session.command("RCPT TO:<jürgen@sink.test>")[0] == 550  # never a relay, in UTF-8 either
+    assert session.command("DATA")[0] == 354
+    session.send(_global_dsn(verp) + b".\r\n")
+    assert session.reply()[0] == 250
+    session.close()
+
+    (bounced,) = wait_status(gateway.engine, "bounced", 1)
+    assert bounced["recipient"] == "jürgen@sink.test" and bounced["last_code"] == 550
+    assert "Postfach unbekannt" in bounced["last_text"]
+    with gateway.engine.connect() as connection:
+        (entry,) = suppressions.entries(connection, connection.execute(select(recipients.c.hosting_id)).scalar(), time.time())
+        assert entry["value"] == "jürgen@sink.test"

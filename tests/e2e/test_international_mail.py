@@ -4,6 +4,8 @@ offers SMTPUTF8 and one that does not."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import smtplib
 import subprocess
@@ -254,3 +256,45 @@ def test_sendmail_keeps_a_message_whose_directory_and_arguments_are_not_utf8(
     with world.engine.connect() as connection:
         cwd, command = connection.execute(select(messages.c.cwd, messages.c.command)).one()
     assert cwd.endswith("caf\ufffd") and "Jos\ufffd" in command
+
+
+# --- notices about mail that needed SMTPUTF8 (RFC 6533) ----------------------------------------
+
+
+@pytest.fixture
+def noticing(legacy_sink: Sink, make_gateway, sink: Sink) -> Iterator[RunningGateway]:
+    """The same world, writing notices at once; the senders' domain, sink.test, is the sink that offers SMTPUTF8."""
+    dns_server = DnsServer({(f"{LEGACY}.", "MX"): ["10 mx.legacy.test."], ("mx.legacy.test.", "A"): ["127.0.0.2"]}).start()
+    try:
+        yield make_gateway(
+            nameservers=["127.0.0.1"], dns_port=dns_server.port, smtp_port=sink.port, connect_timeout=2,
+            control={"notice_interval": 0.2},
+        )  # fmt: skip
+    finally:
+        dns_server.stop()
+
+
+def test_a_utf8_sender_gets_a_global_notice_through_a_server_that_offers_smtputf8(
+    noticing: RunningGateway, legacy_sink: Sink, sink: Sink
+) -> None:
+    message = "From: José <josé@sink.test>\r\nSubject: Grüße\r\n\r\nHallo\r\n".encode()
+    _submit_utf8(noticing, "josé@sink.test", ["jürgen@müller.example"], message)
+    wait_status(noticing.engine, "bounced", 1)
+
+    (notice,) = sink.wait_for(1)
+    assert notice.mail_from == "" and notice.recipients == ["josé@sink.test"]
+    assert "SMTPUTF8" in notice.mail_options  # the notice needs it as the message did
+    parsed = email.message_from_bytes(notice.data, policy=email.policy.default)
+    assert parsed["To"] == "josé@sink.test" and b"=?utf-8?" not in notice.data
+    kinds = [part.get_content_type() for part in parsed.iter_parts()]
+    assert kinds == ["text/plain", "message/global-delivery-status", "message/global-headers"]
+    status = notice.data.split(b"Content-Type: message/global-delivery-status", 1)[1].split(b"\r\n--", 1)[0]
+    fields = dict(
+        line.split(": ", 1) for line in status.decode("utf-8").split("\r\n") if ": " in line
+    )  # by hand: the last block is the recipient's
+    assert fields["Final-Recipient"] == "utf-8; jürgen@müller.example"
+    assert fields["Original-Recipient"] == "utf-8; jürgen@müller.example"
+    assert fields["Status"] == "5.6.7" and fields["Action"] == "failed"
+    headers = notice.data.split(b"Content-Type: message/global-headers", 1)[1]
+    assert "Subject: Grüße".encode() in headers
+    assert legacy_sink.messages == []

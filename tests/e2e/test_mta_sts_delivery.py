@@ -4,12 +4,15 @@ loopback HTTPS policy host and a receiving server whose certificate a test CA si
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from scriptmail.intake.tls import ensure_self_signed, server_context
+from scriptmail.store.schema import mta_sts_policies
 from tests.support.certificates import CertificateAuthority
 from tests.support.dns_server import DnsServer
 from tests.support.gateway import submit, wait_status
@@ -152,3 +155,37 @@ def test_a_host_that_does_not_answer_is_not_reported_as_a_tls_failure(start, wor
         sink.wait_for(1)
         wait_status(gateway.engine, "sent", 1)
     assert "dead.customer.test" not in caplog.text  # skipped like any unreachable host, not "delivering without"
+
+
+def test_the_gateway_refreshes_a_policy_in_the_background_when_its_id_changes(start, world, sink: Sink) -> None:
+    dns_server, https = world
+    https.replies[POLICY_URL] = policy("testing")
+    gateway = start(mta_sts_refresh=0.3)
+    submit(gateway.smtp_port, b"Subject: one\r\n\r\nhello\r\n", ["buyer@customer.test"])
+    sink.wait_for(1)
+    wait_status(gateway.engine, "sent", 1)
+    assert len(https.requests) == 1
+
+    # The domain publishes a new policy; no mail goes to it meanwhile.
+    https.replies[POLICY_URL] = policy("enforce", "mx.customer.test")
+    dns_server.records[("_mta-sts.customer.test.", "TXT")] = ['"v=STSv1; id=20261202"']
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _stored_policy(gateway) != ("20261202", "enforce"):
+        time.sleep(0.1)
+    assert _stored_policy(gateway) == ("20261202", "enforce")  # kept for every node and past restarts
+    assert len(https.requests) == 2 and len(sink.messages) == 1
+
+    # The policy host fails from now on: the refreshed policy stays in force, nothing is dropped.
+    https.replies[POLICY_URL] = Reply(500, b"down")
+    dns_server.records[("_mta-sts.customer.test.", "TXT")] = ['"v=STSv1; id=20261203"']
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and len(https.requests) < 3:
+        time.sleep(0.1)
+    assert len(https.requests) == 3  # tried once, then paused (FAILURE_PAUSE)
+    assert _stored_policy(gateway) == ("20261202", "enforce")
+
+
+def _stored_policy(gateway) -> tuple[str, str] | None:
+    with gateway.engine.connect() as connection:
+        row = connection.execute(select(mta_sts_policies.c.policy_id, mta_sts_policies.c.mode)).first()
+    return (row.policy_id, row.mode) if row else None

@@ -55,3 +55,16 @@ def test_a_vanished_record_leaves_a_fresh_policy_in_force_until_its_max_age() ->
     assert next_step(cached, None, 5999) is Step.USE_CACHED
     assert next_step(cached, None, 6000) is Step.NO_POLICY
     assert next_step(None, None, 0) is Step.NO_POLICY
+
+
+def test_when_the_background_refresh_fetches_again() -> None:
+    from scriptmail.mta_sts.cache import Cached, refresh_due
+    from scriptmail.mta_sts.policy import Mode, Policy
+
+    week = Cached(Policy(Mode.ENFORCE, ("mx.example",), 604800), "one", 0.0)
+    assert not refresh_due(week, "one", 604800 - 86400 - 1)
+    assert refresh_due(week, "one", 604800 - 86400)  # the last day
+    assert refresh_due(week, "two", 1.0)  # a new id at once
+    assert not refresh_due(week, None, 604799)  # no record: nothing to fetch, the cache holds
+    hour = Cached(Policy(Mode.TESTING, ("mx.example",), 3600), "one", 0.0)
+    assert not refresh_due(hour, "one", 1799) and refresh_due(hour, "one", 1800)  # half of a short max_age

@@ -253,3 +253,106 @@ def test_a_failing_policy_host_is_asked_again_only_after_a_pause(dns_server, htt
     found = lookups(policies, 0, 1, 400, FAILURE_PAUSE - 400)  # the TXT record is looked up again at 401
     assert found == [None, None, None, None]
     assert len(https.requests) == 2  # at the start, then once the pause was over
+
+
+# --- the background refresh (RFC 8461 §5.1, §10.2) ---------------------------------------------
+
+WEEK_BODY = BODY.replace(b"max_age: 86400", b"max_age: 604800")
+
+
+def test_the_refresh_fetches_a_policy_again_a_day_before_its_max_age_runs_out(dns_server, https, authority) -> None:
+    https.replies[f"{HOST}{PATH}"] = Reply(body=WEEK_BODY)
+    clock = Clock()
+    policies = source(dns_server, https, authority.ca_path, clock)
+
+    async def run() -> list[int]:
+        try:
+            await policies.policy(DOMAIN)
+            renewed = [await policies.refresh()]  # just fetched: nothing to do
+            clock.now += 604800 - 86400 - 60
+            renewed.append(await policies.refresh())  # not yet within the last day
+            https.replies[f"{HOST}{PATH}"] = Reply(body=WEEK_BODY.replace(b"enforce", b"testing"))
+            clock.now += 120
+            renewed.append(await policies.refresh())  # within the last day: fetched again, same id
+            clock.now += 86400  # past the first fetch's max_age, well within the second's
+            renewed.append(await policies.refresh())
+            policy = await policies.policy(DOMAIN)
+            assert policy is not None and policy.mode is Mode.TESTING
+            return renewed
+        finally:
+            await policies.close()
+
+    assert asyncio.run(run()) == [0, 0, 1, 0]
+    assert len(https.requests) == 2  # the lookup's fetch and the refresh's; the later lookup used the cache
+
+
+def test_the_refresh_fetches_at_once_when_the_txt_id_changes_without_waiting_for_a_delivery(dns_server, https, authority) -> None:
+    clock = Clock()
+    policies = source(dns_server, https, authority.ca_path, clock)
+
+    async def run() -> tuple[int, Policy | None]:
+        try:
+            await policies.policy(DOMAIN)
+            dns_server.records[(f"_mta-sts.{DOMAIN}.", "TXT")] = ['"v=STSv1; id=two"']
+            https.replies[f"{HOST}{PATH}"] = Reply(body=BODY.replace(b"mx.customer.test", b"mx2.customer.test"))
+            clock.now += 10  # the TXT answer the lookup saw is still believed; the refresh asks DNS anew
+            renewed = await policies.refresh()
+            return renewed, await policies.policy(DOMAIN)
+        finally:
+            await policies.close()
+
+    renewed, policy = asyncio.run(run())
+    assert renewed == 1 and policy == Policy(Mode.ENFORCE, ("mx2.customer.test",), 86400)
+    assert len(https.requests) == 2
+
+
+def test_a_failed_refresh_keeps_the_valid_cached_policy_and_is_not_repeated_at_once(dns_server, https, authority, caplog) -> None:
+    clock = Clock()
+    policies = source(dns_server, https, authority.ca_path, clock)
+    enforce = Policy(Mode.ENFORCE, ("mx.customer.test",), 86400)
+
+    async def run() -> list[object]:
+        try:
+            seen: list[object] = [await policies.policy(DOMAIN)]
+            https.replies[f"{HOST}{PATH}"] = Reply(503, b"down for maintenance")
+            clock.now += 86400 / 2 + 1  # a one-day policy is refreshed in its second half
+            seen.append(await policies.refresh())
+            seen.append(await policies.refresh())  # the failure pause: the host is not hammered
+            clock.now += 60
+            seen.append(await policies.policy(DOMAIN))  # still in force for the deliveries
+            https.replies[f"{HOST}{PATH}"] = Reply(body=BODY)
+            clock.now += 600
+            seen.append(await policies.refresh())  # after the pause: fetched, and the max_age starts again
+            clock.now += 86400 / 2
+            seen.append(await policies.policy(DOMAIN))  # past the first fetch's max_age: the refreshed one holds
+            return seen
+        finally:
+            await policies.close()
+
+    with caplog.at_level(logging.WARNING, "scriptmail.mta_sts"):
+        seen = asyncio.run(run())
+    assert seen == [enforce, 0, 0, enforce, 1, enforce]
+    assert "not refreshed" in caplog.text and "answered 503" in caplog.text and "stays in force until" in caplog.text
+    assert len(https.requests) == 3
+
+
+def test_the_refresh_forgets_an_expired_policy_whose_record_is_gone_and_fetches_nothing(dns_server, https, authority) -> None:
+    clock = Clock()
+    policies = source(dns_server, https, authority.ca_path, clock)
+
+    async def run() -> tuple[int, int, Policy | None]:
+        try:
+            await policies.policy(DOMAIN)
+            del dns_server.records[(f"_mta-sts.{DOMAIN}.", "TXT")]
+            clock.now += 86400 - 10
+            kept = await policies.refresh()  # no record: nothing to fetch, the policy still holds
+            policy = await policies.policy(DOMAIN)
+            clock.now += 3600
+            gone = await policies.refresh()
+            return kept, gone, policy
+        finally:
+            await policies.close()
+
+    kept, gone, policy = asyncio.run(run())
+    assert (kept, gone) == (0, 0) and policy is not None
+    assert len(https.requests) == 1 and policies._cache == {}

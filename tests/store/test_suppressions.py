@@ -144,3 +144,35 @@ def test_control_characters_in_a_search_or_a_removal_match_nothing(engine: Engin
         assert suppressions.entries(connection, hosting_id, 1000.0, search="\x00") == []
         assert suppressions.entries(connection, hosting_id, 1000.0, after="a\x00") == []
         assert len(suppressions.entries(connection, hosting_id, 1000.0)) == 1
+
+
+def test_entries_typed_in_unicode_or_punycode_stop_the_same_mail_and_are_found_and_removed_either_way(engine: Engine) -> None:
+    hosting_id = _hosting(engine)
+    with for_writing(engine).begin() as connection:
+        suppressions.add(connection, hosting_id, "josé@correo.españa.es", 900.0, 30)  # the customer's list, in Unicode
+        suppressions.add(connection, PLATFORM, "XN--BCHER-KVA.de", 900.0, None)  # the platform's, in punycode
+        suppressions.add_many(connection, PLATFORM, [("trap-*@müller.example", "traps")], 900.0, None)  # as a CSV import does
+    with engine.connect() as connection:
+        assert {e["value"] for e in suppressions.entries(connection, hosting_id, 1000.0)} == {"josé@correo.xn--espaa-rta.es"}
+        assert {e["value"] for e in suppressions.entries(connection, PLATFORM, 1000.0)} == {"xn--bcher-kva.de", "trap-*@xn--mller-kva.example"}
+        # A search typed in Unicode finds the A-label, a search in punycode too.
+        assert [e["value"] for e in suppressions.entries(connection, hosting_id, 1000.0, search="españa")] == ["josé@correo.xn--espaa-rta.es"]
+        assert [e["value"] for e in suppressions.entries(connection, PLATFORM, 1000.0, search="bücher.de")] == ["xn--bcher-kva.de"]
+        assert [e["value"] for e in suppressions.entries(connection, PLATFORM, 1000.0, search="xn--bcher")] == ["xn--bcher-kva.de"]
+
+    # Intake stores A-labels; an address given in Unicode (an older row, a direct insert) matches as well.
+    message = _submit(
+        engine, "josé@correo.xn--espaa-rta.es", "JOSÉ@correo.españa.es", "a@bücher.de", "b@xn--bcher-kva.de",
+        "trap-9@xn--mller-kva.example", "ok@x.test", now=1000.0,
+    )  # fmt: skip
+    assert [r.address for r in _claim(engine, 1000.0)] == ["ok@x.test"]
+    statuses = _statuses(engine, message)
+    assert {address for address, (status, _) in statuses.items() if status == "suppressed"} == set(statuses) - {"ok@x.test"}
+
+    with for_writing(engine).begin() as connection:
+        removed = suppressions.remove(connection, hosting_id, "José@Correo.xn--espaa-rta.es", 1001.0, requeue=True)
+        assert removed.found and removed.requeued == 1  # the A-label row; the Unicode one is not the same spelling
+        assert suppressions.remove(connection, PLATFORM, "bücher.de", 1001.0).found
+        assert suppressions.remove(connection, PLATFORM, "trap-*@müller.example", 1001.0).found
+    with engine.connect() as connection:
+        assert suppressions.entries(connection, PLATFORM, 1001.0) == [] == suppressions.entries(connection, hosting_id, 1001.0)

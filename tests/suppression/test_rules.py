@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scriptmail.suppression.rules import Entry, EntryError, Kind, Reason, entry_of, match, reason_for
+from scriptmail.suppression.rules import Entry, EntryError, Kind, Reason, entry_of, lookup_form, match, reason_for, shown
 
 
 @pytest.mark.parametrize(
@@ -96,3 +96,52 @@ def test_the_hostings_own_entry_wins_over_the_platforms_and_other_hostings_do_no
     assert match("y@other.example", 7, entries) is None
     assert match("anyone@blocked.example", 7, entries) is entries[3]
     assert match("anyone@notblocked.example", 7, entries) is None
+
+
+# --- international addresses: one form of the domain, whichever was typed ---------------------
+
+UNICODE_FORMS = [
+    ("josé@correo.españa.es", Kind.ADDRESS, "josé@correo.xn--espaa-rta.es"),
+    ("JOSÉ@Correo.ESPAÑA.es", Kind.ADDRESS, "josé@correo.xn--espaa-rta.es"),
+    ("x@bücher.de", Kind.ADDRESS, "x@xn--bcher-kva.de"),
+    ("x@XN--BCHER-KVA.de", Kind.ADDRESS, "x@xn--bcher-kva.de"),
+    ("bücher.de", Kind.DOMAIN, "xn--bcher-kva.de"),
+    ("@bücher.de.", Kind.DOMAIN, "xn--bcher-kva.de"),
+    ("*@bücher.de", Kind.PATTERN, "*@xn--bcher-kva.de"),
+    ("trap-*@*.españa.es", Kind.PATTERN, "trap-*@*.xn--espaa-rta.es"),
+]
+
+
+@pytest.mark.parametrize(("value", "kind", "normal"), UNICODE_FORMS)
+def test_unicode_and_punycode_entries_are_kept_with_the_a_label(value: str, kind: Kind, normal: str) -> None:
+    assert entry_of(value, allow_patterns=True) == (kind, normal)
+    assert lookup_form(value) == normal
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x@раypal.es",  # Cyrillic and Latin in one label
+        "x@xn--zz.de",  # not a valid A-label
+        "we\u200bb@bücher.de",  # an invisible character in the local part
+        "x@" + "ü" * 70 + ".de",  # a label too long as an A-label
+        "*@*ü*.de",  # a wildcard inside a Unicode label has no A-label
+        "\ufffd@bücher.de",
+    ],
+)
+def test_international_garbage_is_refused_with_the_reason(value: str) -> None:
+    with pytest.raises(EntryError, match=r".+: .+"):
+        entry_of(value, allow_patterns=True)
+
+
+def test_an_entry_typed_in_unicode_stops_the_a_label_address_and_the_other_way_round() -> None:
+    typed_unicode = [Entry(1, entry_of("josé@correo.españa.es", False)[1], Kind.ADDRESS, "manual", None, "", False)]
+    assert match("josé@correo.xn--espaa-rta.es", 1, typed_unicode) is typed_unicode[0]
+    assert match("JOSÉ@correo.españa.es", 1, typed_unicode) is typed_unicode[0]
+    typed_punycode = [Entry(0, entry_of("xn--bcher-kva.de", True)[1], Kind.DOMAIN, "manual", None, "", False)]
+    assert match("x@bücher.de", 1, typed_punycode) is typed_punycode[0]
+    assert match("x@xn--bcher-kva.de", 1, typed_punycode) is typed_punycode[0]
+    pattern = [Entry(0, entry_of("trap-*@bücher.de", True)[1], Kind.PATTERN, "manual", None, "", False)]
+    assert match("trap-1@xn--bcher-kva.de", 1, pattern) is pattern[0] and match("trap-1@bücher.de", 1, pattern) is pattern[0]
+    assert match("x@buecher.de", 1, typed_punycode) is None
+    assert shown("josé@correo.xn--espaa-rta.es") == "josé@correo.españa.es" and shown("xn--bcher-kva.de") == "bücher.de"

@@ -202,3 +202,31 @@ def test_the_customer_keeps_the_suppression_list_through_the_api(gateway: Runnin
     assert removed.json() == {"address": "gone@sink.test", "requeued": 1}
     sink.wait_for(1)
     assert client.delete(f"{url}/gone@sink.test", headers=headers).status_code == 404
+
+
+def test_a_suppression_given_in_unicode_is_the_entry_of_its_punycode_form_through_the_api(gateway: RunningGateway, sink: Sink, api) -> None:
+    client, tokens = api
+    url = f"/1.0/hosting/web/{HOSTING}/email/suppressions"
+    headers = _as(tokens["a"])
+    added = client.post(url, json={"address": "José@Correo.España.es"}, headers=headers)
+    assert added.status_code == 201 and added.json()["address"] == "josé@correo.xn--espaa-rta.es"
+    again = client.post(url, json={"address": "josé@correo.xn--espaa-rta.es"}, headers=headers)
+    assert again.status_code == 201 and again.json()["address"] == "josé@correo.xn--espaa-rta.es"
+    assert client.post(url, json={"address": "bücher.de"}, headers=headers).json()["address"] == "xn--bcher-kva.de"
+    assert [e["address"] for e in client.get(url, headers=headers).json()["items"]] == ["josé@correo.xn--espaa-rta.es", "xn--bcher-kva.de"]
+    assert [e["address"] for e in client.get(url, params={"search": "españa"}, headers=headers).json()["items"]] == [
+        "josé@correo.xn--espaa-rta.es"
+    ]
+    for garbage in ("x@раypal.es", "x@xn--zz.de", "we\u200bb@bücher.de"):
+        answer = client.post(url, json={"address": garbage}, headers=headers)
+        assert answer.status_code in (400, 422) and answer.json()["detail"], garbage
+    for garbage in ("a b@c.de", "x@a_b.de", "<x>@b.de"):
+        assert client.post(url, json={"address": garbage}, headers=headers).status_code == 422, garbage
+
+    # Mail to the A-label form (as intake stores it) is stopped; removal works typed in Unicode.
+    submit(gateway.smtp_port, b"Subject: hi\r\n\r\nx\r\n", ["info@xn--bcher-kva.de"])
+    wait_status(gateway.engine, "suppressed", 1)
+    removed = client.delete(f"{url}/JOSÉ@correo.españa.es", headers=headers)
+    assert removed.json() == {"address": "josé@correo.xn--espaa-rta.es", "requeued": 0}
+    assert client.delete(f"{url}/xn--bcher-kva.de", headers=headers).status_code == 200
+    assert client.get(url, headers=headers).json()["items"] == []

@@ -18,6 +18,16 @@ from tests.support.gateway import HOSTING, RunningGateway, submit, wait_status
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
 MAX_EXAMPLES = 6
+# The operations that take an e-mail address in their body. Their pattern lets UTF-8 local parts and
+# Unicode domains through, but IDNA 2008 (one script per label, disallowed letters) and the 64-octet
+# local part are beyond any regular expression: the server then answers 400 with the reason, which
+# these operations declare. Everywhere else a schema-valid request must still be accepted.
+ADDRESSES = """
+[[operations]]
+include-method = ["PUT", "POST"]
+include-path-regex = "^/1.0/hosting/web/[^/]+/email(/suppressions|/test)?$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
+"""
 
 
 def _run(base: str, token: str, directory: Path, *options: str, config: str = "") -> None:
@@ -52,6 +62,6 @@ def test_the_api_answers_only_what_its_document_says(make_gateway, tmp_path: Pat
          # Not yet described for valid-only requests: actions that answer 409 or 400 by the object's
          # state (rotate an unverified domain, test a disabled endpoint, a test send past the hour's
          # allowance or from a domain the hosting does not have); the run below covers them.
-         "--exclude-path-regex", "/(webhooks|email/domains|email/suppressions|email/test|email/stored)", config=f'[parameters]\n"path.serviceName" = "{HOSTING}"\n')  # fmt: skip
+         "--exclude-path-regex", "/(webhooks|email/domains|email/suppressions|email/test|email/stored)", config=f'[parameters]\n"path.serviceName" = "{HOSTING}"\n' + ADDRESSES)  # fmt: skip
     # Then every route, valid and invalid requests, names fuzzed (a DELETE cannot hit the hosting).
-    _run(base, token, tmp_path / "all", "--mode", "all", "--phases", "examples,coverage,fuzzing", "--max-time", "120")
+    _run(base, token, tmp_path / "all", "--mode", "all", "--phases", "examples,coverage,fuzzing", "--max-time", "120", config=ADDRESSES)

@@ -83,3 +83,28 @@ def test_the_operator_keeps_the_platform_list_and_bad_csv_imports_nothing(gatewa
     customer = area()
     customer.login(A)
     assert customer.get("/operator/suppressions").status_code == 403
+
+
+def test_unicode_and_punycode_entries_are_one_entry_in_the_lists_the_csv_and_the_api(gateway: RunningGateway, sink: Sink, area) -> None:
+    operator = area()
+    operator.login(OPERATOR)
+    csrf = operator.csrf(operator.get("/operator/suppressions"))
+    added = operator.post("/operator/suppressions/add", {"csrf": csrf, "value": "x@bücher.de"})
+    assert "x@bücher.de is on the platform" in unescape(added.text + operator.get("/operator/suppressions").text)
+    bad = operator.post("/operator/suppressions/import", {"csrf": csrf, "csv_text": "ok@españa.es,\nx@раypal.es,\n"})
+    assert bad.status_code == 400 and "Nothing imported: line 2" in unescape(bad.text) and "mixes scripts" in unescape(bad.text)
+    operator.post("/operator/suppressions/import", {"csrf": csrf, "csv_text": "josé@correo.españa.es,left\nXN--BCHER-KVA.DE,\n"})
+    listing = unescape(operator.get("/operator/suppressions").text)
+    assert "josé@correo.españa.es" in listing and "bücher.de" in listing  # shown in Unicode
+    exported = operator.get("/operator/suppressions.csv").text.splitlines()
+    assert exported == ["value,reason", "josé@correo.xn--espaa-rta.es,left", "x@xn--bcher-kva.de,manual", "xn--bcher-kva.de,manual"]
+    assert "josé@correo" in unescape(operator.get("/operator/suppressions", params={"search": "españa"}).text)
+
+    # Mail to either spelling is stopped by the platform's entries.
+    submit(gateway.smtp_port, b"Subject: hi\r\n\r\nx\r\n", ["x@xn--bcher-kva.de", "reader@sink.test"])
+    (row,) = wait_status(gateway.engine, "suppressed", 1)
+    assert row["recipient"] == "x@xn--bcher-kva.de"
+
+    done = operator.post("/operator/suppressions/remove", {"csrf": csrf, "value": "X@XN--BCHER-KVA.DE", "confirm": "yes"})
+    assert "x@bücher.de removed" in unescape(done.text + operator.get("/operator/suppressions").text)
+    assert operator.get("/operator/suppressions.csv").text.splitlines()[1:] == ["josé@correo.xn--espaa-rta.es,left", "xn--bcher-kva.de,manual"]

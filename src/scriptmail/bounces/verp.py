@@ -51,13 +51,13 @@ def decode(address: str, secret: bytes, domain: str) -> int | None:
     """The recipient id named by one of our VERP addresses; None for anything else (never raises)."""
     if not isinstance(address, str) or not isinstance(domain, str) or not isinstance(secret, (bytes, bytearray)):
         return None
-    if not secret or not address.isascii() or len(address) > 512:
+    if not secret or len(address) > 512:
         return None
     text = address.strip()
     if text.startswith("<") and text.endswith(">"):
         text = text[1:-1].strip()
     local, at, host = text.rpartition("@")
-    if not at or host.lower() != domain.lower():
+    if not at or not local.isascii() or _a_label(host) != domain.lower():
         return None
     local = local.lower()
     if not local.startswith(PREFIX):
@@ -75,6 +75,18 @@ def decode(address: str, secret: bytes, domain: str) -> int | None:
     if not hmac.compare_digest(raw[_ID_BYTES:], _mac(recipient_id, bytes(secret))):
         return None
     return recipient_id
+
+
+def _a_label(host: str) -> str:
+    """The bounce domain as a client wrote it, as an A-label: inside SMTPUTF8 it may be a U-label."""
+    if host.isascii():
+        return host.lower()
+    from scriptmail.international.addresses import AddressError, to_a_label  # only a Unicode name needs IDNA
+
+    try:
+        return to_a_label(host).lower()
+    except AddressError:
+        return ""
 
 
 def _mac(recipient_id: int, secret: bytes) -> bytes:

@@ -97,6 +97,16 @@ def check_one_script(label: str) -> None:
     raise AddressError(f"the domain label {label!r} mixes scripts ({', '.join(sorted(scripts))})")
 
 
+def stored(address: str) -> str:
+    """The form the store keeps an address in (local part as written, an IDN domain as its A-label);
+    raises AddressError with the reason. ASCII addresses come back unchanged."""
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        raise AddressError("an address is local-part@domain")
+    check_local_text(local)
+    return f"{local}@{to_a_label(domain)}" if needs_idna(domain) else address
+
+
 def needs_idna(domain: str) -> bool:
     """Whether the domain must go through IDNA: Unicode, or a punycode label to validate."""
     return not domain.isascii() or "xn--" in domain.lower()

@@ -20,6 +20,9 @@ class Cached:
         return now < self.fetched_at + self.policy.max_age
 
 
+REFRESH_AHEAD = 86400.0  # a policy is fetched again this long before its max_age runs out (at most half of it)
+
+
 class Step(enum.Enum):
     USE_CACHED = "use the cached policy"
     FETCH = "fetch the policy"
@@ -38,3 +41,15 @@ def next_step(cached: Cached | None, published_id: str | None, now: float) -> St
     if usable and cached is not None and cached.policy_id == published_id:
         return Step.USE_CACHED
     return Step.FETCH
+
+
+def refresh_due(cached: Cached, published_id: str | None, now: float) -> bool:
+    """Whether the background refresh fetches the policy again (RFC 8461 §5.1, §10.2): the TXT id
+    changed, or the policy runs out within REFRESH_AHEAD (half its max_age for short ones). No
+    record (or a DNS failure) fetches nothing: the cached policy stays in force until it expires."""
+    if published_id is None:
+        return False
+    if published_id != cached.policy_id:
+        return True
+    ahead = min(REFRESH_AHEAD, cached.policy.max_age / 2)
+    return now >= cached.fetched_at + cached.policy.max_age - ahead

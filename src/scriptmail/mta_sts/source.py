@@ -23,7 +23,7 @@ import httpx2
 import idna
 
 from scriptmail.config import DeliverySettings
-from scriptmail.mta_sts.cache import Cached, Step, next_step
+from scriptmail.mta_sts.cache import Cached, Step, next_step, refresh_due
 from scriptmail.mta_sts.policy import MAX_POLICY_BYTES, Policy, PolicyError, parse_policy, parse_record
 from scriptmail.mta_sts.trust import verifying_context
 
@@ -138,6 +138,59 @@ class PolicySource:
             policy.max_age,
         )
         return policy
+
+    async def keep_fresh(self, interval: float) -> None:
+        """Refresh the cached policies every `interval` seconds, until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.refresh()
+
+    async def refresh(self) -> int:
+        """One background pass over the cached policies: ask DNS for each domain's id, and fetch the
+        policy again when the id changed or its max_age is running out (cache.refresh_due), so that a
+        policy host that is down when it expires does not turn MTA-STS off. A failed fetch keeps the
+        cached policy. Returns how many were fetched anew."""
+        renewed = 0
+        for domain in list(self._cache):
+            async with self._locks.setdefault(domain, asyncio.Lock()):
+                try:
+                    renewed += await self._refresh(domain)
+                except Exception:  # noqa: BLE001 - one domain's trouble must not stop the others
+                    log.exception("MTA-STS refresh of %s failed", domain)
+        return renewed
+
+    async def _refresh(self, domain: str) -> int:
+        cached = self._cache.get(domain)
+        if cached is None:
+            return 0
+        now = self._clock()
+        published_id, ttl = await self._record(domain)
+        self._remember_check(domain, now + min(max(ttl, _RECHECK_MIN), _RECHECK_MAX), published_id)
+        if published_id is None and not cached.fresh(now):
+            del self._cache[domain]  # no record and past its max_age: the domain has no policy any more
+            await self._keep(domain, None)
+            return 0
+        if not refresh_due(cached, published_id, now):
+            return 0
+        assert published_id is not None
+        failed = self._failed.get(domain)
+        if failed is not None and failed[0] == published_id and failed[1] > now:
+            return 0
+        try:
+            policy = await self.fetch(domain)
+        except FetchError as error:
+            until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(cached.fetched_at + cached.policy.max_age))
+            state = f"the cached one (id {cached.policy_id}) stays in force until {until}" if cached.fresh(now) else "none in force"
+            log.warning("MTA-STS policy of %s (id %s) not refreshed: %s; %s", domain, published_id, error, state)
+            if len(self._failed) >= _CACHE_MAX:
+                self._failed.clear()
+            self._failed[domain] = (published_id, now + FAILURE_PAUSE)
+            return 0
+        self._failed.pop(domain, None)
+        self._cache[domain] = Cached(policy, published_id, now)
+        await self._keep(domain, self._cache[domain])
+        log.info("MTA-STS policy of %s refreshed (id %s): %s, max_age %d", domain, published_id, policy.mode.value, policy.max_age)
+        return 1
 
     async def _load(self, domain: str) -> None:
         """Once per process, the policy an earlier run (or another node) fetched for `domain`."""

@@ -79,7 +79,7 @@ def add_user(
 ) -> User:
     """A new person; `password` in clear, or already `hashed` by `password_hash`."""
     try:
-        check_email(email)
+        email = check_email(email)
     except HostingError as error:
         raise AccountError(str(error)) from None
     if language not in LANGUAGES:
@@ -96,16 +96,24 @@ def add_user(
     return find_user(connection, user_id=user_id)
 
 
+def _key(email: str) -> str:
+    """How a typed address is looked up: the stored form (bücher.example finds xn--bcher-kva.example), lower case."""
+    try:
+        return check_email(email.strip()).lower()
+    except HostingError:
+        return email.lower()  # finds nothing a valid address could have stored
+
+
 def find_user(connection: Connection, *, email: str | None = None, user_id: int | None = None) -> User | None:
     query = (
-        select(users).where(users.c.email == email.lower()) if email is not None else select(users).where(users.c.id == user_id)
+        select(users).where(users.c.email == _key(email)) if email is not None else select(users).where(users.c.id == user_id)
     )
     row = connection.execute(query).first()
     return _user(row) if row else None
 
 
 def check_password(connection: Connection, email: str, password: str) -> User | None:
-    row = connection.execute(select(users).where(users.c.email == email.lower())).first()
+    row = connection.execute(select(users).where(users.c.email == _key(email))).first()
     if row is None:
         password_matches(None, password)  # the same work whether or not the account exists
         return None
@@ -115,7 +123,7 @@ def check_password(connection: Connection, email: str, password: str) -> User | 
 def set_password(connection: Connection, email: str, password: str | None = None, hashed: str | None = None) -> None:
     """A new password for `email`: in clear, or already `hashed` by `password_hash`."""
     hashed = hashed or password_hash(password or "")
-    if not connection.execute(update(users).where(users.c.email == email.lower()).values(password_hash=hashed)).rowcount:
+    if not connection.execute(update(users).where(users.c.email == _key(email)).values(password_hash=hashed)).rowcount:
         raise AccountError(f"no user {email!r}")
 
 
@@ -219,7 +227,7 @@ def tokens_of(connection: Connection, user: User) -> list[dict]:
 
 
 def delete_user(connection: Connection, email: str) -> None:
-    if not connection.execute(delete(users).where(users.c.email == email.lower())).rowcount:
+    if not connection.execute(delete(users).where(users.c.email == _key(email))).rowcount:
         raise AccountError(f"no user {email!r}")
     bus.announce(connection, bus.ACCESS)
 

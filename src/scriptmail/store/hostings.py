@@ -12,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from scriptmail.international.addresses import AddressError, stored
 from scriptmail.model import Hosting, HostingState
 from scriptmail.store.engine import upsert
 from scriptmail.store.schema import hostings
@@ -20,7 +21,10 @@ from scriptmail.store.schema import hostings
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
-_EMAIL_RE = re.compile(r"^[^@\s<>\"(),:;\\\[\]]{1,64}@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", re.I)
+# A UTF-8 local part (RFC 6531) and a Unicode or ASCII domain; the domain is then checked by IDNA.
+_LABEL = r"[^\W_](?:(?:[^\W_]|-)*[^\W_])?"
+EMAIL_PATTERN = rf"^[^@\s<>\"(),:;\\\[\]\x00-\x1f\x7f]{{1,64}}@{_LABEL}(?:\.{_LABEL})+$"  # also the API's (web.fields)
+_EMAIL_RE = re.compile(EMAIL_PATTERN)
 
 
 class HostingError(ValueError):
@@ -77,9 +81,13 @@ def check_name(name: str) -> str:
 
 
 def check_email(address: str) -> str:
-    if not _EMAIL_RE.match(address) or len(address) > 320:
+    """The address in its stored form (an IDN domain as its A-label), or HostingError saying why not."""
+    if len(address) > 320 or not _EMAIL_RE.match(address):
         raise HostingError(f"invalid e-mail address {address!r}")
-    return address
+    try:
+        return stored(address)
+    except AddressError as error:
+        raise HostingError(f"invalid e-mail address {address!r}: {error}") from None
 
 
 def check_uid(uid: int | None) -> int | None:
@@ -112,7 +120,7 @@ def add_hosting(
     smtp_password: str | None = None,
 ) -> Hosting:
     check_name(name)
-    check_email(owner_email)
+    owner_email = check_email(owner_email)
     check_uid(uid)
     try:
         new_id = connection.execute(

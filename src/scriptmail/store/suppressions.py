@@ -9,11 +9,23 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, exists, func, or_, select, update
 
+from scriptmail.international.addresses import search_forms
 from scriptmail.model import AttemptResult, RecipientStatus
 from scriptmail.store.engine import upsert
 from scriptmail.store.schema import bodies, recipients, suppressions
 from scriptmail.store.webhooks import SuppressionAdded, suppression_events
-from scriptmail.suppression.rules import DAY, REQUEUE_WINDOW, Entry, EntryError, Kind, Reason, entry_of, reason_for
+from scriptmail.suppression.rules import (
+    DAY,
+    REQUEUE_WINDOW,
+    Entry,
+    EntryError,
+    Kind,
+    Reason,
+    entry_of,
+    lookup_form,
+    matching_form,
+    reason_for,
+)
 
 PLATFORM = 0  # the scope of the operator's list
 PAGE = 50
@@ -36,7 +48,8 @@ def entries_for(connection: Connection, pairs: Iterable[tuple[int, str]], now: f
     pairs = list(pairs)
     if not pairs:
         return []
-    values = {address.lower() for _, address in pairs} | {address.lower().rpartition("@")[2] for _, address in pairs}
+    forms = {matching_form(address) for _, address in pairs}  # domains as A-labels, as entries keep them
+    values = forms | {address.rpartition("@")[2] for address in forms}
     scopes = {hosting_id for hosting_id, _ in pairs} | {PLATFORM}
     rows = connection.execute(
         select(
@@ -181,7 +194,7 @@ class Removed:
 def remove(connection: Connection, scope: int, value: str, now: float, requeue: bool = False) -> Removed:
     """Remove one entry; with `requeue`, mail to it suppressed in the last 72 h goes back to the queue
     (only where its message is still stored)."""
-    normal = value.strip().lower()
+    normal = lookup_form(value)
     if not _storable(normal):
         return Removed(False, 0)
     found = connection.execute(
@@ -220,8 +233,12 @@ def entries(
         return []
     query = select(suppressions).where(suppressions.c.scope == scope, _live(now)).order_by(suppressions.c.value).limit(limit)
     if search:
-        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(suppressions.c.value.like(f"%{escaped}%", escape="\\"))
+        # A Unicode domain label is also looked for as its A-label: "bücher" finds xn--bcher-kva.de.
+        likes = []
+        for form in search_forms(search.lower()):
+            escaped = form.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            likes.append(suppressions.c.value.like(f"%{escaped}%", escape="\\"))
+        query = query.where(or_(*likes))
     if after is not None:
         query = query.where(suppressions.c.value > after.lower())
     return [

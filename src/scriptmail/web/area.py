@@ -18,6 +18,7 @@ from fastapi.responses import Response
 
 from scriptmail.catalogues import N_
 from scriptmail.control.states import REQUESTS, SENDING_STATES, Actor
+from scriptmail.international.addresses import display
 from scriptmail.model import Hosting, HostingState
 from scriptmail.store import accounts, stats, web_sessions
 from scriptmail.store import hostings as hosting_store
@@ -318,7 +319,7 @@ async def hosting_report_to_form(request: Request, name: str) -> Response:
     hosting_id = await page.owned(name)
     hosting = await page.context.read(lambda c: hosting_store.get_hosting(c, hosting_id))
     return _fragment_or_page(
-        page, request, "_report_to.html", value=hosting.report_recipient, error=None, base_url=_base_url(name), hosting_name=name
+        page, request, "_report_to.html", value=display(hosting.report_recipient), error=None, base_url=_base_url(name), hosting_name=name
     )
 
 

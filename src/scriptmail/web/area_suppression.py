@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from scriptmail.catalogues import N_
 from scriptmail.store import suppressions
+from scriptmail.suppression.rules import lookup_form, shown
 from scriptmail.web.pages import CsrfField, EmailField, FlagField, Page, logged_in, posted, see
 
 router = APIRouter(include_in_schema=False)
@@ -31,6 +32,7 @@ def _row(page: Page, row: dict) -> dict:
     reply = f"{row['code'] or ''} {row['reply']}".strip()
     return {
         "address": row["value"],
+        "shown": shown(row["value"]),
         "reason": page._(REASONS[row["reason"]]) if row["reason"] in REASONS else row["reason"],
         "reply": reply,
         "since": page.when(row["created_at"]),
@@ -63,7 +65,7 @@ async def remove_form(request: Request, name: str) -> Response:
     """The confirmation before a removal: what is removed, and whether to send again."""
     page = await logged_in(request)
     hosting_id = await page.owned(name)
-    address = request.query_params.get("address", "").strip().lower()
+    address = lookup_form(request.query_params.get("address", ""))
     now = page.context.clock()
     found = await page.context.read(lambda c: [r for r in suppressions.entries(c, hosting_id, now, search=address[:320]) if r["value"] == address])
     if not found:

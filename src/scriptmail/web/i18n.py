@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from scriptmail import catalogues
 from scriptmail.international.addresses import display as display_address
 from scriptmail.store.hostings import LANGUAGES as _CODES
+from scriptmail.web.fields import FORM_EMAIL_PATTERN
 
 # Each language by its own name, in the order of the language switch (the store's order).
 _NAMES = {"es": "Español", "en": "English", "fr": "Français", "de": "Deutsch", "it": "Italiano", "pt": "Português", "pl": "Polski"}
@@ -41,6 +42,7 @@ def environment(language: str) -> Environment:
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["number"] = lambda value: format_decimal(value, locale=locale(language))  # 1,234 / 1.234 / 1 234
     env.filters["address"] = display_address  # IDN domains as U-labels: bücher.example, not xn--bcher-kva.example
+    env.globals["email_pattern"] = FORM_EMAIL_PATTERN  # the address fields' pattern attribute
     return env
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from scriptmail.store import suppressions
 from scriptmail.store.suppressions import PLATFORM
 from scriptmail.suppression import csvfile
-from scriptmail.suppression.rules import EntryError
+from scriptmail.suppression.rules import EntryError, lookup_form, shown
 from scriptmail.web.operator import CONFIRM, operator_form, operator_page
 from scriptmail.web.pages import CsrfField, FlagField, Page, see
 
@@ -31,7 +31,7 @@ async def _render(page: Page, search: str, status: int = 200, error: str = "", c
     rows, total = await page.context.read(
         lambda c: (suppressions.entries(c, PLATFORM, now, search=search, limit=SHOWN), suppressions.count(c, PLATFORM, now))
     )
-    entries = [{**row, "since": page.when(row["created_at"])} for row in rows]
+    entries = [{**row, "shown": shown(row["value"]), "since": page.when(row["created_at"])} for row in rows]
     return page.render(
         "operator_suppressions.html", status=status, entries=entries, total=total, search=search, error=error,
         csv_text=csv_text, shown=SHOWN,
@@ -73,7 +73,7 @@ async def platform_add(request: Request, value: ValueField = "", reason: ReasonF
         )
     except EntryError as error:
         return await _render(page, "", status=400, error=str(error))
-    await page.flash("ok", page._("%(value)s is on the platform's list.", value=added.value))
+    await page.flash("ok", page._("%(value)s is on the platform's list.", value=shown(added.value)))
     return see(URL)
 
 
@@ -85,7 +85,7 @@ async def platform_remove(request: Request, value: ValueField = "", confirm: Fla
         return see(URL)
     removed = await page.context.write(lambda c: suppressions.remove(c, PLATFORM, value, page.context.clock(), requeue=True))
     if removed.found:
-        await page.flash("ok", page._("%(value)s removed; %(count)s email(s) sent again.", value=value.strip().lower(), count=removed.requeued))
+        await page.flash("ok", page._("%(value)s removed; %(count)s email(s) sent again.", value=shown(lookup_form(value)), count=removed.requeued))
     else:
         await page.flash("error", page._("This entry is not on the list."))
     return see(URL)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from scriptmail.store import accounts, suppressions
-from scriptmail.suppression.rules import EntryError
+from scriptmail.suppression.rules import EntryError, lookup_form
 from scriptmail.web.api import NOT_FOUND, ByMethod, Context
 from scriptmail.web.problems import responses
 
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/1.0/hosting/web/{serviceName}/email/suppressions", t
 class Suppression(BaseModel):
     """One address the hosting's mail is not attempted to."""
 
-    address: str = Field(description="The address (or whole domain), lower case.")
+    address: str = Field(description="The address (or whole domain), lower case, its domain as an A-label.")
     kind: str = Field(description="address or domain.")
     reason: str = Field(description="no-such-user, repeated-failure, manual, or what the owner wrote.")
     code: int | None = Field(description="The SMTP reply code that put it there, if any.")
@@ -39,12 +39,14 @@ class SuppressionPage(BaseModel):
 
 
 class NewSuppression(BaseModel):
-    # The same forms suppression.rules.entry_of accepts (it lower-cases): an address, or a domain.
+    # The same forms suppression.rules.entry_of accepts (it lower-cases, and stores a Unicode domain
+    # as its A-label): an address, or a domain; UTF-8 local parts and IDN domains included. Labels are
+    # `+`, not `{1,63}`: a bounded repeat of a Unicode class outgrows the regex size limit (entry_of checks lengths).
     address: str = Field(
         max_length=320,
-        pattern=r"^([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+"
-        r"|@?[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+\.?)$",
-        description="An address or a whole domain.",
+        pattern=r"^((?:[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]|[^\x00-\x7f]){1,64}@(?:[^\W_]|-)+(\.(?:[^\W_]|-)+)+"
+        r"|@?(?:[^\W_]|-)+(\.(?:[^\W_]|-)+)+\.?)$",
+        description="An address or a whole domain, in Unicode or punycode (kept with its domain as an A-label).",
     )
     reason: str = Field("manual", max_length=32, pattern=r"^[^\x00-\x1f\x7f]*$")
 
@@ -125,4 +127,4 @@ async def remove_suppression(
     removed = await context.write(lambda c: suppressions.remove(c, hosting_id, address, context.clock(), requeue=requeue))
     if not removed.found:
         raise HTTPException(404, "this address is not on the suppression list")
-    return Removal(address=address.strip().lower(), requeued=removed.requeued)
+    return Removal(address=lookup_form(address), requeued=removed.requeued)
