@@ -21,12 +21,19 @@ MAX_EXAMPLES = 6
 # The operations that take an e-mail address in their body. Their pattern lets UTF-8 local parts and
 # Unicode domains through, but IDNA 2008 (one script per label, disallowed letters) and the 64-octet
 # local part are beyond any regular expression: the server then answers 400 with the reason, which
-# these operations declare. Everywhere else a schema-valid request must still be accepted.
+# these operations declare. An export's time window has its form in the pattern, but the calendar
+# (a month 13), the order of since and until and the window's length are checked after it: 422
+# naming the field. Everywhere else a schema-valid request must still be accepted.
 ADDRESSES = """
 [[operations]]
 include-method = ["PUT", "POST"]
 include-path-regex = "^/1.0/hosting/web/[^/]+/email(/suppressions|/test)?$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
+
+[[operations]]
+include-method = ["GET"]
+include-path-regex = "^/1.0/hosting/web/[^/]+/email/export/"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 """
 
 

@@ -50,10 +50,12 @@ async def _hosting(serviceName: Annotated[str, Path(max_length=253)], user: User
 
 Hosting = Annotated[int, Depends(_hosting)]
 Text = Annotated[str | None, Query(max_length=320, pattern=TEXT_PATTERN)]
-Since = Annotated[str | None, Query(max_length=40, description=(
+# The form the window reads; the calendar (a month 13), the order and the length are checked after it (422).
+MOMENT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$"
+Since = Annotated[str | None, Query(max_length=40, pattern=MOMENT, description=(
     "Start of the time window (included): YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][±HH:MM], UTC unless an offset is given. "
     f"Default: {window.DEFAULT_DAYS} days before `until`."))]  # fmt: skip
-Until = Annotated[str | None, Query(max_length=40, description=(
+Until = Annotated[str | None, Query(max_length=40, pattern=MOMENT, description=(
     "End of the time window: a day is included whole; a time is excluded. Default: now. "
     f"The window is at most {window.MAX_DAYS} days long."))]  # fmt: skip
 _UTC = ZoneInfo("UTC")
