@@ -207,15 +207,20 @@ async def _act(request: Request, name: str, message_id: str, csrf: str, confirm:
         await page.flash("error", page._("Confirm the action first."))
         return see(base)
     actor = Actor.OPERATOR if page.user.operator else Actor.CUSTOMER
+    return await perform(page, action, lambda c: operation(c, hosting_id, number, actor, page.context.clock()), base)
+
+
+async def perform(page: Page, action: str, run, back: str) -> Response:
+    """Run a one-message action (both areas) and say on the page `back` how it went."""
     try:
-        count = await page.context.write(lambda c: operation(c, hosting_id, number, actor, page.context.clock()))
+        count = await page.context.write(run)
     except LookupError:
         raise HTTPException(404, page._(NO_MESSAGE)) from None
     except one_message.NotAllowed as refused:
         await page.flash("error", page._(refused.reason))
-        return see(base)
+        return see(back)
     await page.flash("ok", page._(DONE[action], count=count))
-    return see(base)
+    return see(back)
 
 
 @router.post("/hostings/{name}/mail/{message_id}/release")

@@ -20,7 +20,7 @@ from scriptmail.model import HostingState, RecipientStatus
 from scriptmail.store import one_message
 from scriptmail.web import exports
 from scriptmail.web.area_log import STATUS_LABELS
-from scriptmail.web.area_viewer import DONE, NO_MESSAGE, AddressesField
+from scriptmail.web.area_viewer import NO_MESSAGE, AddressesField, perform
 from scriptmail.web.operator import CONFIRM, _hosting, _hosting_url, operator_form, operator_page
 from scriptmail.web.pages import CsrfField, FlagField, Page, see
 
@@ -125,15 +125,7 @@ async def act(
             return operation(connection, hosting.id, number, Actor.OPERATOR, now, addresses=chosen, reason=reason)
         return operation(connection, hosting.id, number, Actor.OPERATOR, now, reason=reason)
 
-    try:
-        count = await page.context.write(run)
-    except LookupError:
-        raise HTTPException(404, page._(NO_MESSAGE)) from None
-    except one_message.NotAllowed as refused:
-        await page.flash("error", page._(refused.reason))
-        return see(back)
-    await page.flash("ok", page._(DONE[action], count=count))
-    return see(back)
+    return await perform(page, action, run, back)
 
 
 # --- exports -------------------------------------------------------------------------------
