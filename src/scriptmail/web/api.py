@@ -95,11 +95,7 @@ Context = Annotated[WebContext, Depends(_context)]
 
 
 async def _hosting_id(context: WebContext, user: accounts.User, name: str) -> int:
-    key = ("hosting", user.id, user.operator, name)
-    found = context.access.get(key)
-    if found is None:
-        found = await context.read_small(lambda c: accounts.may_see(c, user, name))
-        context.access.put(key, found)
+    found = await context.visible_hosting(user, name)
     if found is None:
         raise HTTPException(404, NOT_FOUND)
     return found

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Connection, Engine
 
 from scriptmail.config import Settings
-from scriptmail.store import nodes
+from scriptmail.store import accounts, nodes
 from scriptmail.store.bus import Bus
 from scriptmail.store.hosting_control import Change
 from scriptmail.store.writer import Writer
@@ -52,6 +52,15 @@ class WebContext:
             return await self.read(query)
         with self.engine.connect() as connection:
             return query(connection)
+
+    async def visible_hosting(self, user: accounts.User, name: str) -> int | None:
+        """The id of hosting `name` if `user` may see it (remembered like the token: see access)."""
+        key = ("hosting", user.id, user.operator, name)
+        found = self.access.get(key)
+        if found is None:
+            found = await self.read_small(lambda c: accounts.may_see(c, user, name))
+            self.access.put(key, found)
+        return found
 
     async def write(self, operation: Callable[[Connection], Any]) -> Any:
         """Commit `operation`. What this process remembers of tokens and grants is forgotten at

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from scriptmail.exports import columns, window
 from scriptmail.model import RecipientStatus
-from scriptmail.store import accounts, export_rows
+from scriptmail.store import export_rows
 from scriptmail.store import log as store_log
 from scriptmail.web.api import NOT_FOUND, Context, User
 from scriptmail.web.exports import streamed
@@ -42,7 +42,7 @@ def _file(kind: columns.Kind) -> dict[int | str, dict[str, Any]]:
 
 
 async def _hosting(serviceName: Annotated[str, Path(max_length=253)], user: User, context: Context) -> int:
-    found = await context.read(lambda c: accounts.may_see(c, user, serviceName))
+    found = await context.visible_hosting(user, serviceName)
     if found is None:
         raise HTTPException(404, NOT_FOUND)
     return found

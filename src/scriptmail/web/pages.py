@@ -168,11 +168,7 @@ class Page:
 
     async def owned(self, name: str) -> int:
         """The id of a hosting this user may see; 404 for every other name, known or not."""
-        key = ("hosting", self.user.id, self.user.operator, name)
-        hosting_id = self.context.access.get(key)
-        if hosting_id is None:
-            hosting_id = await self.context.read_small(lambda c: accounts.may_see(c, self.user, name))
-            self.context.access.put(key, hosting_id)
+        hosting_id = await self.context.visible_hosting(self.user, name)
         if hosting_id is None:
             raise HTTPException(404, self._(NOT_FOUND))
         return hosting_id

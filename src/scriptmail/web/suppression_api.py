@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from scriptmail.store import accounts, suppressions
+from scriptmail.store import suppressions
 from scriptmail.suppression.rules import EntryError, lookup_form
 from scriptmail.web.api import NOT_FOUND, ByMethod, Context
 from scriptmail.web.problems import responses
@@ -61,7 +61,7 @@ _ERRORS = responses(401, 404, 422, 429)
 
 async def _hosting(serviceName: Annotated[str, Path(max_length=253)], user: ByMethod, context: Context) -> int:
     """The hosting's id, or 404 before anything else is read (the body included)."""
-    found = await context.read(lambda c: accounts.may_see(c, user, serviceName))
+    found = await context.visible_hosting(user, serviceName)
     if found is None:
         raise HTTPException(404, NOT_FOUND)
     return found

@@ -52,7 +52,7 @@ class TestSend(BaseModel):
 async def _hosting(
     serviceName: Annotated[str, Path(max_length=253)], user: ByMethod, context: Context
 ) -> tuple[int, accounts.User]:
-    found = await context.read(lambda c: accounts.may_see(c, user, serviceName))
+    found = await context.visible_hosting(user, serviceName)
     if found is None:
         raise HTTPException(404, NOT_FOUND)
     return found, user

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from scriptmail.control.states import Actor
-from scriptmail.store import accounts, one_message
+from scriptmail.store import one_message
 from scriptmail.viewer import mime
 from scriptmail.web.api import NOT_FOUND, ByMethod, Context, ServiceName, _iso
 from scriptmail.web.problems import responses
@@ -71,7 +71,7 @@ class Done(BaseModel):
 
 
 async def _hosting(serviceName: ServiceName, user: ByMethod, context: Context) -> tuple[int, Actor]:
-    found = await context.read(lambda c: accounts.may_see(c, user, serviceName))
+    found = await context.visible_hosting(user, serviceName)
     if found is None:
         raise HTTPException(404, NOT_FOUND)
     return found, Actor.OPERATOR if user.operator else Actor.CUSTOMER
