@@ -9,8 +9,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, bindparam, case, delete, func, select, update
+from sqlalchemy import Connection, Table, case, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert
 
 from scriptmail.config import PlanSettings
@@ -50,6 +51,26 @@ def minute_of(now: float) -> int:
     return int(now // 60)
 
 
+STRIPES = 16  # rows per counter key at most, on PostgreSQL (schema._stripe, store.writer)
+
+
+def stripe_of(connection: Connection) -> int:
+    """The stripe this transaction adds to: the store writer sets one per transaction (see
+    store.writer); any other connection adds to stripe 0."""
+    return connection.info.get("stripe", 0)
+
+
+def folded(table: Table, *keys: str) -> Select:
+    """One row per key with the stripes added up (the latest `last_at`), labelled as the table's
+    columns: what a reader selects instead of the table itself."""
+    values = [
+        (func.max if column.name == "last_at" else func.sum)(column).label(column.name)
+        for column in table.columns
+        if column.name not in (*keys, "stripe") and not column.foreign_keys
+    ]
+    return select(*(table.c[key] for key in keys), *values).group_by(*(table.c[key] for key in keys))
+
+
 def bump(connection: Connection, increments: Iterable[tuple[int, float, Mapping[str, int]]]) -> None:
     """Add counts: each item is (hosting id, time, {counter: n}). They land per minute (activity),
     per day (activity_daily) and since creation (hosting_totals, for the counters it keeps)."""
@@ -77,8 +98,9 @@ def adjust_totals(connection: Connection, hosting_id: int, counts: Mapping[str, 
 def _add_counts(
     connection: Connection, table: Table, keys: tuple[str, ...], columns: tuple[str, ...], rows: Mapping[tuple, Mapping[str, int]]
 ) -> None:
+    stripe = stripe_of(connection)
     values = [
-        {**dict(zip(keys, key)), **counts}
+        {**dict(zip(keys, key)), "stripe": stripe, **counts}
         for key, counts in sorted(rows.items())  # one lock order for every writer
         if any(counts.values())
     ]
@@ -93,7 +115,7 @@ def _adding_upsert(dialect: str, table: Table, keys: tuple[str, ...], columns: t
     cost more CPU than running it, on every commit of the hot path."""
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     return statement.on_conflict_do_update(
-        index_elements=[table.c[key] for key in keys],
+        index_elements=[*(table.c[key] for key in keys), table.c.stripe],
         set_={name: table.c[name] + statement.excluded[name] for name in columns},
     )
 
@@ -108,10 +130,11 @@ def count_scripts(connection: Connection, items: Iterable[tuple[int, str, int, f
         row[2] = max(row[2], at)
     if not rows:
         return
+    stripe = stripe_of(connection)
     connection.execute(
         _script_upsert(connection.dialect.name),
         [
-            {"hosting_id": h, "script": script, "messages": m, "recipients": r, "last_at": at}
+            {"hosting_id": h, "script": script, "stripe": stripe, "messages": m, "recipients": r, "last_at": at, "bounced": 0}
             for (h, script), (m, r, at) in sorted(rows.items())
         ],
     )
@@ -122,11 +145,12 @@ def _script_upsert(dialect: str) -> Insert:
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(script_counts)
     latest = func.greatest if dialect == "postgresql" else func.max
     return statement.on_conflict_do_update(
-        index_elements=[script_counts.c.hosting_id, script_counts.c.script],
+        index_elements=[script_counts.c.hosting_id, script_counts.c.script, script_counts.c.stripe],
         set_={
             "messages": script_counts.c.messages + statement.excluded.messages,
             "recipients": script_counts.c.recipients + statement.excluded.recipients,
             "last_at": latest(script_counts.c.last_at, statement.excluded.last_at),
+            "bounced": script_counts.c.bounced + statement.excluded.bounced,
         },
     )
 
@@ -138,7 +162,7 @@ def script_key(script: str, cwd: str) -> str:
 
 def count_script_bounces(connection: Connection, recipient_ids: Iterable[int]) -> None:
     """Recipients that have just bounced, counted against the script of their message, in the
-    caller's transaction: one read of their messages, one UPDATE per (hosting, script)."""
+    caller's transaction: one read of their messages, then one upsert into this writer's stripe."""
     ids = sorted(set(recipient_ids))
     counts: dict[tuple[int, str], int] = defaultdict(int)
     for start in range(0, len(ids), 500):
@@ -151,14 +175,12 @@ def count_script_bounces(connection: Connection, recipient_ids: Iterable[int]) -
             counts[(hosting_id, script_key(script, cwd))] += 1
     if not counts:
         return
+    stripe = stripe_of(connection)
     connection.execute(
-        update(script_counts)
-        .where(script_counts.c.hosting_id == bindparam("key_hosting"), script_counts.c.script == bindparam("key_script"))
-        .values(bounced=script_counts.c.bounced + bindparam("more"))
-        .execution_options(synchronize_session=False),
+        _script_upsert(connection.dialect.name),
         [
-            {"key_hosting": hosting_id, "key_script": script, "more": count}
-            for (hosting_id, script), count in sorted(counts.items())  # one lock order for every writer
+            {"hosting_id": h, "script": script, "stripe": stripe, "messages": 0, "recipients": 0, "last_at": 0.0, "bounced": n}
+            for (h, script), n in sorted(counts.items())  # one lock order for every writer
         ],
     )
 
@@ -166,13 +188,15 @@ def count_script_bounces(connection: Connection, recipient_ids: Iterable[int]) -
 def dispatched_since(connection: Connection, hosting_ids: Iterable[int], since_minute: int) -> dict[int, list[tuple[int, int]]]:
     """(minute, recipients first sent) per hosting since a minute, oldest first: what the quota counts."""
     result: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    dispatched = func.sum(activity.c.dispatched)
     rows = connection.execute(
-        select(activity.c.hosting_id, activity.c.minute, activity.c.dispatched)
+        select(activity.c.hosting_id, activity.c.minute, dispatched)
         .where(activity.c.hosting_id.in_(list(hosting_ids)), activity.c.minute >= since_minute, activity.c.dispatched > 0)
+        .group_by(activity.c.hosting_id, activity.c.minute)
         .order_by(activity.c.hosting_id, activity.c.minute)
     )
-    for row in rows:
-        result[row.hosting_id].append((row.minute, row.dispatched))
+    for hosting_id, minute, count in rows:
+        result[hosting_id].append((minute, int(count)))
     return result
 
 
@@ -241,20 +265,21 @@ def signals(connection: Connection, hosting_id: int, plan: PlanSettings, now: fl
         counts = hourly_accepted(connection, hosting_id, (this_hour - 168) * 60, this_hour * 60)
         baseline = [counts.get(h, 0) for h in range(this_hour - 168, this_hour)]
     outcomes = connection.execute(
-        select(activity.c.sent, activity.c.bounced)
+        select(func.sum(activity.c.sent).label("sent"), func.sum(activity.c.bounced).label("bounced"))
         .where(
             activity.c.hosting_id == hosting_id,
             activity.c.minute >= max(minute - 7 * 24 * 60, first_minute),
             (activity.c.sent + activity.c.bounced) > 0,
         )
+        .group_by(activity.c.minute)
         .order_by(activity.c.minute.desc())
-        .limit(plan.bounce_window)  # every row holds at least one outcome
+        .limit(plan.bounce_window)  # every minute holds at least one outcome
     ).all()
     return Signals(
         accepted_hour=accepted,
         flagged_hour=flagged,
         hourly_baseline=baseline,
-        outcomes=[(row.sent, row.bounced) for row in outcomes],
+        outcomes=[(int(row.sent), int(row.bounced)) for row in outcomes],
         unknown_recent=recent["unknown_user"],
         complaints_recent=complaints,
     )

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from scriptmail.domains.answers import Finding, Verdict
 from scriptmail.domains.keys import Algorithm
+from scriptmail.store.activity import stripe_of
 from scriptmail.store.engine import upsert
 from scriptmail.store.hostings import SYSTEM_HOSTING
 from scriptmail.store.schema import dkim_keys, from_domains, hostings, sending_domains
@@ -137,16 +138,18 @@ def list_domains(connection: Connection, hosting_id: int | None = None) -> list[
     if hosting_id is not None:
         query = query.where(sending_domains.c.hosting_id == hosting_id)
     rows = [dict(row) for row in connection.execute(query).mappings()]
-    seen_query = select(from_domains, hostings.c.name.label("hosting")).join(hostings, hostings.c.id == from_domains.c.hosting_id)
+    seen = select(from_domains.c.hosting_id, from_domains.c.domain, func.sum(from_domains.c.messages).label("messages"))
     if hosting_id is not None:
-        seen_query = seen_query.where(from_domains.c.hosting_id == hosting_id)
+        seen = seen.where(from_domains.c.hosting_id == hosting_id)
+    summed = seen.group_by(from_domains.c.hosting_id, from_domains.c.domain).subquery()
+    seen_query = select(summed, hostings.c.name.label("hosting")).join(hostings, hostings.c.id == summed.c.hosting_id)
     counts = {(row.hosting_id, row.domain): row for row in connection.execute(seen_query)}
     for row in rows:
         seen = counts.pop((row["hosting_id"], row["domain"]), None)
-        row["messages"] = seen.messages if seen else 0
+        row["messages"] = int(seen.messages) if seen else 0
     for (_, domain), seen in sorted(counts.items(), key=lambda item: (item[1].hosting, item[0][1])):
         rows.append({"domain": domain, "state": "not-set-up", "reason": "seen, not set up", "checked_at": None,
-                     "hosting": seen.hosting, "hosting_id": seen.hosting_id, "messages": seen.messages})  # fmt: skip
+                     "hosting": seen.hosting, "hosting_id": seen.hosting_id, "messages": int(seen.messages)})  # fmt: skip
     return rows
 
 
@@ -251,16 +254,17 @@ def count_from_domains(connection: Connection, items: Iterable[tuple[int, str, s
         return
     statement = upsert(connection, from_domains)
     greatest = func.max if connection.dialect.name == "sqlite" else func.greatest
+    stripe = stripe_of(connection)
     connection.execute(
         statement.on_conflict_do_update(
-            index_elements=[from_domains.c.hosting_id, from_domains.c.domain],
+            index_elements=[from_domains.c.hosting_id, from_domains.c.domain, from_domains.c.stripe],
             set_={
                 **{name: from_domains.c[name] + statement.excluded[name] for name in ("messages", "signed", "platform", "failed")},
                 "last_at": greatest(from_domains.c.last_at, statement.excluded.last_at),
             },
         ),
         [
-            {"hosting_id": h, "domain": d, "messages": m, "signed": s, "platform": p, "failed": f, "last_at": at}
+            {"hosting_id": h, "domain": d, "stripe": stripe, "messages": m, "signed": s, "platform": p, "failed": f, "last_at": at}
             for (h, d), (m, s, p, f, at) in sorted(rows.items())
         ],
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, case, func, select
 
 from scriptmail.model import HostingState, RecipientStatus
 from scriptmail.store import activity
@@ -54,9 +54,14 @@ def _contains(column: Any, text: str) -> Any:
 
 def hosting_list(connection: Connection, filters: HostingFilters, now: float, offset: int = 0, limit: int = 100) -> HostingPage:
     """One page of hostings (name order) with state, plan, sent today and in the last hour, owners."""
-    today = activity_daily.alias("today")
+    today = (
+        select(activity_daily.c.hosting_id, func.sum(activity_daily.c.sent).label("sent"))
+        .where(activity_daily.c.day == activity.day_of(now))
+        .group_by(activity_daily.c.hosting_id)
+        .subquery("today")
+    )
     sent_today = func.coalesce(today.c.sent, 0)
-    source = hostings.outerjoin(today, and_(today.c.hosting_id == hostings.c.id, today.c.day == activity.day_of(now)))
+    source = hostings.outerjoin(today, today.c.hosting_id == hostings.c.id)
     conditions = [hostings.c.name != SYSTEM_HOSTING, hostings.c.deleted_at.is_(None)]
     if filters.state is not None:
         conditions.append(hostings.c.state == filters.state.value)
@@ -92,6 +97,7 @@ def hosting_list(connection: Connection, filters: HostingFilters, now: float, of
     hour = last_hour_sent(connection, ids, now)
     owners = owners_of(connection, ids)
     for row in rows:
+        row["sent_today"] = int(row["sent_today"])
         row["state"] = HostingState(row["state"])
         row["last_hour"] = hour.get(row["id"], 0)
         row["owners"] = owners.get(row["id"], [])

@@ -66,11 +66,11 @@ def failures(connection: Connection, hosting_id: int, start: float, end: float, 
 def day_counts(connection: Connection, hosting_id: int, day: date) -> dict[str, int]:
     names = ("sent", "bounced", "expired", "suppressed")
     row = connection.execute(
-        select(*(activity_daily.c[name] for name in names)).where(
+        select(*(func.sum(activity_daily.c[name]).label(name) for name in names)).where(
             activity_daily.c.hosting_id == hosting_id, activity_daily.c.day == day.toordinal()
         )
     ).first()
-    return {name: getattr(row, name) if row else 0 for name in names}
+    return {name: int(getattr(row, name) or 0) if row else 0 for name in names}
 
 
 def due(connection: Connection, days: list[date]) -> list[tuple[int, date]]:
@@ -84,6 +84,7 @@ def due(connection: Connection, days: list[date]) -> list[tuple[int, date]]:
     )
     rows = connection.execute(
         select(activity_daily.c.hosting_id, activity_daily.c.day)
+        .distinct()
         .join(hostings, hostings.c.id == activity_daily.c.hosting_id)
         .where(
             activity_daily.c.day.in_(ordinals),

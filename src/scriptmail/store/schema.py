@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -167,6 +168,14 @@ COUNTER_NAMES = (
 )  # fmt: skip
 
 
+# Counter rows are striped: a writer adds to its own stripe of a key (store.activity.stripe_of)
+# and readers sum over the stripes. Writers in several processes (PostgreSQL) then never wait on
+# one another's row lock, which each would hold through its commit's WAL flush; SQLite has one
+# writer and keeps stripe 0.
+def _stripe() -> Column:
+    return Column("stripe", SmallInteger, primary_key=True, server_default="0")
+
+
 def _counters() -> list[Column]:
     """Messages accepted by intake (and those scored as spam), recipients sent for the first time,
     sent, bounced (hard), bounced as unknown users, expired (given up or held too long), complaints,
@@ -180,6 +189,7 @@ activity = Table(
     metadata,
     Column("hosting_id", Id, ForeignKey("hostings.id"), primary_key=True),
     Column("minute", Integer, primary_key=True),  # UTC seconds // 60
+    _stripe(),
     *_counters(),
     Index("ix_activity_minute", "minute"),
 )
@@ -191,6 +201,7 @@ activity_daily = Table(
     metadata,
     Column("hosting_id", Id, ForeignKey("hostings.id"), primary_key=True),
     Column("day", Integer, primary_key=True),  # date.toordinal() of the local day
+    _stripe(),
     *_counters(),
 )
 
@@ -199,6 +210,7 @@ hosting_totals = Table(
     "hosting_totals",
     metadata,
     Column("hosting_id", Id, ForeignKey("hostings.id"), primary_key=True),
+    _stripe(),
     Column("sent", BigInteger, nullable=False, server_default="0"),
     Column("bounced", BigInteger, nullable=False, server_default="0"),
     Column("expired", BigInteger, nullable=False, server_default="0"),
@@ -213,6 +225,7 @@ script_counts = Table(
     metadata,
     Column("hosting_id", Id, ForeignKey("hostings.id"), primary_key=True),
     Column("script", String(500), primary_key=True),  # "" for mail without one
+    _stripe(),
     Column("messages", BigInteger, nullable=False, server_default="0"),
     Column("recipients", BigInteger, nullable=False, server_default="0"),
     Column("last_at", Float, nullable=False, server_default="0"),
@@ -458,6 +471,7 @@ from_domains = Table(
     metadata,
     Column("hosting_id", Id, ForeignKey("hostings.id"), primary_key=True),
     Column("domain", String(253), primary_key=True),
+    _stripe(),
     Column("messages", BigInteger, nullable=False, server_default="0"),
     Column("signed", BigInteger, nullable=False, server_default="0"),
     Column("platform", BigInteger, nullable=False, server_default="0"),

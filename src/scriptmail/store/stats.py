@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,14 +28,22 @@ _WAITING = (RecipientStatus.QUEUED, RecipientStatus.DEFERRED, RecipientStatus.SE
 
 def counters(connection: Connection, hosting_id: int, plan: PlanSettings, now: float) -> dict[str, int]:
     """The reference's counters: sent since creation, sent today, the daily limit, unsent total."""
-    totals = connection.execute(select(hosting_totals).where(hosting_totals.c.hosting_id == hosting_id)).first()
+    totals = _totals(connection, hosting_id)
     today = connection.execute(
-        select(activity_daily.c.sent).where(
+        select(func.sum(activity_daily.c.sent)).where(
             activity_daily.c.hosting_id == hosting_id, activity_daily.c.day == activity.day_of(now)
         )
     ).scalar()
     sent, bounced, expired, suppressed = (totals.sent, totals.bounced, totals.expired, totals.suppressed) if totals else (0, 0, 0, 0)
-    return {"sent": sent, "sentToday": today or 0, "maxPerDay": plan.max_per_day, "bounce": bounced + expired + suppressed}
+    return {"sent": sent, "sentToday": int(today or 0), "maxPerDay": plan.max_per_day, "bounce": bounced + expired + suppressed}
+
+
+def _totals(connection: Connection, hosting_id: int) -> SimpleNamespace | None:
+    """The hosting's totals since creation (its stripes added up), or None before its first count."""
+    row = connection.execute(
+        activity.folded(hosting_totals, "hosting_id").where(hosting_totals.c.hosting_id == hosting_id)
+    ).first()
+    return SimpleNamespace(**{name: int(value) for name, value in row._mapping.items()}) if row else None
 
 
 def status_counts(connection: Connection, hosting_id: int) -> dict[str, int]:
@@ -46,7 +55,7 @@ def status_counts(connection: Connection, hosting_id: int) -> dict[str, int]:
             .group_by(recipients.c.status)
         ).all()
     )
-    totals = connection.execute(select(hosting_totals).where(hosting_totals.c.hosting_id == hosting_id)).first()
+    totals = _totals(connection, hosting_id)
     final = {name: getattr(totals, name) if totals else 0 for name in ("sent", "bounced", "expired", "purged", "suppressed")}
     return {status.value: int(waiting.get(status.value, 0) or final.get(status.value, 0)) for status in RecipientStatus}
 
@@ -57,18 +66,20 @@ def daily_volumes(connection: Connection, hosting_id: int, now: float, days: int
     rows = {
         row.day: row
         for row in connection.execute(
-            select(activity_daily).where(activity_daily.c.hosting_id == hosting_id, activity_daily.c.day > last - days)
+            activity.folded(activity_daily, "hosting_id", "day").where(
+                activity_daily.c.hosting_id == hosting_id, activity_daily.c.day > last - days
+            )
         )
     }
     return [
         {
             "date": date.fromordinal(day).isoformat(),
-            "accepted": rows[day].accepted if day in rows else 0,
-            "sent": rows[day].sent if day in rows else 0,
-            "bounced": rows[day].bounced if day in rows else 0,
-            "expired": rows[day].expired if day in rows else 0,
-            "held": rows[day].held if day in rows else 0,
-            "suppressed": rows[day].suppressed if day in rows else 0,
+            "accepted": int(rows[day].accepted) if day in rows else 0,
+            "sent": int(rows[day].sent) if day in rows else 0,
+            "bounced": int(rows[day].bounced) if day in rows else 0,
+            "expired": int(rows[day].expired) if day in rows else 0,
+            "held": int(rows[day].held) if day in rows else 0,
+            "suppressed": int(rows[day].suppressed) if day in rows else 0,
         }
         for day in range(last - days + 1, last + 1)
     ]
@@ -152,21 +163,12 @@ def bounces(connection: Connection, hosting_id: int, limit: int = 20, offset: in
 def scripts(connection: Connection, hosting_id: int, limit: int = 50) -> list[dict[str, Any]]:
     """Originating scripts by how much they sent, with when they last sent and how many of their
     recipients bounced (hard bounces and DSNs; expired mail is not counted against the script)."""
+    summed = activity.folded(script_counts, "hosting_id", "script").where(script_counts.c.hosting_id == hosting_id).subquery()
     return [
-        dict(row._mapping)
-        for row in connection.execute(
-            select(
-                script_counts.c.script,
-                script_counts.c.messages,
-                script_counts.c.recipients,
-                script_counts.c.last_at,
-                script_counts.c.bounced,
-            )
-            .where(script_counts.c.hosting_id == hosting_id)
-            .order_by(script_counts.c.messages.desc())
-            .limit(limit)
-        )
-    ]
+        {"script": row.script, "messages": int(row.messages), "recipients": int(row.recipients),
+         "last_at": row.last_at, "bounced": int(row.bounced)}
+        for row in connection.execute(select(summed).order_by(summed.c.messages.desc(), summed.c.script).limit(limit))
+    ]  # fmt: skip
 
 
 def day_bounds(day: date, zone: ZoneInfo) -> tuple[float, float]:

@@ -14,16 +14,18 @@ import fcntl
 import logging
 import os
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from scriptmail.store import bus
+from scriptmail.store.activity import STRIPES
 from scriptmail.store.engine import for_writing
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ Operation = Callable[[Connection], Any]
 BulkOperation = Callable[[Connection, list[Any]], list[Any]]
 
 _STOP = object()
+# Transaction-level advisory lock on a counter stripe (the first key marks scriptmail's stripes).
+_TRY_STRIPE = text("SELECT pg_try_advisory_xact_lock(21332, :stripe)")
 
 
 class StoreUnavailable(Exception):
@@ -60,6 +64,8 @@ class Writer:
         self._started = False
         self._counting = threading.Lock()
         self._database = engine
+        self._striped = engine.dialect.name != "sqlite"
+        self._local = threading.local()
         self._lock_fd: int | None = None
         self.bus: bus.Bus | None = None  # gets the notices of SQLite transactions after their commit
         self.commits = 0
@@ -156,6 +162,8 @@ class Writer:
             kinds.setdefault(bulk, []).append(position)
         results: list[Any] = [None] * len(batch)
         with self._exclusive(), self._engine.begin() as connection:
+            if self._striped:
+                connection.info["stripe"] = self._own_stripe(connection)
             for bulk, positions in kinds.items():
                 outcome = bulk(connection, [batch[p][1] for p in positions])
                 for position, result in zip(positions, outcome):
@@ -167,6 +175,20 @@ class Writer:
             self.commits += 1
             self.operations += len(batch)
         return results
+
+    def _own_stripe(self, connection: Connection) -> int:
+        """A counter stripe no other transaction holds now, in any process or node: concurrent
+        writers then never queue on one hosting's counter rows, each holding its row locks through
+        its commit's WAL flush (schema._stripe). A thread keeps its stripe while it is free; after a
+        few taken ones it shares one, which only costs a wait."""
+        last = getattr(self._local, "stripe", None)
+        tries = [last] if last is not None else []
+        tries += random.sample(range(STRIPES), 3)
+        for stripe in tries:
+            if connection.execute(_TRY_STRIPE, {"stripe": stripe}).scalar():
+                break
+        self._local.stripe = stripe
+        return stripe
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
