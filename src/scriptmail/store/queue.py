@@ -43,14 +43,17 @@ def domain_of(address: str) -> str:
 def insert_submissions(connection: Connection, items: list[tuple[Submission, float]]) -> list[int]:
     """Store many messages, their bodies and one queued row per recipient; return their queue ids.
 
-    Three statements whatever the number of messages: this is the writer's hot path.
+    A few statements whatever the number of messages: this is the writer's hot path.
     """
     if not items:
         return []
     hosting_ids = {submission.hosting_id for submission, _ in items}
+    states = select(hostings.c.id, hostings.c.state).where(hostings.c.id.in_(hosting_ids))
     if connection.dialect.name == "postgresql":
         # A BLOCK takes the hosting row FOR UPDATE: it waits for this commit, or this waits for it.
-        connection.execute(select(hostings.c.id).where(hostings.c.id.in_(hosting_ids)).with_for_update(read=True))
+        states = states.with_for_update(read=True)
+    # Mail for a hosting that does not send (blocked, purging, spam, bounce) is held from the start.
+    holding = {hosting_id for hosting_id, state in connection.execute(states) if holds_mail(HostingState(state))}
     message_ids = list(
         connection.execute(
             insert(messages).returning(messages.c.id, sort_by_parameter_order=True),
@@ -95,11 +98,6 @@ def insert_submissions(connection: Connection, items: list[tuple[Submission, flo
             for message_id, (submission, now) in zip(message_ids, items)
             for address in submission.recipients
         ],
-    )
-    # Mail for a hosting that does not send (blocked, purging, spam, bounce) is held from the start.
-    sending = [state.value for state in HostingState if not holds_mail(state)]
-    holding = set(
-        connection.execute(select(hostings.c.id).where(hostings.c.id.in_(hosting_ids), hostings.c.state.not_in(sending))).scalars()
     )
     if holding:
         connection.execute(
