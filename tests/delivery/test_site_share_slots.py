@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from scriptmail.delivery.site_share import KEEP_SLOT, SharedSites
+from scriptmail.delivery.site_share import FULL_FOR, KEEP_SLOT, SharedSites
 from scriptmail.shaping.shaper import Shaper
 from scriptmail.shaping.sites import Limits, build_table
 from scriptmail.store import site_shares
@@ -51,3 +51,22 @@ async def test_stopping_gives_back_every_kept_slot(engine: Engine) -> None:
     assert shares.run(site_shares.open_connections, clock.now) == {"google": 1, "yahoo": 1}
     await here.release_idle(older_than=0)
     assert shares.run(site_shares.open_connections, clock.now) == {}
+
+
+async def test_a_full_site_is_asked_once_for_all_the_connections_waiting_here(engine: Engine) -> None:
+    """Another process holds the site's only connection: the twenty connections waiting here cost
+    the store one call between them, and the site is asked again once FULL_FOR has passed."""
+    clock = Clock()
+    shares = SiteShares(engine)
+    holder = SharedSites(Shaper(build_table(DEFAULT, {}, shipped={})), shares, "node-a", clock)
+    waiting = SharedSites(Shaper(build_table(DEFAULT, {}, shipped={})), shares, "node-b", clock)
+    assert await holder.open("google", 1)
+    calls = waiting.store_calls
+    for _ in range(20):
+        assert not await waiting.open("google", 1)
+    assert waiting.store_calls == calls + 1
+    assert await waiting.open("yahoo", 1)  # other sites are asked as usual
+    await holder.close("google")
+    await holder.release_idle(older_than=0)
+    clock.now += FULL_FOR
+    assert await waiting.open("google", 1)

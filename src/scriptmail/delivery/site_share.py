@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 KEEP_TOKENS = 2.0  # reserved tokens not used within this many seconds are let go (never used)
 KEEP_SLOT = 1.0  # a closed connection's slot is kept this long for the next connection to the site
+FULL_FOR = 0.1  # a site the store found full is not asked again by this process for this long
 
 
 class SharedSites:
@@ -38,6 +39,9 @@ class SharedSites:
         # Slots of connections that closed, still held in the store: the next connection to the
         # site takes one without asking (a busy site costs no store call per connection).
         self._idle: dict[str, list[float]] = {}
+        # Sites the store last found full, until when: the many connections waiting here for one
+        # busy site ask the store once per FULL_FOR between them, not each on its own.
+        self._full: dict[str, float] = {}
         self.store_calls = 0
 
     async def _call(self, work, *args):
@@ -86,6 +90,8 @@ class SharedSites:
                 del self._idle[site]
             self._open[site] = self._open.get(site, 0) + 1
             return True
+        if self._clock() < self._full.get(site, 0.0):
+            return False
         try:
             ok = await self._call(site_shares.open_slot, site, self._holder, limit, self._clock(), self.lease)
         except Exception as error:  # noqa: BLE001 - shaping must not stop delivery
@@ -93,6 +99,9 @@ class SharedSites:
             return True
         if ok:
             self._open[site] = self._open.get(site, 0) + 1
+            self._full.pop(site, None)
+        else:
+            self._full[site] = self._clock() + FULL_FOR
         return ok
 
     async def close(self, site: str) -> None:
