@@ -54,6 +54,8 @@ def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         ("[web]\napi_burst = 0\n", "web.api_burst"),
         ("[web]\nnice = 20\n", "web.nice"),
         ("[web]\nnice = -5\n", "web.nice"),
+        ("[web]\nmail_first_rate = -1\n", "web.mail_first_rate"),
+        ("[web]\nmail_first_rate = \"fast\"\n", "web.mail_first_rate"),
         ("[web]\napi_rate_per_minute = \"fast\"\n", "web.api_rate_per_minute"),
         ('database_url = "mysql://x"\n', "database_url"),
         ("[intake]\nlisen = \"127.0.0.1:25\"\n", "intake.lisen: unknown key"),

@@ -41,6 +41,7 @@ from scriptmail.store.mta_sts import StoredPolicies
 from scriptmail.store.secrets import shared_secret
 from scriptmail.store.system_mail import queue_system_mail
 from scriptmail.store.writer import Writer
+from scriptmail.web.mail_first import MailActivity
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,9 @@ class Gateway:
         self._servers: list[Any] = []
         self._tasks: list[asyncio.Task] = []
         self._closers: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        # The web part on the same event loop as intake yields to the mail (web.mail_first).
+        shared = "web" in self.parts and bool({"smtp", "sendmail", "maildrop"} & set(self.parts))
+        self.mail_activity = MailActivity() if shared else None
 
     def stop(self) -> None:
         self._stop.set()
@@ -216,6 +220,8 @@ class Gateway:
         self._closers.append(self.bus.close)
 
     def _mail_committed(self) -> None:
+        if self.mail_activity is not None:
+            self.mail_activity.accepted()
         if self.agent is not None:
             self.agent.wake()
         self.bus.mail_committed()  # delivery in the other processes and nodes
@@ -273,7 +279,7 @@ class Gateway:
             log.warning("the viewer's frame: port %d is taken, listening on a free one (set web.frame_listen)", frame_port)
             frame_sock = listening_socket(frame_host, 0)
         self.frame_port = frame_sock.getsockname()[1]
-        area_app, frame_app = create_app(context), create_frame_app(context)
+        area_app, frame_app = create_app(context, self.mail_activity), create_frame_app(context)
         area_app.state.frame_port = self.frame_port
         self.frame_app = frame_app
         servers = [(make_server(area_app), sock, "web"), (make_server(frame_app), frame_sock, "web-frame")]

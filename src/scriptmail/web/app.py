@@ -43,12 +43,14 @@ from scriptmail.web import (
 )
 from scriptmail.web.api import router
 from scriptmail.web.context import WebContext
+from scriptmail.web.mail_first import MailActivity, MailFirst
 from scriptmail.web.problems import problem
 from scriptmail.web.security_headers import SecurityHeaders
 from scriptmail.web.suppression_api import router as suppression_router
 
 
-def create_app(context: WebContext) -> FastAPI:
+def create_app(context: WebContext, mail: MailActivity | None = None) -> FastAPI:
+    """The areas and the API; `mail` is the intake of the same process, if it runs one (mail_first)."""
     app = FastAPI(
         title="scriptmail",
         summary="Control and track the mail a hosting's scripts send.",
@@ -83,6 +85,8 @@ def create_app(context: WebContext) -> FastAPI:
     app.mount("/static", StaticFiles(directory=Path(area.__file__).parent / "static"), name="static")
 
     app.add_middleware(SecurityHeaders)
+    if mail is not None and context.settings.web.mail_first_rate:
+        app.add_middleware(MailFirst, activity=mail, rate=context.settings.web.mail_first_rate)
 
     @app.exception_handler(pages.Redirect)
     async def to_login(request: Request, redirect: pages.Redirect) -> Response:

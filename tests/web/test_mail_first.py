@@ -1,0 +1,79 @@
+"""web.mail_first_rate: the web part that shares intake's event loop yields to arriving mail."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx2
+
+from scriptmail.web.mail_first import BUSY_FOR, MailActivity, Pacer
+from tests.support.gateway import RunningGateway, submit
+
+
+class Clock:
+    now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_pacer_gives_each_request_the_next_free_turn() -> None:
+    pacer = Pacer(rate=10)
+    assert [round(pacer.delay(0.0), 3) for _ in range(4)] == [0.0, 0.1, 0.2, 0.3]
+    assert pacer.delay(5.0) == 0.0  # after a quiet moment nobody waits for turns long gone
+    assert round(pacer.delay(5.0), 3) == 0.1
+
+
+def test_mail_counts_as_arriving_for_a_moment_after_each_message() -> None:
+    clock = Clock()
+    activity = MailActivity(clock)
+    assert not activity.busy()
+    activity.accepted()
+    clock.now += BUSY_FOR / 2
+    assert activity.busy()
+    clock.now += BUSY_FOR
+    assert not activity.busy()
+
+
+def _timed_requests(port: int, count: int) -> float:
+    with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        started = time.monotonic()
+        for _ in range(count):
+            assert client.get("/login").status_code == 200
+        return time.monotonic() - started
+
+
+def test_web_requests_wait_their_turn_while_mail_arrives_and_not_otherwise(make_gateway) -> None:
+    gateway: RunningGateway = make_gateway(web={"mail_first_rate": 10})
+    assert gateway.gateway.mail_activity is not None
+    web = gateway.gateway.web_port
+    stop = threading.Event()
+    sent: list[str] = []
+
+    def mail() -> None:
+        while not stop.is_set():
+            sent.append(submit(gateway.smtp_port, b"Subject: busy\r\n\r\nx\r\n", ["r@sink.test"]))
+
+    sender = threading.Thread(target=mail, daemon=True)
+    sender.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not sent and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sent, "no mail was accepted"
+        busy = _timed_requests(web, 30)
+    finally:
+        stop.set()
+        sender.join(30)
+    time.sleep(BUSY_FOR + 0.2)
+    quiet = _timed_requests(web, 30)
+    # Thirty requests at ten a second take at least 2.9 s while mail arrives; unpaced, a fraction.
+    assert busy >= 2.9, f"requests were not paced while mail arrived ({busy:.2f} s)"
+    assert quiet < 2.9, f"requests were paced with no mail arriving ({quiet:.2f} s)"
+    assert len(sent) > 1
+
+
+def test_a_web_part_with_no_intake_beside_it_is_never_paced(make_gateway) -> None:
+    gateway: RunningGateway = make_gateway(parts=("web",))
+    assert gateway.gateway.mail_activity is None
