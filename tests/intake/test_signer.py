@@ -95,8 +95,11 @@ async def test_unusable_keys_and_unsignable_mail_go_out_unsigned_with_a_log_line
     caplog.set_level(logging.WARNING)
     bad = Signer(shop, settings.model_copy(update={"key_file": tmp_path / "absent.key"}))
     result = await bad.signed(submission(hosting_id))
-    assert result.dkim == "" and result.data == MESSAGE
+    # Counted as a signing failure (scriptmail_dkim_messages_total reason="failed"), not "not-set-up".
+    assert result.dkim == "failed" and result.data == MESSAGE
     assert "cannot be used" in caplog.text and "absent.key" in caplog.text
+    other = await bad.signed(submission(hosting_id, "elsewhere.example", MESSAGE.replace(b"shop.example", b"elsewhere.example")))
+    assert other.dkim == ""  # a domain with no keys at all is still only "not set up"
     bad.close()
     signer = Signer(shop, settings)
     broken = await signer.signed(submission(hosting_id, data=b"From: web@shop.example\r\nnot a header\r\n\r\nx\r\n"))

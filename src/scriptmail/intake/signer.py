@@ -38,6 +38,9 @@ class Signer:
         self._clock = clock
         self._domains: dict[str, tuple[int, list[SigningKey]]] = {}  # A-label -> (hosting id, keys)
         self._loaded: dict[int, SigningKey] = {}  # key id -> its decrypted key
+        # Domains with verified keys that cannot be opened (a lost or corrupt master key): their
+        # mail goes out unsigned, counted as a signing failure, not as a domain never set up.
+        self._unusable: dict[str, int] = {}  # A-label -> hosting id
         self._refresh_at = 0.0
         self._refreshing: asyncio.Task | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dkim")
@@ -67,6 +70,7 @@ class Signer:
         vault: Vault | None = None
         loaded: dict[int, SigningKey] = {}
         domains: dict[str, tuple[int, list[SigningKey]]] = {}
+        unusable: dict[str, int] = {}
         for key_id, hosting_id, domain, selector, algorithm, encrypted in rows:
             key = self._loaded.get(key_id)
             if key is None:
@@ -76,19 +80,25 @@ class Signer:
                     key = SigningKey(domain, selector, algo, load_private(algo, vault.decrypt(encrypted)))
                 except (VaultError, KeyUnreadable, ValueError) as error:
                     log.error("DKIM key %s of %s cannot be used, mail goes out without it: %s", selector, domain, error)
+                    unusable[domain] = hosting_id
                     continue
             loaded[key_id] = key
             domains.setdefault(domain, (hosting_id, []))[1].append(key)
         for _, keys in domains.values():
             keys.sort(key=lambda k: _ORDER[k.algorithm])
         self._loaded, self._domains = loaded, domains
+        self._unusable = {domain: owner for domain, owner in unusable.items() if domain not in domains}
         self._refresh_at = time.monotonic() + REFRESH_SECONDS
 
     def choose(self, hosting_id: int, from_domain: str) -> tuple[str, list[SigningKey]]:
-        """("signed", the domain's keys), ("platform", the platform's keys) or ("", [])."""
+        """("signed", the domain's keys), ("platform", the platform's keys), ("failed", []) when the
+        keys that would sign it cannot be opened, or ("", [])."""
         labels = from_domain.split(".") if from_domain else []
         for start in range(len(labels) - 1):
-            found = self._domains.get(".".join(labels[start:]))
+            name = ".".join(labels[start:])
+            if self._unusable.get(name) == hosting_id:
+                return "failed", []
+            found = self._domains.get(name)
             if found is not None:
                 if found[0] == hosting_id and any(k.algorithm is Algorithm.RSA for k in found[1]):
                     return "signed", found[1]
@@ -96,6 +106,8 @@ class Signer:
         platform = self._domains.get(self._settings.platform_domain) if self._settings.platform_domain else None
         if platform is not None:
             return "platform", platform[1]
+        if self._settings.platform_domain in self._unusable:
+            return "failed", []
         return "", []
 
     async def signed(self, submission: Submission) -> Submission:
@@ -103,7 +115,7 @@ class Signer:
         await self._fresh()
         outcome, keys = self.choose(submission.hosting_id, submission.from_domain)
         if not keys:
-            return submission
+            return replace(submission, dkim=outcome) if outcome else submission
         try:
             loop = asyncio.get_running_loop()
             data = await loop.run_in_executor(self._executor, _fold_and_sign, submission.data, keys, self._clock())
