@@ -176,3 +176,17 @@ def test_entries_typed_in_unicode_or_punycode_stop_the_same_mail_and_are_found_a
         assert suppressions.remove(connection, PLATFORM, "trap-*@müller.example", 1001.0).found
     with engine.connect() as connection:
         assert suppressions.entries(connection, PLATFORM, 1001.0) == [] == suppressions.entries(connection, hosting_id, 1001.0)
+
+
+def test_requeue_matches_a_non_ascii_upper_case_local_part_on_both_stores(engine: Engine) -> None:
+    """SQLite's own lower() leaves É as it is; the store's lower() folds it as PostgreSQL does."""
+    hosting_id = _hosting(engine)
+    with for_writing(engine).begin() as connection:
+        suppressions.add(connection, hosting_id, "josé@x.test", 900.0, 30)
+    message = _submit(engine, "JOSÉ@x.test", now=1000.0)
+    _claim(engine, 1000.0)
+    assert _statuses(engine, message)["JOSÉ@x.test"][0] == "suppressed"
+    with for_writing(engine).begin() as connection:
+        removed = suppressions.remove(connection, hosting_id, "JOSÉ@x.test", 1001.0, requeue=True)
+    assert (removed.found, removed.requeued) == (True, 1)
+    assert _statuses(engine, message)["JOSÉ@x.test"][0] == "queued"

@@ -37,6 +37,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    # SQLite's own lower() changes ASCII letters only; PostgreSQL's every letter. Addresses with
+    # non-ASCII local parts (SMTPUTF8) must match the same way on both stores.
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value):
+    return value.lower() if isinstance(value, str) else value
 
 
 def _sqlite_begin(connection) -> None:
