@@ -1,6 +1,7 @@
 """The changes a hosting's customer makes (through the customer API or the customer area), each
 written with its audit entry in one transaction: the API and the area call the same function, so
-neither can forget the entry. Secrets (webhook secrets, private keys, passwords) are never kept."""
+neither can forget the entry. The operator's area uses the state and one-message changes too.
+Secrets (webhook secrets, private keys, passwords) are never kept."""
 
 from __future__ import annotations
 
@@ -122,19 +123,22 @@ def suppression_remove(connection: Connection, actor: Actor, name: str, hosting_
 
 
 def message_action(connection: Connection, actor: Actor, name: str, hosting_id: int, message_id: int, what: str,
-                   who: StateActor, now: float, addresses: list[str] | None = None) -> int:  # fmt: skip
-    """release, delete or resend one stored message; a refusal (NotAllowed, LookupError) leaves no entry."""
+                   who: StateActor, now: float, addresses: list[str] | None = None, reason: str = "") -> int:  # fmt: skip
+    """release, delete or resend one stored message (the operator's area too, with its note as
+    `reason`); a refusal (NotAllowed, LookupError) leaves no entry."""
     if what == "release":
-        count = one_message.release(connection, hosting_id, message_id, who, now)
+        count = one_message.release(connection, hosting_id, message_id, who, now, reason=reason)
     elif what == "delete":
-        count = one_message.delete(connection, hosting_id, message_id, who, now)
+        count = one_message.delete(connection, hosting_id, message_id, who, now, reason=reason)
     elif what == "resend":
-        count = one_message.resend(connection, hosting_id, message_id, who, now, addresses=addresses)
+        count = one_message.resend(connection, hosting_id, message_id, who, now, addresses=addresses, reason=reason)
     else:
         raise ValueError(f"no message action {what!r}")
     after: dict[str, Any] = {"recipients": count}
     if what == "resend" and addresses:
         after["to"] = list(addresses)
+    if reason:
+        after["reason"] = reason
     audit.record(connection, actor, f"message.{what}", f"message {message_id}", now, after=after, hosting=name)
     return count
 
