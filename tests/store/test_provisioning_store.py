@@ -16,7 +16,7 @@ from scriptmail.store.engine import for_writing
 def test_the_audit_log_keeps_who_what_and_the_object_before_and_after(engine: Engine) -> None:
     with for_writing(engine).begin() as connection:
         audit.record(connection, audit.Actor.token(7, "ops@example.net"), "hosting.update", "shop.example", 10.0,
-                     before={"plan": "pro"}, after={"plan": "starter", "note": "ünïcode"})  # fmt: skip
+                     before={"plan": "pro"}, after={"plan": "starter", "note": "ünïcode"}, hosting="shop.example")  # fmt: skip
         audit.record(connection, audit.CLI, "token.revoke", "3", 11.0)
     with engine.connect() as connection:
         rows, total = audit.entries(connection)
@@ -24,8 +24,27 @@ def test_the_audit_log_keeps_who_what_and_the_object_before_and_after(engine: En
         assert rows[1] | {"id": 0} == {
             "id": 0, "at": 10.0, "token_id": 7, "actor": "token 7 (ops@example.net)", "action": "hosting.update",
             "target": "shop.example", "before": {"plan": "pro"}, "after": {"plan": "starter", "note": "ünïcode"},
+            "hosting": "shop.example", "by_operator": True,
         }  # fmt: skip
         assert audit.entries(connection, token_id=7)[1] == 1 and audit.entries(connection, target="3")[0][0]["actor"] == "cli"
+        assert [row["action"] for row in audit.entries(connection, hosting="shop.example")[0]] == ["hosting.update"]
+
+
+def test_the_audit_log_keeps_hostile_labels_on_one_line_and_long_values_short(engine: Engine) -> None:
+    """A label is shown on one line of a page or a terminal: control characters are written out;
+    a value a customer typed is kept, cut to a bounded length, and never read back as markup."""
+    hostile = "evil\r\nX-Injected: yes\x1b[31m\x00" + "é" * 2000
+    with for_writing(engine).begin() as connection:
+        audit.record(connection, audit.Actor.user(hostile), "webhook.create", hostile, 5.0,
+                     after={"url": "https://x.example/" + "a" * 5000, "note": "<b>\x07</b>"}, hosting="shop.example")  # fmt: skip
+    with engine.connect() as connection:
+        (row,), total = audit.entries(connection, hosting="shop.example")
+        assert audit.entries(connection, hosting="other.example")[1] == 0
+    assert total == 1 and row["by_operator"] is False
+    assert row["actor"].startswith("user evil\\x0d\\x0aX-Injected: yes\\x1b[31m\\x00é")
+    assert len(row["actor"]) == audit.MAX_TEXT and row["actor"].endswith("…") and len(row["target"]) == audit.MAX_TEXT
+    assert not any(ord(c) < 32 for c in row["actor"] + row["target"])
+    assert len(row["after"]["url"]) == audit.MAX_DETAIL and row["after"]["note"] == "<b>\x07</b>"
 
 
 def test_an_idempotent_answer_is_kept_for_a_day_per_token(engine: Engine) -> None:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from scriptmail.control.states import Action, Actor
-from scriptmail.store import accounts
+from scriptmail.store import accounts, audit
 from scriptmail.store.engine import for_writing
 from scriptmail.store.hosting_control import change_state
 from tests.support.browser import PASSWORD, log_in
@@ -65,6 +65,10 @@ def test_each_new_language_fits_a_phone_on_every_main_page(gateway: RunningGatew
         change_state(connection, HOSTING, Action.BLOCK, Actor.CUSTOMER, time.time())
     submit(gateway.smtp_port, b"Subject: held\r\n\r\nWaiting.\r\n", ["later@sink.test"])
     (held,) = wait_status(gateway.engine, "held", 1)
+    with for_writing(gateway.engine).begin() as connection:  # a long and hostile entry for both audit pages
+        url = "https://hooks.example/" + "Zustellungsbenachrichtigung" * 20 + '?<img src=x onerror="document.title=1">'
+        audit.record(connection, audit.Actor.user("owner@shop.example"), "webhook.create", "webhook 1", time.time(),
+                     after={"url": url, "events": ["hosting.state_changed"]}, hosting=HOSTING)  # fmt: skip
 
     base = f"http://localhost:{gateway.gateway.web_port}"
     page = browser.new_page(viewport={"width": 360, "height": 800})
@@ -84,10 +88,12 @@ def test_each_new_language_fits_a_phone_on_every_main_page(gateway: RunningGatew
     _check(page, language, "dialog-unblock")
     page.keyboard.press("Escape")
     for path, name in (("/log", "log"), (f"/log/{sent['id']}", "message"), ("/held", "held"), ("/scripts", "scripts"),
-                       ("/domains", "domains"), ("/webhooks", "webhooks"), ("/test-send", "test-send"),
+                       ("/domains", "domains"), ("/webhooks", "webhooks"), ("/test-send", "test-send"), ("/audit", "audit"),
                        (f"/mail/{held['queue_id']}", "viewer"), (f"/mail/{held['queue_id']}?confirm=delete", "viewer-delete")):  # fmt: skip
         page.goto(f"{base}/hostings/{HOSTING}{path}")
         _check(page, language, name)
+    page.goto(f"{base}/hostings/{HOSTING}/audit")
+    assert page.locator("main img").count() == 0 and "<img src=x" in page.locator("main table").inner_text()  # shown, not run
     page.goto(f"{base}/account")
     _check(page, language, "account")
     page.locator("form.logout-form").get_by_role("button").click()

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from scriptmail.control.states import Action, Actor
+from scriptmail.store import audit, suppressions
 from scriptmail.store import hostings as hosting_store
-from scriptmail.store import suppressions
 from scriptmail.store.engine import for_writing
 from scriptmail.store.hosting_control import change_state, history
 from scriptmail.store.schema import messages, recipients
@@ -96,6 +96,10 @@ def test_the_operator_releases_one_of_three_under_a_spam_block(gateway: RunningG
         state = hosting_store.find_hosting(connection, name=HOSTING).state.value
     assert (event["action"], event["actor"], event["to_state"], state) == ("release-one", "operator", "spam", "spam")
     assert f"message {ids['second']}" in event["reason"] and OPERATOR in event["reason"] and "support ticket 42" in event["reason"]
+    with gateway.engine.connect() as connection:  # and in the audit log, with the operator and the note
+        (logged,), _ = audit.entries(connection, action="message.release", hosting=HOSTING)
+    assert (logged["actor"], logged["by_operator"], logged["target"]) == (f"operator {OPERATOR}", True, f"message {ids['second']}")
+    assert logged["after"]["recipients"] == 1 and "support ticket 42" in logged["after"]["reason"]
 
 
 def test_the_operator_deletes_one_and_it_is_never_sent(gateway: RunningGateway, area, sink: Sink) -> None:

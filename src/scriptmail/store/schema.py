@@ -347,7 +347,12 @@ audit_log = Table(
     Column("target", String(400), nullable=False, server_default=""),
     Column("before", Text, nullable=True),
     Column("after", Text, nullable=True),
+    # The hosting a change concerns (None: an account, a user, a platform-wide endpoint): its owner
+    # reads its trail by it. by_operator: 1 when the platform made the change, 0 for its customer.
+    Column("hosting", String(253), nullable=True),
+    Column("by_operator", Integer, nullable=False, server_default="1"),
     Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_hosting", "hosting", "id"),
 )
 
 # Answers to POSTs that carried an Idempotency-Key, per token: the same key and body get the same

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import Response
 
-from scriptmail.store import accounts, web_sessions
+from scriptmail.store import accounts, customer_changes, web_sessions
 from scriptmail.web import throttle
 from scriptmail.web.pages import CsrfField, Page, PasswordField, logged_in, posted, see, too_many_attempts
 
@@ -69,7 +69,7 @@ async def change_password(
     if new != again:
         return await _render(page, 400, password_error=page._("The two new passwords differ."))
     hashed = await asyncio.to_thread(accounts.password_hash, new)  # slow on purpose: not in the writer
-    await context.write(lambda c: accounts.set_password(c, user.email, hashed=hashed))
+    await context.write(lambda c: customer_changes.password_changed(c, page.audit_actor, user, hashed, now))
     await context.write(lambda c: web_sessions.close_other_sessions(c, user, page.session_id))
     await page.flash("ok", page._("Your password has been changed; your other sessions are closed."))
     return see("/account")
@@ -89,7 +89,7 @@ async def create_token(
     tokens = await page.context.read(lambda c: accounts.tokens_of(c, user))
     if sum(1 for t in tokens if t["revoked_at"] is None) >= MAX_TOKENS:
         return await _render(page, 400, token_error=page._("You have %(n)s active tokens: revoke one first.", n=MAX_TOKENS))
-    token_id, token = await page.context.write(lambda c: accounts.create_token(c, user, label))
+    token_id, token = await page.context.write(lambda c: customer_changes.token_create(c, page.audit_actor, user, label, page.context.clock()))
     return await _render(page, new_token={"id": token_id, "label": label, "token": token})
 
 
@@ -97,7 +97,7 @@ async def create_token(
 async def revoke_token(request: Request, token_id: int, csrf: CsrfField = "") -> Response:
     page = await posted(request, csrf)
     try:
-        await page.context.write(lambda c: accounts.revoke_token(c, token_id, page.user))
+        await page.context.write(lambda c: customer_changes.token_revoke(c, page.audit_actor, page.user, token_id, page.context.clock()))
     except accounts.AccountError:
         raise HTTPException(404, page._("No such token.")) from None
     await page.flash("ok", page._("The token has been revoked: it no longer opens the API."))

@@ -212,9 +212,11 @@ class AuditEntry(BaseModel):
     id: int
     at: float
     token_id: int | None
-    actor: str
+    actor: str = Field(description="`token N (EMAIL)`, `operator EMAIL`, `user EMAIL` (a customer in the customer area), `cli (uid N)`.")
+    by_operator: bool = Field(description="false: the hosting's customer made the change (through the customer API or area).")
     action: str
     target: str
+    hosting: str | None = Field(description="The hosting the change concerns; null for a user, a token or a platform-wide endpoint.")
     before: Any
     after: Any
 
@@ -351,7 +353,7 @@ def _apply_domains(connection, context: WebContext, caller: accounts.Caller, hos
         audit.record(
             connection, _actor(caller), "hosting.sending_domains", hosting.name, now, before=[display(name) for name in current],
             after={"sending_domains": sorted(display(name) for name in request.wanted),
-                   "moved_from": {display(name): owner for name, owner in sorted(owners.items())}},
+                   "moved_from": {display(name): owner for name, owner in sorted(owners.items())}}, hosting=hosting.name,
         )  # fmt: skip
 
 
@@ -401,7 +403,7 @@ def _create(connection, context: WebContext, caller: accounts.Caller, name: str,
         hosting = hosting_store.update_hosting(connection, name, language=fields.language, report_to=fields.report_to or "")
     except hosting_store.HostingError as error:
         raise HTTPException(409, str(error)) from None
-    audit.record(connection, _actor(caller), "hosting.create", name, context.clock(), after=_plain(hosting))
+    audit.record(connection, _actor(caller), "hosting.create", name, context.clock(), after=_plain(hosting), hosting=name)
     return hosting
 
 
@@ -478,7 +480,8 @@ def _update(connection, context: WebContext, caller: accounts.Caller, before: Ho
     except hosting_store.HostingError as error:
         raise HTTPException(409, str(error)) from None
     if hosting != before:
-        audit.record(connection, _actor(caller), "hosting.update", before.name, now, before=_plain(before), after=_plain(hosting))
+        audit.record(connection, _actor(caller), "hosting.update", before.name, now, before=_plain(before), after=_plain(hosting),
+                     hosting=hosting.name)  # fmt: skip
     return hosting
 
 
@@ -518,7 +521,7 @@ async def delete_hosting(
         except provisioning.HostingBusy as busy:
             raise HTTPException(409, str(busy)) from None
         audit.record(connection, _actor(caller), "hosting.delete", name, context.clock(), before=_plain(before),
-                     after={"name": tombstone.name, "purged": purged})  # fmt: skip
+                     after={"name": tombstone.name, "purged": purged}, hosting=name)  # fmt: skip
         return Deleted(name=tombstone.name, purged=purged)
 
     return await context.write(remove)
@@ -538,7 +541,7 @@ async def rotate_smtp_password(request: Request, name: HostingName, caller: Prov
             provisioning.set_password_hash(connection, name, hashed)
         except hosting_store.HostingError:
             raise HTTPException(404, f"no hosting named {name}") from None
-        audit.record(connection, _actor(caller), "hosting.smtp_password", name, context.clock(), after={"smtp_auth": True})
+        audit.record(connection, _actor(caller), "hosting.smtp_password", name, context.clock(), after={"smtp_auth": True}, hosting=name)
 
     await context.write(store)
     return SmtpPassword(login=name, password=password)
@@ -723,18 +726,19 @@ async def list_plans(request: Request, caller: Reader) -> list[Plan]:
             for name, p in sorted(plans.items())]  # fmt: skip
 
 
-@router.get("/audit", response_model=AuditPage, summary="Changes made through the admin API and the CLI, newest first",
+@router.get("/audit", response_model=AuditPage, summary="Changes made through the admin API, the CLI, the areas and the customer API, newest first",
             responses=responses(401, 403, 422, 429))  # fmt: skip
 async def list_audit(
     request: Request, caller: Reader,
     target: Annotated[str, Query(max_length=400, pattern=_TEXT, description="A hosting's name, a user's address...")] = "",
     action: Annotated[str, Query(max_length=64, pattern=_TEXT, description="e.g. `hosting.create`.")] = "",
     token_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    hosting: Annotated[str, Query(max_length=253, pattern=_TEXT, description="Only the changes of this hosting.")] = "",
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:  # fmt: skip
     rows, total = await _context(request).read(
-        lambda c: audit.entries(c, target=target, action=action, token_id=token_id, offset=offset, limit=limit)
+        lambda c: audit.entries(c, target=target, action=action, token_id=token_id, hosting=hosting, offset=offset, limit=limit)
     )
     return AuditPage(items=[AuditEntry(**row) for row in rows], total=total, offset=offset, limit=limit)
 

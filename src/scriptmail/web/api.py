@@ -16,10 +16,10 @@ from pydantic import BaseModel, Field
 from scriptmail.control.states import REQUESTS, Actor, TransitionNotAllowed
 from scriptmail.international.addresses import display as display_address
 from scriptmail.model import REFERENCE_STATE, RecipientStatus
-from scriptmail.store import accounts, stats
+from scriptmail.store import accounts, audit, customer_changes, stats
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store import log as store_log
-from scriptmail.store.hosting_control import change_state, history
+from scriptmail.store.hosting_control import history
 from scriptmail.web.api_auth import current_caller
 from scriptmail.web.context import WebContext
 from scriptmail.web.fields import EMAIL_PATTERN
@@ -85,7 +85,13 @@ async def current_user_for(request: Request, caller: Annotated[accounts.Caller, 
     return caller.user
 
 
+async def current_actor(caller: Annotated[accounts.Caller, Depends(current_caller)]) -> audit.Actor:
+    """Who the audit log says made a change through the API: the token and its owner."""
+    return audit.Actor.token(caller.token_id, caller.user.email, operator=caller.user.operator)
+
+
 User = Annotated[accounts.User, Depends(current_user)]
+AuditActor = Annotated[audit.Actor, Depends(current_actor)]
 Writer = Annotated[accounts.User, Depends(current_writer)]
 ByMethod = Annotated[accounts.User, Depends(current_user_for)]  # for routers whose routes share one dependency
 # A hosting's name as the server reads it (longer or with control characters: 422).
@@ -125,25 +131,25 @@ async def get_email(serviceName: ServiceName, user: User, context: Context) -> E
 
 @router.put("/hosting/web/{serviceName}/email", response_model=None, summary="Change the error-report recipient",
             responses=responses(400, 401, 403, 404, 422, 429))
-async def put_email(serviceName: ServiceName, body: EmailUpdate, user: Writer, context: Context) -> None:
+async def put_email(serviceName: ServiceName, body: EmailUpdate, user: Writer, actor: AuditActor, context: Context) -> None:
     await _hosting_id(context, user, serviceName)
     try:
-        await context.write(lambda c: hosting_store.update_hosting(c, serviceName, report_to=body.email or ""))
+        await context.write(lambda c: customer_changes.report_to(c, actor, serviceName, body.email or "", context.clock()))
     except hosting_store.HostingError as error:
         raise HTTPException(400, str(error)) from None
 
 
 @router.post("/hosting/web/{serviceName}/email/request", response_model=str, summary="Block, purge or unblock sending",
              responses=responses(401, 403, 404, 409, 422, 429))
-async def request_action(serviceName: ServiceName, body: EmailRequest, user: Writer, context: Context) -> str:
+async def request_action(serviceName: ServiceName, body: EmailRequest, user: Writer, actor: AuditActor, context: Context) -> str:
     """Answers the hosting's state after the action (in the reference's names). A purge runs in
     the background: the state is `purging` until it is done, then `ok`."""
     await _hosting_id(context, user, serviceName)
     action = REQUESTS[body.action]
-    actor = Actor.OPERATOR if user.operator else Actor.CUSTOMER
+    who = Actor.OPERATOR if user.operator else Actor.CUSTOMER
     reason = f"{body.action.lower()} requested through the API by {user.email}"
     try:
-        change = await context.write(lambda c: change_state(c, serviceName, action, actor, context.clock(), reason=reason))
+        change = await context.write(lambda c: customer_changes.state(c, actor, serviceName, action, who, context.clock(), reason))
     except TransitionNotAllowed as refused:
         raise HTTPException(409, refused.reason) from None
     await context.settle(change)  # once this answers, no new delivery starts

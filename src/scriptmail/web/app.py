@@ -20,12 +20,14 @@ from scriptmail.web import (
     admin_api,
     admin_sites_api,
     area,
+    area_audit,
     area_domains,
     area_log,
     area_suppression,
     area_test_send,
     area_viewer,
     area_webhooks,
+    audit_api,
     domains_api,
     exports,
     exports_api,
@@ -61,6 +63,7 @@ def create_app(context: WebContext, mail: MailActivity | None = None) -> FastAPI
     app.state.context = context
     app.include_router(router)
     app.include_router(suppression_router)
+    app.include_router(audit_api.router)
     app.include_router(admin_api.router)
     app.include_router(admin_sites_api.router)
     app.include_router(webhooks_api.router)
@@ -70,6 +73,7 @@ def create_app(context: WebContext, mail: MailActivity | None = None) -> FastAPI
     app.include_router(domains_api.router)
     app.include_router(area_domains.router)
     app.include_router(area_suppression.router)
+    app.include_router(area_audit.router)
     app.include_router(area_viewer.router)
     app.include_router(viewer_api.router)
     app.include_router(operator.router)

@@ -20,7 +20,7 @@ from scriptmail.catalogues import N_
 from scriptmail.control.states import REQUESTS, SENDING_STATES, Actor
 from scriptmail.international.addresses import display
 from scriptmail.model import Hosting, HostingState
-from scriptmail.store import accounts, stats, web_sessions
+from scriptmail.store import accounts, customer_changes, stats, web_sessions
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.hosting_control import history, repeated_spam
 from scriptmail.web import charts, i18n, throttle
@@ -336,7 +336,7 @@ async def hosting_report_to(
     try:
         if not address:
             raise hosting_store.HostingError("empty")
-        await page.context.write(lambda c: hosting_store.update_hosting(c, name, report_to=address))
+        await page.context.write(lambda c: customer_changes.report_to(c, page.audit_actor, name, address, page.context.clock()))
     except hosting_store.HostingError:
         # The form again, with what was typed and why it was refused: nothing is lost.
         error = page._("This is not a valid e-mail address.")

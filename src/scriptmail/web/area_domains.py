@@ -21,6 +21,7 @@ from scriptmail.domains.names import DomainNameError, display, normalise
 from scriptmail.domains.provision import new_keys
 from scriptmail.domains.vault import VaultError
 from scriptmail.domains.view import describe
+from scriptmail.store import customer_changes
 from scriptmail.store import domains as store
 from scriptmail.web.pages import CsrfField, Page, logged_in, posted, see
 
@@ -92,7 +93,9 @@ async def domains_add(
     try:
         first = not await page.context.read(store.has_keys)
         keys = await asyncio.to_thread(new_keys, settings, page.context.clock(), (), None, first)
-        await page.context.write(lambda c: store.add_domain(c, hosting_id, a_label, keys, page.context.clock(), move=moving))
+        await page.context.write(
+            lambda c: customer_changes.domain_add(c, page.audit_actor, name, hosting_id, a_label, keys, page.context.clock(), move=moving)
+        )
     except store.DomainExists:
         return await _page(page, name, hosting_id, 409, typed, page._("This domain is already in the list."))
     except store.DomainTaken:
@@ -118,6 +121,7 @@ async def domains_check(request: Request, name: str, domain: DomainField = "", c
     if found is None or found["hosting_id"] != hosting_id:
         return await _page(page, name, hosting_id, 404, error=page._("This domain is not in the list."))
     await dns_check.check(page.context.engine, page.context.write, page.context.settings, page.context.clock(), a_label)
+    await page.context.write(lambda c: customer_changes.domain_checked(c, page.audit_actor, name, a_label, found["state"], page.context.clock()))
     return see(_url(name) + f"#d-{a_label}")
 
 
@@ -176,7 +180,7 @@ async def domains_rotate(
     settings = page.context.settings.domains
     try:
         keys = await asyncio.to_thread(new_keys, settings, page.context.clock(), taken, signing, False)
-        await page.context.write(lambda c: store.rotate(c, found["domain"], keys, page.context.clock()))
+        await page.context.write(lambda c: customer_changes.domain_rotate(c, page.audit_actor, name, found["domain"], keys, page.context.clock()))
     except VaultError:
         return await _page(page, name, hosting_id, 503, error=page._("Keys cannot be made right now; try again later."))
     except store.RotationRefused:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from scriptmail.catalogues import N_
-from scriptmail.store import suppressions
+from scriptmail.store import customer_changes, suppressions
 from scriptmail.suppression.rules import lookup_form, shown
 from scriptmail.web.pages import CsrfField, EmailField, FlagField, Page, logged_in, posted, see
 
@@ -86,7 +86,7 @@ async def remove(
         await page.flash("error", page._("Confirm the action first."))
         return see(_base(name))
     removed = await page.context.write(
-        lambda c: suppressions.remove(c, hosting_id, address, page.context.clock(), requeue=requeue == "yes")
+        lambda c: customer_changes.suppression_remove(c, page.audit_actor, name, hosting_id, address, page.context.clock(), requeue == "yes")
     )
     if not removed.found:
         await page.flash("error", page._("This address is not on the list."))

@@ -82,7 +82,7 @@ async def test_send(
     page = await posted(request, csrf)
     hosting_id = await page.owned(name)
     try:
-        test_id = await test_sends.send(page.context, hosting_id, name, email, sender, page.user.email)
+        test_id = await test_sends.send(page.context, hosting_id, name, email, sender, page.audit_actor, page.user.email)
     except test_sends.TestSendError as error:
         # The form again, with what was typed and why it was refused: nothing is lost.
         return await _form(page, name, hosting_id, status=400 if error.kind != "unavailable" else 503,

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from scriptmail.catalogues import N_
 from scriptmail.control.states import Actor
 from scriptmail.model import RecipientStatus
-from scriptmail.store import one_message
+from scriptmail.store import customer_changes, one_message
 from scriptmail.viewer import html as safe_html
 from scriptmail.viewer import mime, token
 from scriptmail.web import frame as frame_links
@@ -198,7 +198,7 @@ DONE = {
 }
 
 
-async def _act(request: Request, name: str, message_id: str, csrf: str, confirm: str, action: str, operation) -> Response:
+async def _act(request: Request, name: str, message_id: str, csrf: str, confirm: str, action: str, chosen: list[str] | None = None) -> Response:
     page = await posted(request, csrf)
     hosting_id = await page.owned(name)
     number = _message_id(page, message_id)
@@ -207,7 +207,11 @@ async def _act(request: Request, name: str, message_id: str, csrf: str, confirm:
         await page.flash("error", page._("Confirm the action first."))
         return see(base)
     actor = Actor.OPERATOR if page.user.operator else Actor.CUSTOMER
-    return await perform(page, action, lambda c: operation(c, hosting_id, number, actor, page.context.clock()), base)
+    return await perform(
+        page, action,
+        lambda c: customer_changes.message_action(c, page.audit_actor, name, hosting_id, number, action, actor, page.context.clock(), chosen),
+        base,
+    )  # fmt: skip
 
 
 async def perform(page: Page, action: str, run, back: str) -> Response:
@@ -225,12 +229,12 @@ async def perform(page: Page, action: str, run, back: str) -> Response:
 
 @router.post("/hostings/{name}/mail/{message_id}/release")
 async def release(request: Request, name: str, message_id: str, confirm: FlagField = "", csrf: CsrfField = "") -> Response:
-    return await _act(request, name, message_id, csrf, confirm, "release", one_message.release)
+    return await _act(request, name, message_id, csrf, confirm, "release")
 
 
 @router.post("/hostings/{name}/mail/{message_id}/delete")
 async def delete(request: Request, name: str, message_id: str, confirm: FlagField = "", csrf: CsrfField = "") -> Response:
-    return await _act(request, name, message_id, csrf, confirm, "delete", one_message.delete)
+    return await _act(request, name, message_id, csrf, confirm, "delete")
 
 
 @router.post("/hostings/{name}/mail/{message_id}/resend")
@@ -238,7 +242,4 @@ async def resend(
     request: Request, name: str, message_id: str, confirm: FlagField = "", csrf: CsrfField = "", to: AddressesField = None
 ) -> Response:
     chosen = [a for a in (to or []) if len(a) <= 320] or None
-    return await _act(
-        request, name, message_id, csrf, confirm, "resend",
-        lambda c, h, m, actor, now: one_message.resend(c, h, m, actor, now, addresses=chosen),
-    )  # fmt: skip
+    return await _act(request, name, message_id, csrf, confirm, "resend", chosen)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import Response
 
 from scriptmail.catalogues import N_
-from scriptmail.store import webhooks
+from scriptmail.store import customer_changes, webhooks
 from scriptmail.web.pages import CsrfField, Page, logged_in, posted, see
 from scriptmail.webhooks.addresses import MAX_URL
 from scriptmail.webhooks.events import SUBSCRIBABLE
@@ -92,8 +92,8 @@ async def add_webhook(
         return await _render(page, name, 400, error=page._("Choose at least one event."), form=form)
     try:
         endpoint, secret = await page.context.write(
-            lambda c: webhooks.create_endpoint(
-                c, name, url.strip(), chosen, time.time(), " ".join(description.split()), page.user.email,
+            lambda c: customer_changes.webhook_create(
+                c, page.audit_actor, name, url.strip(), chosen, time.time(), " ".join(description.split()), page.user.email,
                 cap=page.context.settings.webhooks.max_hosting_endpoints,
             )
         )
@@ -105,18 +105,19 @@ async def add_webhook(
     return await _render(page, name, new_secret={"id": endpoint.id, "secret": secret})
 
 
-async def _endpoint_action(request: Request, name: str, id: int, csrf: str, action) -> tuple[Page, Any]:
+async def _endpoint_action(request: Request, name: str, id: int, csrf: str, what: str, grace: float = 0) -> tuple[Page, Any]:
+    """One change of the hosting's endpoint `id`, audited with the signed-in user."""
     page = await posted(request, csrf)
     await page.owned(name)
     try:
-        return page, await page.context.write(lambda c: action(c, page))
+        return page, await page.context.write(lambda c: customer_changes.webhook_action(c, page.audit_actor, name, id, what, time.time(), grace))
     except webhooks.EndpointError:
         raise HTTPException(404, page._("No such webhook endpoint.")) from None
 
 
 @router.post("/hostings/{name}/webhooks/{id}/test")
 async def test_webhook(request: Request, name: str, id: int, csrf: CsrfField = "") -> Response:
-    page, _ = await _endpoint_action(request, name, id, csrf, lambda c, p: webhooks.queue_test(c, id, time.time(), name))
+    page, _ = await _endpoint_action(request, name, id, csrf, "test")
     await page.flash("ok", page._("A test event is on its way; its delivery appears below in a few seconds."))
     return see(_url(name))
 
@@ -124,19 +125,19 @@ async def test_webhook(request: Request, name: str, id: int, csrf: CsrfField = "
 @router.post("/hostings/{name}/webhooks/{id}/rotate")
 async def rotate_webhook(request: Request, name: str, id: int, csrf: CsrfField = "") -> Response:
     grace = request.app.state.context.settings.webhooks.rotation_grace
-    page, secret = await _endpoint_action(request, name, id, csrf, lambda c, p: webhooks.rotate_secret(c, id, time.time(), grace, name))
+    page, secret = await _endpoint_action(request, name, id, csrf, "rotate", grace)
     return await _render(page, name, new_secret={"id": id, "secret": secret, "grace_hours": f"{grace / 3600:g}"})
 
 
 @router.post("/hostings/{name}/webhooks/{id}/enable")
 async def enable_webhook(request: Request, name: str, id: int, csrf: CsrfField = "") -> Response:
-    page, _ = await _endpoint_action(request, name, id, csrf, lambda c, p: webhooks.enable_endpoint(c, id, name))
+    page, _ = await _endpoint_action(request, name, id, csrf, "enable")
     await page.flash("ok", page._("The endpoint is enabled again."))
     return see(_url(name))
 
 
 @router.post("/hostings/{name}/webhooks/{id}/remove")
 async def remove_webhook(request: Request, name: str, id: int, csrf: CsrfField = "") -> Response:
-    page, _ = await _endpoint_action(request, name, id, csrf, lambda c, p: webhooks.remove_endpoint(c, id, name))
+    page, _ = await _endpoint_action(request, name, id, csrf, "remove")
     await page.flash("ok", page._("The endpoint is removed."))
     return see(_url(name))

@@ -19,8 +19,9 @@ from scriptmail.domains.names import DomainNameError, display, normalise
 from scriptmail.domains.provision import new_keys
 from scriptmail.domains.vault import VaultError
 from scriptmail.domains.view import describe, with_checks
+from scriptmail.store import customer_changes
 from scriptmail.store import domains as store
-from scriptmail.web.api import Context, User, Writer, _hosting_id
+from scriptmail.web.api import AuditActor, Context, User, Writer, _hosting_id
 
 router = APIRouter(prefix="/1.0/hosting/web/{serviceName}/email/domains", tags=["sending domains"])
 
@@ -60,7 +61,7 @@ async def list_domains(serviceName: str, user: User, context: Context) -> list[d
 
 
 @router.post("", status_code=201, summary="Add a sending domain (its DKIM keys are generated, pending until DNS holds them)")
-async def add_domain(serviceName: str, body: DomainAdd, user: Writer, context: Context) -> dict[str, Any]:
+async def add_domain(serviceName: str, body: DomainAdd, user: Writer, actor: AuditActor, context: Context) -> dict[str, Any]:
     hosting_id = await _hosting_id(context, user, serviceName)
     name = _name(body.domain)
     first = not await context.read(store.has_keys)
@@ -69,7 +70,7 @@ async def add_domain(serviceName: str, body: DomainAdd, user: Writer, context: C
     except VaultError as error:
         raise HTTPException(503, f"signing keys cannot be made now: {error}") from None
     try:
-        await context.write(lambda c: store.add_domain(c, hosting_id, name, keys, context.clock()))
+        await context.write(lambda c: customer_changes.domain_add(c, actor, serviceName, hosting_id, name, keys, context.clock()))
     except (store.DomainTaken, store.DomainExists) as error:
         raise HTTPException(409, str(error)) from None
     return describe(await _found(context, hosting_id, name))
@@ -82,15 +83,16 @@ async def get_domain(serviceName: str, domain: str, user: User, context: Context
 
 
 @router.post("/{domain}/check", summary="Look the records up in DNS now")
-async def check_domain(serviceName: str, domain: str, user: Writer, context: Context) -> dict[str, Any]:
+async def check_domain(serviceName: str, domain: str, user: Writer, actor: AuditActor, context: Context) -> dict[str, Any]:
     hosting_id = await _hosting_id(context, user, serviceName)
     found = await _found(context, hosting_id, domain)
     await dns_check.check(context.engine, context.write, context.settings, context.clock(), found["domain"])
+    await context.write(lambda c: customer_changes.domain_checked(c, actor, serviceName, found["domain"], found["state"], context.clock()))
     return await with_checks(describe(await _found(context, hosting_id, domain)), context.settings)
 
 
 @router.post("/{domain}/rotate", summary="Start a key rotation: new selectors to publish; they sign once verified")
-async def rotate_domain(serviceName: str, domain: str, user: Writer, context: Context) -> dict[str, Any]:
+async def rotate_domain(serviceName: str, domain: str, user: Writer, actor: AuditActor, context: Context) -> dict[str, Any]:
     hosting_id = await _hosting_id(context, user, serviceName)
     found = await _found(context, hosting_id, domain)
     if found["state"] != "verified":
@@ -102,15 +104,15 @@ async def rotate_domain(serviceName: str, domain: str, user: Writer, context: Co
     except VaultError as error:
         raise HTTPException(503, f"signing keys cannot be made now: {error}") from None
     try:
-        await context.write(lambda c: store.rotate(c, found["domain"], keys, context.clock()))
+        await context.write(lambda c: customer_changes.domain_rotate(c, actor, serviceName, found["domain"], keys, context.clock()))
     except store.RotationRefused as error:
         raise HTTPException(409, str(error)) from None
     return describe(await _found(context, hosting_id, domain))
 
 
 @router.delete("/{domain}", status_code=204, summary="Remove a sending domain and its keys")
-async def remove_domain(serviceName: str, domain: str, user: Writer, context: Context) -> Response:
+async def remove_domain(serviceName: str, domain: str, user: Writer, actor: AuditActor, context: Context) -> Response:
     hosting_id = await _hosting_id(context, user, serviceName)
     found = await _found(context, hosting_id, domain)
-    await context.write(lambda c: store.remove_domain(c, found["domain"]))
+    await context.write(lambda c: customer_changes.domain_remove(c, actor, serviceName, found["domain"], context.clock()))
     return Response(status_code=204)

@@ -539,12 +539,15 @@ AUDIT_ROWS = 200
 
 @router.get("/audit")
 async def audit_page(request: Request) -> Response:
-    """The last changes made through the admin API, the operator area and the CLI, with who made each."""
+    """The last changes (the admin API, the operator area, the CLI, the customers' API and area),
+    with who made each; `?hosting=` keeps one hosting's."""
     page = await operator_page(request)
-    rows, total = await page.context.read(lambda c: audit.entries(c, limit=AUDIT_ROWS))
+    hosting = audit.clean(request.query_params.get("hosting", "").strip(), 253)
+    rows, total = await page.context.read(lambda c: audit.entries(c, hosting=hosting, limit=AUDIT_ROWS))
     return page.render(
         "operator_audit.html",
         total=total,
+        hosting=hosting,
         rows=[
             {
                 **row,

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from scriptmail.control.states import Actor, holds_mail
 from scriptmail.model import HostingState, RecipientStatus
-from scriptmail.store import one_message
+from scriptmail.store import customer_changes, one_message
 from scriptmail.web import exports
 from scriptmail.web.area_log import STATUS_LABELS
 from scriptmail.web.area_viewer import NO_MESSAGE, AddressesField, perform
@@ -28,7 +28,7 @@ router = APIRouter(prefix="/operator", include_in_schema=False)
 
 SHOWN = 100
 NoteField = Annotated[str, Form(max_length=500)]
-ACTIONS = {"release": one_message.release, "delete": one_message.delete, "resend": one_message.resend}
+ACTIONS = ("release", "delete", "resend")
 
 
 def _mail_url(name: str, message_id: int | None = None) -> str:
@@ -117,13 +117,12 @@ async def act(
         return see(back)
     reason = f"by operator {page.user.email} in the operator area" + (f": {note.strip()}" if note.strip() else "")
     chosen = [a for a in (to or []) if len(a) <= 320] or None
-    operation = ACTIONS[action]
     now = page.context.clock()
 
     def run(connection) -> int:
-        if action == "resend":
-            return operation(connection, hosting.id, number, Actor.OPERATOR, now, addresses=chosen, reason=reason)
-        return operation(connection, hosting.id, number, Actor.OPERATOR, now, reason=reason)
+        return customer_changes.message_action(
+            connection, page.audit_actor, hosting.name, hosting.id, number, action, Actor.OPERATOR, now, chosen, reason=reason
+        )
 
     return await perform(page, action, run, back)
 

@@ -18,8 +18,7 @@ from scriptmail.catalogues import N_
 from scriptmail.control.evidence import describe
 from scriptmail.control.states import Action, Actor, Context, TransitionNotAllowed, decide
 from scriptmail.model import HostingState
-from scriptmail.store import accounts, web_sessions
-from scriptmail.store.hosting_control import change_state
+from scriptmail.store import accounts, audit, customer_changes, web_sessions
 from scriptmail.web import i18n
 from scriptmail.web.context import WebContext
 
@@ -78,6 +77,11 @@ class Page:
         if self.session is None:
             raise Redirect("/login")
         return self.session.user
+
+    @property
+    def audit_actor(self) -> audit.Actor:
+        """Who the audit log says made a change from this page: `user EMAIL`, or `operator EMAIL`."""
+        return audit.Actor.session(self.user.email, self.user.operator)
 
     @property
     def locale(self) -> str:
@@ -151,11 +155,11 @@ class Page:
     async def change(
         self, name: str, action: Action, actor: Actor, reason: str, target: HostingState | None = None
     ) -> tuple[str, str]:
-        """Change a hosting's state and wait until it holds (once the page says "blocked", nothing
-        more goes out). Returns the flash to show: ("ok", what happened) or ("error", why not)."""
+        """Change a hosting's state (audited with the signed-in user) and wait until it holds (once
+        the page says "blocked", nothing more goes out). Returns the flash to show: ("ok", what happened) or ("error", why not)."""
         try:
             change = await self.context.write(
-                lambda c: change_state(c, name, action, actor, self.context.clock(), reason=reason, target=target)
+                lambda c: customer_changes.state(c, self.audit_actor, name, action, actor, self.context.clock(), reason, target)
             )
         except TransitionNotAllowed as refused:
             return "error", self._(refused.reason)

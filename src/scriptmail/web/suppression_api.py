@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from scriptmail.store import suppressions
+from scriptmail.store import customer_changes, suppressions
 from scriptmail.suppression.rules import EntryError, lookup_form
-from scriptmail.web.api import NOT_FOUND, ByMethod, Context
+from scriptmail.web.api import NOT_FOUND, AuditActor, ByMethod, Context
 from scriptmail.web.problems import responses
 
 router = APIRouter(prefix="/1.0/hosting/web/{serviceName}/email/suppressions", tags=["suppressions"])
@@ -59,7 +59,10 @@ class Removal(BaseModel):
 _ERRORS = responses(401, 404, 422, 429)
 
 
-async def _hosting(serviceName: Annotated[str, Path(max_length=253)], user: ByMethod, context: Context) -> int:
+ServiceName = Annotated[str, Path(max_length=253)]
+
+
+async def _hosting(serviceName: ServiceName, user: ByMethod, context: Context) -> int:
     """The hosting's id, or 404 before anything else is read (the body included)."""
     found = await context.visible_hosting(user, serviceName)
     if found is None:
@@ -101,11 +104,15 @@ async def list_suppressions(
     responses=responses(400, 401, 404, 422, 429),
     summary="Stop mailing an address (or a domain)",
 )  # fmt: skip
-async def add_suppression(hosting_id: Hosting, body: NewSuppression, context: Context) -> Suppression:
+async def add_suppression(
+    serviceName: ServiceName, hosting_id: Hosting, body: NewSuppression, actor: AuditActor, context: Context
+) -> Suppression:
     days = context.settings.delivery.suppression_days
 
     def add(connection) -> dict[str, Any]:
-        added = suppressions.add(connection, hosting_id, body.address, context.clock(), days, reason=body.reason or "manual")
+        added = customer_changes.suppression_add(
+            connection, actor, serviceName, hosting_id, body.address, context.clock(), days, body.reason or "manual"
+        )
         (row,) = [r for r in suppressions.entries(connection, hosting_id, context.clock(), search=added.value) if r["value"] == added.value]
         return row
 
@@ -121,10 +128,12 @@ async def add_suppression(hosting_id: Hosting, body: NewSuppression, context: Co
     summary="Mail this address again; with requeue=true, also what it stopped in the last 72 h",
 )  # fmt: skip
 async def remove_suppression(
-    hosting_id: Hosting, address: Annotated[str, Path(max_length=320)], context: Context,
+    serviceName: ServiceName, hosting_id: Hosting, address: Annotated[str, Path(max_length=320)], actor: AuditActor, context: Context,
     requeue: Annotated[bool, Query(description="Send again the mail suppressed in the last 72 hours.")] = False,
 ) -> Removal:  # fmt: skip
-    removed = await context.write(lambda c: suppressions.remove(c, hosting_id, address, context.clock(), requeue=requeue))
+    removed = await context.write(
+        lambda c: customer_changes.suppression_remove(c, actor, serviceName, hosting_id, address, context.clock(), requeue)
+    )
     if not removed.found:
         raise HTTPException(404, "this address is not on the suppression list")
     return Removal(address=lookup_form(address), requeued=removed.requeued)

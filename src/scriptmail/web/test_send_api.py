@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scriptmail.store import accounts
 from scriptmail.store import test_sends as store
 from scriptmail.web import test_sends
-from scriptmail.web.api import NOT_FOUND, ByMethod, Context
+from scriptmail.web.api import NOT_FOUND, AuditActor, ByMethod, Context
 from scriptmail.web.fields import EMAIL_PATTERN
 from scriptmail.web.problems import responses
 
@@ -73,12 +73,12 @@ def _model(row: dict) -> TestSend:
 @router.post("", response_model=TestSend, status_code=201, responses=responses(400, 401, 403, 404, 422, 429),
              summary="Send a test message through the hosting's own path (quota, signing, state)")  # fmt: skip
 async def send_test(
-    serviceName: Annotated[str, Path(max_length=253)], hosting: Hosting, body: NewTest, context: Context
+    serviceName: Annotated[str, Path(max_length=253)], hosting: Hosting, body: NewTest, actor: AuditActor, context: Context
 ) -> TestSend:
     """At most `web.test_sends_per_hour` per hosting and rolling hour: beyond, 429 with Retry-After."""
     hosting_id, user = hosting
     try:
-        test_id = await test_sends.send(context, hosting_id, serviceName, body.to, body.sender or "", user.email, via="API")
+        test_id = await test_sends.send(context, hosting_id, serviceName, body.to, body.sender or "", actor, user.email, via="API")
     except test_sends.TestSendError as error:
         raise HTTPException(503 if error.kind == "unavailable" else 400, error.detail) from None
     except store.TooManyTests as error:

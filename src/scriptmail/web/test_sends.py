@@ -11,8 +11,8 @@ from typing import Any
 from scriptmail.intake.accept import Provenance
 from scriptmail.intake.checks import Refused, check_address
 from scriptmail.model import Origin
+from scriptmail.store import audit, test_sends
 from scriptmail.store import domains as domain_store
-from scriptmail.store import test_sends
 from scriptmail.store.writer import StoreUnavailable
 from scriptmail.testsend import message, outcome
 from scriptmail.web.context import WebContext
@@ -62,7 +62,7 @@ def _address(text: str) -> str:
 
 
 async def send(
-    context: WebContext, hosting_id: int, hosting_name: str, to: str, sender: str, by: str, via: str = "customer area"
+    context: WebContext, hosting_id: int, hosting_name: str, to: str, sender: str, actor: audit.Actor, by: str, via: str = "customer area"
 ) -> int:
     """Send one test message; its id in test_sends. TestSendError, or TooManyTests past the hour's allowance."""
     address = _address(to)
@@ -75,7 +75,14 @@ async def send(
         raise TestSendError("unavailable", "this process does not take mail")
     now = context.clock()
     limit = context.settings.web.test_sends_per_hour
-    test_id = await context.write(lambda c: test_sends.reserve(c, hosting_id, sender, address, by, now, limit))
+
+    def reserve(connection) -> int:
+        """The test counted against the hour, and audited, before it goes (a refused one too)."""
+        test_id = test_sends.reserve(connection, hosting_id, sender, address, by, now, limit)
+        audit.record(connection, actor, "test.send", f"test {test_id}", now, after={"to": address, "sender": sender}, hosting=hosting_name)
+        return test_id
+
+    test_id = await context.write(reserve)
     data = message.compose(hosting_name, sender, address, by, now, context.settings.hostname)
     # Shown as the message's provenance in the log: a test, who asked for it and where.
     provenance = Provenance(origin=Origin.SMTP, client=f"test send ({via})", command=f"test send by {by}"[:4096])

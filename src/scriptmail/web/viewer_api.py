@@ -15,9 +15,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from scriptmail.control.states import Actor
-from scriptmail.store import one_message
+from scriptmail.store import customer_changes, one_message
 from scriptmail.viewer import mime
-from scriptmail.web.api import NOT_FOUND, ByMethod, Context, ServiceName, _iso
+from scriptmail.web.api import NOT_FOUND, AuditActor, ByMethod, Context, ServiceName, _iso
 from scriptmail.web.problems import responses
 
 router = APIRouter(prefix="/1.0/hosting/web/{serviceName}/email/stored/{id}", tags=["messages"])
@@ -129,19 +129,21 @@ _ACTION_ERRORS = responses(401, 403, 404, 409, 422, 429)
 
 
 @router.post("/release", response_model=Done, responses=_ACTION_ERRORS, summary="Send one held message now; the rest stay held")
-async def release_message(hosting: Hosting, id: MessageId, context: Context) -> Done:
-    return await _act(context, lambda c: one_message.release(c, hosting[0], id, hosting[1], context.clock()))
+async def release_message(serviceName: ServiceName, hosting: Hosting, id: MessageId, actor: AuditActor, context: Context) -> Done:
+    return await _act(context, lambda c: customer_changes.message_action(c, actor, serviceName, hosting[0], id, "release", hosting[1], context.clock()))
 
 
 @router.post("/delete", response_model=Done, responses=_ACTION_ERRORS, summary="Delete one waiting or held message")
-async def delete_message(hosting: Hosting, id: MessageId, context: Context) -> Done:
-    return await _act(context, lambda c: one_message.delete(c, hosting[0], id, hosting[1], context.clock()))
+async def delete_message(serviceName: ServiceName, hosting: Hosting, id: MessageId, actor: AuditActor, context: Context) -> Done:
+    return await _act(context, lambda c: customer_changes.message_action(c, actor, serviceName, hosting[0], id, "delete", hosting[1], context.clock()))
 
 
 @router.post(
     "/resend", response_model=Done, responses=responses(400, 401, 403, 404, 409, 422, 429),
     summary="Send a bounced or expired message again (counted as new mail)",
 )  # fmt: skip
-async def resend_message(hosting: Hosting, id: MessageId, body: Resend, context: Context) -> Done:
+async def resend_message(serviceName: ServiceName, hosting: Hosting, id: MessageId, body: Resend, actor: AuditActor, context: Context) -> Done:
     to = body.to
-    return await _act(context, lambda c: one_message.resend(c, hosting[0], id, hosting[1], context.clock(), addresses=to))
+    return await _act(
+        context, lambda c: customer_changes.message_action(c, actor, serviceName, hosting[0], id, "resend", hosting[1], context.clock(), to)
+    )

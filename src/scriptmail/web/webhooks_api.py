@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from scriptmail.store import webhooks
-from scriptmail.web.api import ByMethod, Context, User, _hosting_id, _iso
+from scriptmail.store import customer_changes, webhooks
+from scriptmail.web.api import AuditActor, ByMethod, Context, User, _hosting_id, _iso
 from scriptmail.webhooks.addresses import MAX_URL
 from scriptmail.webhooks.events import SUBSCRIBABLE
 
@@ -115,12 +115,12 @@ async def list_webhooks(serviceName: Hosting, context: Context) -> list[WebhookE
 @router.post(
     "", response_model=WebhookCreated, status_code=201, responses={**_ERRORS, **_BAD_INPUT}, summary="Add a webhook endpoint"
 )
-async def create_webhook(serviceName: Hosting, body: WebhookCreate, user: User, context: Context) -> WebhookCreated:
+async def create_webhook(serviceName: Hosting, body: WebhookCreate, user: User, actor: AuditActor, context: Context) -> WebhookCreated:
     """The answer carries the signing secret, once: keep it in the receiver."""
     try:
         endpoint, secret = await context.write(
-            lambda c: webhooks.create_endpoint(
-                c, serviceName, body.url, body.events, context.clock(), body.description, user.email,
+            lambda c: customer_changes.webhook_create(
+                c, actor, serviceName, body.url, body.events, context.clock(), body.description, user.email,
                 cap=context.settings.webhooks.max_hosting_endpoints,
             )
         )
@@ -140,28 +140,28 @@ async def get_webhook(serviceName: Hosting, id: EndpointId, context: Context) ->
 
 
 @router.delete("/{id}", status_code=204, response_class=Response, responses=_ERRORS, summary="Remove a webhook endpoint")
-async def delete_webhook(serviceName: Hosting, id: EndpointId, context: Context) -> Response:
-    await _call(context, lambda c: webhooks.remove_endpoint(c, id, serviceName))
+async def delete_webhook(serviceName: Hosting, id: EndpointId, actor: AuditActor, context: Context) -> Response:
+    await _call(context, lambda c: customer_changes.webhook_action(c, actor, serviceName, id, "remove", context.clock()))
     return Response(status_code=204)
 
 
 @router.post("/{id}/rotate", response_model=WebhookSecret, responses=_ERRORS, summary="A new signing secret")
-async def rotate_webhook(serviceName: Hosting, id: EndpointId, context: Context) -> WebhookSecret:
+async def rotate_webhook(serviceName: Hosting, id: EndpointId, actor: AuditActor, context: Context) -> WebhookSecret:
     grace = context.settings.webhooks.rotation_grace
-    secret = await _call(context, lambda c: webhooks.rotate_secret(c, id, context.clock(), grace, serviceName))
+    secret = await _call(context, lambda c: customer_changes.webhook_action(c, actor, serviceName, id, "rotate", context.clock(), grace))
     return WebhookSecret(secret=secret, previous_valid_seconds=grace)
 
 
 @router.post("/{id}/enable", response_model=WebhookEndpoint, responses=_ERRORS, summary="Send to a disabled endpoint again")
-async def enable_webhook(serviceName: Hosting, id: EndpointId, context: Context) -> WebhookEndpoint:
-    await _call(context, lambda c: webhooks.enable_endpoint(c, id, serviceName))
+async def enable_webhook(serviceName: Hosting, id: EndpointId, actor: AuditActor, context: Context) -> WebhookEndpoint:
+    await _call(context, lambda c: customer_changes.webhook_action(c, actor, serviceName, id, "enable", context.clock()))
     return public(await context.read(lambda c: webhooks.get_endpoint(c, id, serviceName)))
 
 
 @router.post("/{id}/test", response_model=WebhookTest, status_code=202, responses=_ERRORS, summary="Send a test event")
-async def test_webhook(serviceName: Hosting, id: EndpointId, context: Context) -> WebhookTest:
+async def test_webhook(serviceName: Hosting, id: EndpointId, actor: AuditActor, context: Context) -> WebhookTest:
     """Queues a `webhook.test` event for this endpoint; its outcome appears in the deliveries."""
-    message = await _call(context, lambda c: webhooks.queue_test(c, id, context.clock(), serviceName))
+    message = await _call(context, lambda c: customer_changes.webhook_action(c, actor, serviceName, id, "test", context.clock()))
     return WebhookTest(webhook_id=f"msg_{message}")
 
 
