@@ -2,16 +2,16 @@
 each entry names the hosting it concerns, so an operator can filter by it and its owner can read
 its trail
 
-Revision ID: 0021_audit_hosting
-Revises: 0020_reputation
+Revision ID: 0022_audit_hosting
+Revises: 0021_stripes
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021_audit_hosting"
-down_revision = "0020_reputation"
+revision = "0022_audit_hosting"
+down_revision = "0021_stripes"
 branch_labels = None
 depends_on = None
 
