@@ -36,6 +36,7 @@ MAX_BOUNCE_OFFSET = 10_000  # the reads of "Emails in error" grow with the offse
 HISTORY_ROWS = 50
 TOTALS = ("sent", "bounced", "expired", "purged", "complaints", "suppressed")  # hosting_totals' counters
 _ERROR_TOTALS = tuple(TOTALS.index(name) for name in ("bounced", "expired", "suppressed"))
+_CHARTED = tuple(COUNTER_NAMES.index(name) for name in sorted({*charts.DAY_SERIES, *charts.HOUR_SERIES}))
 
 # What each action does, said before it is confirmed (the guide's "Importante" notes).
 ACTIONS = {
@@ -152,11 +153,14 @@ class _Blocks:
 
 def _blocks(hosting_id: int, lang: str, operator: bool, limit: int, page_number: int, minute: int, snapshot: Snapshot) -> _Blocks:
     errors = tuple(snapshot.totals[i] for i in _ERROR_TOTALS)
+    # Today's counters of the charts' series: every count the charts show lands in today's row too
+    # (store.activity.bump), so mail accepted but not yet sent does not draw them again.
+    charted = tuple(snapshot.today[i] for i in _CHARTED)
     return _Blocks(
         top=(hosting_id, lang, "top", operator),
         top_stamp=(minute, snapshot),
         volumes=(hosting_id, lang, "volumes"),
-        volumes_stamp=(minute, snapshot.totals, snapshot.today),
+        volumes_stamp=(minute, charted),
         bounces=(hosting_id, lang, "bounces", limit, page_number),
         bounces_stamp=(minute, errors),
         events=(hosting_id, lang, "events"),
