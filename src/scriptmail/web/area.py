@@ -32,7 +32,6 @@ from scriptmail.web.pages import (
     FlagField,
     Page,
     PasswordField,
-    allowed,
     check_form,
     current_page,
     logged_in,
@@ -165,11 +164,7 @@ async def _permitted(page: Page, hosting_id: int) -> dict[str, tuple[bool, str]]
     snapshot = await page.context.read_small(lambda c: area_overview.read_snapshot(c, hosting_id, page.context.clock()))
     if snapshot is None:
         raise HTTPException(404, page._(NOT_FOUND))
-    permitted = {}
-    for key, (code, *_) in _ACTIONS.items():
-        ok, reason = allowed(snapshot.state, REQUESTS[code], _actor(page), snapshot.repeat_spam)
-        permitted[key] = (ok, page._(reason) if reason else "")  # the state machine always says why not
-    return permitted
+    return area_overview.permitted(page, snapshot, page.user.operator)
 
 
 def _badge(page: Page, hosting: Hosting) -> dict[str, Any]:

@@ -255,12 +255,18 @@ async def render(page: Page, request: Request, hosting_id: int, limit: int, page
     )
 
 
-def _top(page: Page, snapshot: Snapshot, operator: bool, latest_block: dict[str, Any] | None) -> bytes:
+def permitted(page: Page, snapshot: Snapshot, operator: bool) -> dict[str, tuple[bool, str]]:
+    """Whether each action is allowed now, and if not why (translated): the state machine always says."""
     actor = Actor.OPERATOR if operator else Actor.CUSTOMER
-    permitted = {}
+    answers = {}
     for key, (code, *_) in ACTIONS.items():
         ok, reason = allowed(snapshot.state, REQUESTS[code], actor, snapshot.repeat_spam)
-        permitted[key] = (ok, page._(reason) if reason else "")  # the state machine always says why not
+        answers[key] = (ok, page._(reason) if reason else "")
+    return answers
+
+
+def _top(page: Page, snapshot: Snapshot, operator: bool, latest_block: dict[str, Any] | None) -> bytes:
+    allowed_now = permitted(page, snapshot, operator)
     counters = snapshot.counters(page.context.settings.plan(snapshot.plan))
     view = {
         "name": snapshot.name, "state": snapshot.state.value, "state_label": page.state_label(snapshot.state),
@@ -273,12 +279,12 @@ def _top(page: Page, snapshot: Snapshot, operator: bool, latest_block: dict[str,
         "_hosting_top.html",
         hosting=view,
         base_url=base_url(snapshot.name),
-        can_block=permitted["block"][0],
-        can_purge=permitted["purge"][0],
-        can_unblock=permitted["unblock"][0],
-        block_hint=permitted["block"][1],
-        purge_hint=permitted["purge"][1],
-        unblock_hint=permitted["unblock"][1],
+        can_block=allowed_now["block"][0],
+        can_purge=allowed_now["purge"][0],
+        can_unblock=allowed_now["unblock"][0],
+        block_hint=allowed_now["block"][1],
+        purge_hint=allowed_now["purge"][1],
+        unblock_hint=allowed_now["unblock"][1],
         explanations={key: page._(text) for key, (_, _, _, text) in ACTIONS.items()},
         latest_block=latest_block,
     )
