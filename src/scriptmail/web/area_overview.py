@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
-from sqlalchemy import Connection, Select, and_, bindparam, func, select
+from sqlalchemy import Connection, Select, bindparam, func, select, true
 
 from scriptmail.catalogues import N_
 from scriptmail.config import PlanSettings
@@ -71,17 +71,26 @@ class Snapshot:
 
 
 def _snapshot_query() -> Select:
-    events = hosting_events
-    latest = select(func.max(events.c.id)).where(events.c.hosting_id == hostings.c.id).scalar_subquery()
+    events, hosting_id = hosting_events, bindparam("hosting_id")
+    latest = select(func.max(events.c.id)).where(events.c.hosting_id == hosting_id).scalar_subquery()
     spam_blocks = (
         select(func.count())
         .select_from(events)
-        .where(
-            events.c.hosting_id == hostings.c.id, events.c.action == Action.DETECT_SPAM.value, events.c.at >= bindparam("since")
-        )
+        .where(events.c.hosting_id == hosting_id, events.c.action == Action.DETECT_SPAM.value, events.c.at >= bindparam("since"))
         .scalar_subquery()
     )
-    today = and_(activity_daily.c.hosting_id == hostings.c.id, activity_daily.c.day == bindparam("day"))
+    # Sums without GROUP BY: always one row (NULLs before the first count), whether a counter is
+    # kept in one row or spread over several (striped counter rows add up the same way).
+    totals = (
+        select(*(func.sum(hosting_totals.c[name]).label(f"total_{name}") for name in TOTALS))
+        .where(hosting_totals.c.hosting_id == hosting_id)
+        .subquery("totals")
+    )
+    today = (
+        select(*(func.sum(activity_daily.c[name]).label(f"today_{name}") for name in COUNTER_NAMES))
+        .where(activity_daily.c.hosting_id == hosting_id, activity_daily.c.day == bindparam("day"))
+        .subquery("today")
+    )
     return (
         select(
             hostings.c.name,
@@ -89,15 +98,13 @@ def _snapshot_query() -> Select:
             hostings.c.plan,
             hostings.c.report_to,
             hostings.c.owner_email,
-            *(hosting_totals.c[name].label(f"total_{name}") for name in TOTALS),
-            *(activity_daily.c[name].label(f"today_{name}") for name in COUNTER_NAMES),
+            *totals.c,
+            *today.c,
             latest.label("latest_event"),
             spam_blocks.label("spam_blocks"),
         )  # fmt: skip
-        .select_from(
-            hostings.outerjoin(hosting_totals, hosting_totals.c.hosting_id == hostings.c.id).outerjoin(activity_daily, today)
-        )
-        .where(hostings.c.id == bindparam("hosting_id"))
+        .select_from(hostings.join(totals, true()).join(today, true()))
+        .where(hostings.c.id == hosting_id)
     )
 
 
