@@ -11,30 +11,27 @@ from __future__ import annotations
 
 import secrets
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from scriptmail.catalogues import N_
 from scriptmail.control.states import REQUESTS, SENDING_STATES, Actor
 from scriptmail.international.addresses import display
 from scriptmail.model import Hosting, HostingState
 from scriptmail.store import accounts, customer_changes, stats, web_sessions
 from scriptmail.store import hostings as hosting_store
-from scriptmail.store.hosting_control import history, repeated_spam
-from scriptmail.web import charts, i18n, throttle
+from scriptmail.web import area_overview, i18n, throttle
 from scriptmail.web.pages import (
     EXPIRED_FORM,
     LANGUAGE_COOKIE,
     LOGIN_COOKIE,
+    NOT_FOUND,
     SESSION_COOKIE,
     CsrfField,
     EmailField,
     FlagField,
     Page,
     PasswordField,
-    allowed,
     check_form,
     current_page,
     logged_in,
@@ -47,8 +44,8 @@ from scriptmail.web.pages import (
 
 router = APIRouter(include_in_schema=False)
 
-LIMITS = (10, 20, 50, 100)
-MAX_BOUNCE_OFFSET = 10_000  # the reads of "Emails in error" grow with the offset: keep them bounded
+LIMITS = area_overview.LIMITS
+MAX_BOUNCE_OFFSET = area_overview.MAX_BOUNCE_OFFSET
 
 
 # --- logging in and out ------------------------------------------------------------------
@@ -155,40 +152,19 @@ async def my_hostings(request: Request) -> Response:
     return page.render("hostings.html", hostings=await context.read(read))
 
 
-# What each action does, said before it is confirmed (the guide's "Importante" notes).
-_ACTIONS = {
-    "block": ("BLOCK", N_("Block sending"), "warning",
-              N_("No email is deleted: emails are held for up to 72 hours. During that time you can unblock sending or purge them.")),
-    "purge": ("PURGE", N_("Purge the sending queue"), "danger",
-              N_("Every email waiting to be sent is deleted for good, then sending is unblocked by itself. This can take a few minutes.")),
-    "unblock": ("UNBLOCK", N_("Unblock sending"), "primary",
-                N_("Sending resumes with the next email, and the held emails go back into the queue and are sent.")),
-}  # fmt: skip
+_ACTIONS = area_overview.ACTIONS
 
 
 def _actor(page: Page) -> Actor:
     return Actor.OPERATOR if page.user.operator else Actor.CUSTOMER
 
 
-async def _hosting_view(page: Page, hosting_id: int) -> tuple[dict[str, Any], dict[str, tuple[bool, str]]]:
-    """The hosting as its pages show it, and whether each action is allowed now (or why not)."""
-    context = page.context
-
-    def read(connection) -> tuple:
-        hosting = hosting_store.get_hosting(connection, hosting_id)
-        counters = stats.counters(connection, hosting_id, context.settings.plan(hosting.plan), context.clock())
-        return hosting, counters, repeated_spam(connection, hosting_id, context.clock())
-
-    hosting, counters, repeat = await context.read_small(read)
-    permitted = {}
-    for key, (code, *_) in _ACTIONS.items():
-        ok, reason = allowed(hosting.state, REQUESTS[code], _actor(page), repeat)
-        permitted[key] = (ok, page._(reason) if reason else "")  # the state machine always says why not
-    view = {
-        **_badge(page, hosting), "report_to": hosting.report_recipient, "sent": counters["sent"],
-        "sent_today": counters["sentToday"], "max_per_day": counters["maxPerDay"], "bounce": counters["bounce"],
-    }  # fmt: skip
-    return view, permitted
+async def _permitted(page: Page, hosting_id: int) -> dict[str, tuple[bool, str]]:
+    """Whether each action is allowed now (or why not), from the hosting's snapshot."""
+    snapshot = await page.context.read_small(lambda c: area_overview.read_snapshot(c, hosting_id, page.context.clock()))
+    if snapshot is None:
+        raise HTTPException(404, page._(NOT_FOUND))
+    return area_overview.permitted(page, snapshot, page.user.operator)
 
 
 def _badge(page: Page, hosting: Hosting) -> dict[str, Any]:
@@ -199,8 +175,7 @@ def _badge(page: Page, hosting: Hosting) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _base_url(name: str) -> str:
-    return f"/hostings/{quote(name, safe='')}"
+_base_url = area_overview.base_url
 
 
 @router.get("/hostings/{name}")
@@ -212,51 +187,10 @@ async def hosting_page(
     limit = limit if limit in LIMITS else 20
     # "Emails in error" pages back to MAX_BOUNCE_OFFSET; older errors are in the message log.
     page_number = max(0, min(page_number, MAX_BOUNCE_OFFSET // limit))
-    view, permitted = await _hosting_view(page, hosting_id)
-    now, zone = page.context.clock(), page.zone
-    rows, events, daily, hourly = await page.context.read(
-        lambda c: (
-            stats.bounces(c, hosting_id, limit=limit + 1, offset=page_number * limit), history(c, name, limit=50),
-            stats.daily_volumes(c, hosting_id, now), stats.hourly_volumes(c, hosting_id, now, zone),
-        )
-    )  # fmt: skip
-    return page.render(
-        "hosting.html",
-        refresh=view["purging"],
-        hosting=view,
-        base_url=_base_url(name),
-        can_block=permitted["block"][0],
-        can_purge=permitted["purge"][0],
-        can_unblock=permitted["unblock"][0],
-        block_hint=permitted["block"][1],
-        purge_hint=permitted["purge"][1],
-        unblock_hint=permitted["unblock"][1],
-        explanations={key: page._(text) for key, (_, _, _, text) in _ACTIONS.items()},
-        bounces=[
-            {"date": page.when(row["date"]), "to": row["to"], "message": f"{row['code'] or ''} {row['message']}".strip()}
-            for row in rows[:limit]
-        ],
-        limit=limit,
-        limits=LIMITS,
-        bounce_page=page_number,
-        more_bounces=len(rows) > limit,
-        last_bounce_page=page_number == MAX_BOUNCE_OFFSET // limit,
-        history=page.history(events),
-        latest_block=_latest_block(page, view, events),
-        charts=charts.hosting_charts(daily, hourly, page._),
-    )
-
-
-def _latest_block(page: Page, view: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The evidence of the automatic block the hosting is in now, for its state section."""
-    if view["state"] not in (HostingState.SPAM.value, HostingState.BOUNCE.value):
-        return None
-    for event in events:
-        if event["to_state"] == view["state"] and event["actor"] == Actor.POLICY.value and event.get("evidence"):
-            return {**event, **page.evidence(event["evidence"])}
-        if event["to_state"] != view["state"]:
-            break
-    return None
+    response = await area_overview.render(page, request, hosting_id, limit, page_number)
+    if response is None:
+        raise HTTPException(404, page._(NOT_FOUND))
+    return response
 
 
 def _fragment_or_page(page: Page, request: Request, fragment: str, status: int = 200, **values: Any) -> Response:
@@ -273,7 +207,7 @@ async def hosting_confirm(request: Request, name: str, key: str) -> Response:
     if key not in _ACTIONS:
         raise HTTPException(404, page._("Unknown action."))
     code, title, style, explain = _ACTIONS[key]
-    _, permitted = await _hosting_view(page, hosting_id)
+    permitted = await _permitted(page, hosting_id)
     ok, hint = permitted[key]
     return _fragment_or_page(
         page, request, "_confirm.html", key=key, code=code, title=page._(title), explain=page._(explain),
@@ -302,7 +236,7 @@ async def hosting_action(
     csrf: CsrfField = "",
 ) -> Response:
     page = await posted(request, csrf)
-    await page.owned(name)
+    hosting_id = await page.owned(name)
     if action not in REQUESTS:
         raise HTTPException(400, page._("Unknown action."))
     if confirm != "yes":
@@ -310,6 +244,7 @@ async def hosting_action(
         return see(_base_url(name))
     reason = f"{action.lower()} requested in the customer area by {page.user.email}"
     await page.flash(*await page.change(name, REQUESTS[action], _actor(page), reason))
+    area_overview.cache_of(request).forget(hosting_id)  # its kept blocks show the state before: free them now
     return see(_base_url(name))
 
 
@@ -319,7 +254,13 @@ async def hosting_report_to_form(request: Request, name: str) -> Response:
     hosting_id = await page.owned(name)
     hosting = await page.context.read(lambda c: hosting_store.get_hosting(c, hosting_id))
     return _fragment_or_page(
-        page, request, "_report_to.html", value=display(hosting.report_recipient), error=None, base_url=_base_url(name), hosting_name=name
+        page,
+        request,
+        "_report_to.html",
+        value=display(hosting.report_recipient),
+        error=None,
+        base_url=_base_url(name),
+        hosting_name=name,
     )
 
 
@@ -331,7 +272,7 @@ async def hosting_report_to(
     csrf: CsrfField = "",
 ) -> Response:
     page = await posted(request, csrf)
-    await page.owned(name)
+    hosting_id = await page.owned(name)
     address = email.strip()
     try:
         if not address:
@@ -344,5 +285,6 @@ async def hosting_report_to(
             "dialog_page.html", status=400, fragment="_report_to.html", value=address, error=error,
             base_url=_base_url(name), hosting_name=name,
         )  # fmt: skip
+    area_overview.cache_of(request).forget(hosting_id)
     await page.flash("ok", page._("The error report will go to %(email)s.", email=address))
     return see(_base_url(name))
