@@ -23,6 +23,7 @@ from scriptmail.delivery.pools import HostingFacts, Pool, matching_hostings, ope
 from scriptmail.delivery.retry import Schedule, status_for_reply
 from scriptmail.delivery.routing import RouteError, Router
 from scriptmail.delivery.site_share import SharedSites
+from scriptmail.delivery.slowdown_share import SharedSlowdowns
 from scriptmail.delivery.smtp_client import Outcome, SmtpClient, Transaction
 from scriptmail.international.addresses import display as display_address
 from scriptmail.model import AttemptResult, DueRecipient, RecipientStatus
@@ -124,7 +125,9 @@ class DeliveryAgent:
         self._wakeup = asyncio.Event()
         self._connections = asyncio.Semaphore(settings.concurrency)
         self.shaper = Shaper(settings.site_table(), settings.slow_seconds, settings.throttle_pause)
-        self.sites = SharedSites(self.shaper, SiteShares(engine), owner, clock, settings.site_lease)  # the limits all processes share
+        shares = SiteShares(engine)
+        self.sites = SharedSites(self.shaper, shares, owner, clock, settings.site_lease)  # the limits all processes share
+        self.slowdowns = SharedSlowdowns(self.shaper, shares, clock, changed=lambda: self._publish_now.set())
         self._site_freed: dict[str, asyncio.Event] = {}  # set when a connection to the site closes
         self.pools: dict[str, Pool] = open_pools(settings.pools, helo_name)
         self._pool_of: dict[int, str] = {}  # hosting id -> pool, for the hostings a rule names
@@ -147,6 +150,7 @@ class DeliveryAgent:
         self._tasks.add(publisher)
         await self.sites.start()
         self._tasks.add(asyncio.create_task(self.sites.renew_forever()))
+        self._tasks.add(asyncio.create_task(self.slowdowns.follow_forever()))
         released = await self._writer.submit(lambda c: queue.release_leases(c, self._owner, self._clock()))
         if released:
             log.info("re-queued %d recipients left in delivery by the previous run", released)
@@ -186,6 +190,11 @@ class DeliveryAgent:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._client.close_idle()
             await self.sites.release_idle(older_than=0)  # the other processes may use them now
+
+    def _spawn(self, work) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _log_waits(self) -> None:
         if self._gate is None or not self._gate.waits:
@@ -241,7 +250,9 @@ class DeliveryAgent:
             # RFC 8461 covers MX delivery only: a configured route or relay host is the operator's.
             plan = decision.plan(domain, await self._sts.policy(domain), [hop.host for hop in hops])
             if plan.unlisted:
-                log.warning("%s does not list MX host(s) %s", plan.demand.label() if plan.demand else domain, ", ".join(plan.unlisted))
+                log.warning(
+                    "%s does not list MX host(s) %s", plan.demand.label() if plan.demand else domain, ", ".join(plan.unlisted)
+                )
             if plan.refusal:
                 await self._record([Outcome(r, None, plan.refusal, "", started, 0.0) for t in transactions for r in t.recipients])
                 return
@@ -281,6 +292,7 @@ class DeliveryAgent:
             for outcome in outcomes[seen:]:
                 if self.shaper.observe(site, outcome.code, outcome.text, now):
                     self._publish_now.set()
+                    self._spawn(self.slowdowns.report(site))
                     log.warning("site %s asks to slow down (%s %s); its limits are now %s", site, outcome.code, outcome.text[:120],
                                 self.shaper.state(site, now).limits)  # fmt: skip
             seen = len(outcomes)

@@ -582,3 +582,19 @@ site_slots = Table(
     Column("expires_at", Float, nullable=False),
     Index("ix_site_slots_holder", "holder"),
 )
+
+# A site's slow-down shared by every delivery process and node (store.site_slowdowns, shaping.slowdown):
+# one process told to slow down writes it, the others read it each second. Beside the SQLite
+# database like site_budgets.
+site_slowdowns = Table(
+    "site_slowdowns",
+    metadata,
+    Column("site", String(253), primary_key=True),
+    Column("level", Integer, nullable=False),
+    Column("slowed_at", Float, nullable=False),
+    Column("paused_until", Float, nullable=False),
+    Column("recovers_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),  # nothing left of it after this: the readers skip it
+    Column("reason", Text, nullable=False, server_default=""),
+    Index("ix_site_slowdowns_ends_at", "ends_at"),
+)

@@ -1,0 +1,34 @@
+"""a site's slow-down shared by every delivery process: site_slowdowns
+
+Revision ID: 0021_site_slowdowns
+Revises: 0020_reputation
+Create Date: 2026-12-02
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0021_site_slowdowns"
+down_revision = "0020_reputation"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "site_slowdowns",
+        sa.Column("site", sa.String(length=253), nullable=False),
+        sa.Column("level", sa.Integer(), nullable=False),
+        sa.Column("slowed_at", sa.Float(), nullable=False),
+        sa.Column("paused_until", sa.Float(), nullable=False),
+        sa.Column("recovers_at", sa.Float(), nullable=False),
+        sa.Column("ends_at", sa.Float(), nullable=False),
+        sa.Column("reason", sa.Text(), server_default="", nullable=False),
+        sa.PrimaryKeyConstraint("site", name=op.f("pk_site_slowdowns")),
+    )
+    op.create_index("ix_site_slowdowns_ends_at", "site_slowdowns", ["ends_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_site_slowdowns_ends_at", table_name="site_slowdowns")
+    op.drop_table("site_slowdowns")
