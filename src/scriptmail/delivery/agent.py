@@ -127,6 +127,7 @@ class DeliveryAgent:
         self.shaper = Shaper(settings.site_table(), settings.slow_seconds, settings.throttle_pause)
         shares = SiteShares(engine)
         self.sites = SharedSites(self.shaper, shares, owner, clock, settings.site_lease)  # the limits all processes share
+        self.sites.before_release = client.close_parked  # an idle connection holds its slot until it is closed
         self.slowdowns = SharedSlowdowns(self.shaper, shares, clock, changed=lambda: self._publish_now.set())
         self._site_freed: dict[str, asyncio.Event] = {}  # set when a connection to the site closes
         self.pools: dict[str, Pool] = open_pools(settings.pools, helo_name)
@@ -320,7 +321,7 @@ class DeliveryAgent:
             async with self._connections:
                 await self._client.deliver(
                     hops, chunk, via_mx, allowed, withheld, demand,
-                    max_messages=limits.messages_per_connection, outcomes=outcomes, source=source,
+                    max_messages=limits.messages_per_connection, outcomes=outcomes, source=source, site=site,
                 )  # fmt: skip
             learn()
         if pool is not None:
