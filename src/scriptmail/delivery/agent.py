@@ -31,7 +31,7 @@ from scriptmail.mta_sts import decision
 from scriptmail.mta_sts.decision import TlsDemand
 from scriptmail.mta_sts.source import PolicySource
 from scriptmail.shaping.shaper import Shaper
-from scriptmail.store import delivery_sites, queue
+from scriptmail.store import delivery_sites, queue, site_deferred
 from scriptmail.store.hosting_control import STATE_REFRESH, held_hostings
 from scriptmail.store.site_shares import SiteShares
 from scriptmail.store.writer import Writer
@@ -132,6 +132,10 @@ class DeliveryAgent:
         self._site_freed: dict[str, asyncio.Event] = {}  # set when a connection to the site closes
         self.pools: dict[str, Pool] = open_pools(settings.pools, helo_name)
         self._pool_of: dict[int, str] = {}  # hosting id -> pool, for the hostings a rule names
+        # Recipient domains whose site came from their MX hosts: written with the snapshot, so that
+        # readers count a site's deferred mail without DNS (store.site_deferred).
+        self._domain_sites: dict[str, tuple[str, float]] = {}
+        self._unwritten_sites: dict[str, str] = {}
         self._publish_now = asyncio.Event()  # a site slowed down: show it without waiting for the period
         self._in_flight = 0
         self._room = asyncio.Event()
@@ -260,6 +264,8 @@ class DeliveryAgent:
             hops = [hop for hop in hops if hop.host in plan.hosts]
             demand = plan.demand
         site = self.shaper.table.site_of(domain, (hop.host for hop in hops) if via_mx else ())
+        if via_mx:
+            self._note_site(domain, site, started)
         state = self.shaper.state(site, started)
         count = sum(len(t.recipients) for t in transactions)
         state.in_flight += count
@@ -278,6 +284,17 @@ class DeliveryAgent:
             await asyncio.gather(*(self._one_connection(site, hops, via_mx, demand, pool, chunk) for pool, chunk in chunks))
         finally:
             state.in_flight -= count
+
+    def _note_site(self, domain: str, site: str, now: float) -> None:
+        if site == self.shaper.table.site_of(domain):
+            return  # the name alone says it: readers need no row
+        known = self._domain_sites.get(domain)
+        if known is not None and known[0] == site and now - known[1] < site_deferred.REWRITE_AFTER:
+            return
+        if len(self._domain_sites) > 100_000:
+            self._domain_sites.clear()
+        self._domain_sites[domain] = (site, now)
+        self._unwritten_sites[domain] = site
 
     async def _one_connection(
         self, site: str, hops: list, via_mx: bool, demand: TlsDemand | None, pool_name: str, chunk: list[Transaction]
@@ -423,13 +440,19 @@ class DeliveryAgent:
             try:
                 now = self._clock()
                 rows = self.snapshot(now)
-                await self._writer.submit(lambda c, rows=rows, now=now: delivery_sites.publish(c, self._owner, rows, now))
+                mapped, self._unwritten_sites = self._unwritten_sites, {}
+                await self._writer.submit(lambda c, rows=rows, now=now, mapped=mapped: self._publish(c, rows, mapped, now))
             except Exception as error:  # noqa: BLE001 - a snapshot is informative; delivery goes on
+                self._unwritten_sites = {**mapped, **self._unwritten_sites}
                 log.warning("cannot publish the delivery sites: %s", error)
             await asyncio.sleep(0.5)
             self._publish_now.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._publish_now.wait(), PUBLISH_EVERY)
+
+    def _publish(self, connection, rows: list[tuple[str, str, dict]], mapped: dict[str, str], now: float) -> None:
+        delivery_sites.publish(connection, self._owner, rows, now)
+        site_deferred.record(connection, mapped.items(), now, keep=self._settings.lifetime + 86400)
 
     def _read_states(self) -> tuple[set[int], dict[int, str]]:
         """The held hostings and, with pools, the pool of each hosting a rule names (one read per period)."""
