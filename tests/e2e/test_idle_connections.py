@@ -43,3 +43,27 @@ def test_a_parked_connection_counts_against_its_sites_limit(database_url: str, s
         assert sink.open_now == 0  # and none stays open once its slot has gone back
     finally:
         gateway.stop()
+
+
+def test_a_site_of_two_connections_under_bursts_to_two_destinations_never_sees_three(
+    database_url: str, shop: Engine, tmp_path, sink: Sink
+) -> None:
+    routes = {"one.test": f"127.0.0.1:{sink.port}", "two.test": f"localhost:{sink.port}"}
+    settings = node_settings(
+        database_url, tmp_path, routes=routes, idle_seconds=30, batch_size=4,
+        sites={"pair": SiteSettings(domains=["one.test", "two.test"], connections=2)},
+    )  # fmt: skip
+    gateway = RunningGateway(settings).start()
+    try:
+        for burst in range(4):
+            for number in range(burst * 6, burst * 6 + 6):
+                send(gateway.smtp_port, number, ("one.test", "two.test")[number % 2])
+            sink.wait_for(burst * 6 + 6)
+            time.sleep(0.3 * burst)  # between bursts, connections stay parked for a while
+        wait_status(shop, "sent", 24)
+        time.sleep(1.5)
+        print(f"\n{sink.connections} sessions for 24 messages in bursts, at most {sink.most_open} at once; {sink.open_now} open after")
+        assert sink.most_open <= 2
+        assert sink.open_now == 0
+    finally:
+        gateway.stop()

@@ -115,7 +115,7 @@ class SmtpClient:
 
         With a `site`, the caller holds one of the site's connection slots for this call: a new
         connection first closes one parked at the site for another destination (that parked
-        connection's slot is the one the caller now holds), so the site never has more open
+        connection's slot may be the one the caller now holds), so the site never has more open
         connections than slots. See close_parked.
         """
         key = (tuple(hops), via_mx, demand, source)
@@ -192,6 +192,8 @@ class SmtpClient:
     async def close_parked(self, site: str, count: int) -> int:
         """Close up to `count` parked connections to `site`, the longest idle first: their slots go
         back (delivery.site_share keeps a slot while its connection may be parked). Returns how many."""
+        if count <= 0:
+            return 0
         parked = sorted(
             ((key, c) for key, idle in self._idle.items() for c in idle if c.site == site), key=lambda kc: kc[1].parked_at
         )
