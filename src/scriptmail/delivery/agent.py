@@ -255,9 +255,7 @@ class DeliveryAgent:
             # RFC 8461 covers MX delivery only: a configured route or relay host is the operator's.
             plan = decision.plan(domain, await self._sts.policy(domain), [hop.host for hop in hops])
             if plan.unlisted:
-                log.warning(
-                    "%s does not list MX host(s) %s", plan.demand.label() if plan.demand else domain, ", ".join(plan.unlisted)
-                )
+                log.warning("%s does not list MX host(s) %s", plan.demand.label() if plan.demand else domain, ", ".join(plan.unlisted))
             if plan.refusal:
                 await self._record([Outcome(r, None, plan.refusal, "", started, 0.0) for t in transactions for r in t.recipients])
                 return
@@ -286,6 +284,7 @@ class DeliveryAgent:
             state.in_flight -= count
 
     def _note_site(self, domain: str, site: str, now: float) -> None:
+        """Remember a domain whose site its MX hosts told, to write it with the next snapshot."""
         if site == self.shaper.table.site_of(domain):
             return  # the name alone says it: readers need no row
         known = self._domain_sites.get(domain)
@@ -437,6 +436,7 @@ class DeliveryAgent:
 
     async def _publish_sites(self) -> None:
         while True:
+            mapped: dict[str, str] = {}
             try:
                 now = self._clock()
                 rows = self.snapshot(now)

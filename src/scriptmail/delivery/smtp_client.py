@@ -154,9 +154,7 @@ class SmtpClient:
                 pending.pop(0)
                 broken += 1
                 if broken > 2:
-                    outcomes.extend(
-                        _all(pending, None, f"connection to {connection.server} lost: {lost}", connection.server, time.time())
-                    )
+                    outcomes.extend(_all(pending, None, f"connection to {connection.server} lost: {lost}", connection.server, time.time()))
                     return outcomes
             except BaseException:
                 await _close(connection.client)
