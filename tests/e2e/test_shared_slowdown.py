@@ -28,7 +28,7 @@ PER_MINUTE = 600  # 10 a second per site; slowed once: 5 a second
 PAUSE = 4.0
 REFUSE_AFTER = 20  # slow.test recipients accepted before the 421
 SITES = (
-    "throttle_pause = {pause}\nslow_seconds = 120\nbatch_size = 5\n"
+    "throttle_pause = {pause}\nslow_seconds = 120\nbatch_size = 10\n"
     '[delivery.sites.fastsite]\ndomains = ["fast.test"]\nconnections = 2\nper_minute = {per_minute}\n'
     '[delivery.sites.slowsite]\ndomains = ["slow.test"]\nconnections = 2\nper_minute = {per_minute}\n'
 )
