@@ -55,3 +55,22 @@ def test_the_operator_keeps_the_platform_list_and_a_hostings_list(run, tmp_path:
     assert "removed" in run("suppression", "remove", "OK@reader.example", "--hosting", "shop.example", "--requeue").stdout
     assert "not on the list" in run("suppression", "remove", "ok@reader.example", "--hosting", "shop.example", expect=1).stderr
     assert "dead.example" in run("suppression", "list").stdout
+
+
+def test_a_pattern_the_guard_refuses_is_listed_as_not_applied_and_doctor_warns(run, database_url: str) -> None:  # noqa: F811
+    from sqlalchemy import create_engine, text
+
+    run("db", "upgrade")
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO suppressions (scope, value, kind, reason, created_at) VALUES (0, '*@*e*', 'pattern', 'manual', 1)")
+        )
+    engine.dispose()
+    (entry,) = json.loads(run("suppression", "list", "--json").stdout)
+    assert entry["value"] == "*@*e*" and "would match too widely" in entry["refused"]
+    assert "not applied" in run("suppression", "list").stdout
+    assert "not applied: it would match too widely" in run("suppression", "export").stdout
+    doctor = run("doctor", "--json", expect=1)  # the test machine has no socket nor daemon running: other problems
+    (warning,) = [f for f in json.loads(doctor.stdout)["findings"] if f["check"] == "suppression"]
+    assert warning["status"] == "warning" and "'*@*e*' is not applied" in warning["message"]

@@ -94,7 +94,7 @@ def test_a_good_installation_has_no_problem(installation: Installation) -> None:
     assert report["ok"] is True
     statuses = {finding["check"]: finding["status"] for finding in report["findings"]}
     assert statuses == {
-        "socket": "ok", "maildrop": "ok", "sendmail.toml": "ok", "store": "ok",
+        "socket": "ok", "maildrop": "ok", "sendmail.toml": "ok", "store": "ok", "suppression": "ok",
         "nameservers": "ok", "certificate": "ok", "served": "ok", "helo": "ok", "mta-sts": "ok",
     }  # fmt: skip
 

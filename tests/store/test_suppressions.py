@@ -190,3 +190,31 @@ def test_requeue_matches_a_non_ascii_upper_case_local_part_on_both_stores(engine
         removed = suppressions.remove(connection, hosting_id, "JOSÉ@x.test", 1001.0, requeue=True)
     assert (removed.found, removed.requeued) == (True, 1)
     assert _statuses(engine, message)["JOSÉ@x.test"][0] == "queued"
+
+
+def test_a_pattern_stored_before_the_width_guard_is_not_applied_and_is_shown_refused(engine: Engine) -> None:
+    from scriptmail.doctor.checks import WARNING, check_suppression_patterns
+    from scriptmail.store.schema import suppressions as table
+    from scriptmail.suppression import csvfile
+
+    with for_writing(engine).begin() as connection:
+        suppressions.add(connection, PLATFORM, "*@spamtrap.example", 900.0, None)
+        # As an older version (or a hand-written INSERT) left it: the guard refuses it today.
+        connection.execute(table.insert().values(scope=PLATFORM, value="*@*", kind="pattern", reason="manual", created_at=900.0))
+    message = _submit(engine, "a@spamtrap.example", "anyone@example.org", now=1000.0)
+    assert [r.address for r in _claim(engine, 1000.0)] == ["anyone@example.org"]  # *@* stopped nothing
+    assert _statuses(engine, message)["a@spamtrap.example"][0] == "suppressed"
+    with engine.connect() as connection:
+        rows = {row["value"]: row for row in suppressions.entries(connection, PLATFORM, 1000.0)}
+        refused = suppressions.refused_patterns(connection, 1000.0)
+    assert rows["*@spamtrap.example"]["refused"] == ""
+    assert "would match too widely" in rows["*@*"]["refused"]
+    assert refused == [("*@*", rows["*@*"]["refused"])]
+    exported = csvfile.render(rows.values()).splitlines()
+    assert exported[1].startswith("*@*,manual,not applied: it would match too widely: the domain must end in a name")
+    assert exported[2] == "*@spamtrap.example,manual"
+    assert csvfile.parse("\n".join(exported), allow_patterns=True).items == [
+        ("*@spamtrap.example", "manual")
+    ]  # refused again on import
+    (finding,) = check_suppression_patterns(refused)
+    assert finding.status == WARNING and "'*@*' is not applied" in finding.message

@@ -21,8 +21,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def write_config(path: Path, database_url: str, sink_port: int, smtp_port: int, extra: str = "") -> Path:
+def write_config(
+    path: Path, database_url: str, sink_port: int, smtp_port: int, extra: str = "", domains: tuple[str, ...] = ("sink.test",)
+) -> Path:
+    """A configuration whose `domains` are routed to the sink."""
     directory = path.parent
+    routes = ", ".join(f'"{domain}" = "127.0.0.1:{sink_port}"' for domain in domains)
     path.write_text(
         f'database_url = "{database_url}"\n'
         'hostname = "gateway.test"\n'
@@ -33,7 +37,7 @@ def write_config(path: Path, database_url: str, sink_port: int, smtp_port: int, 
         'trusted_networks = {"127.0.0.0/8" = "shop.example"}\n'
         '[web]\nlisten = "127.0.0.1:0"\n'
         "[delivery]\n"
-        f'routes = {{"sink.test" = "127.0.0.1:{sink_port}"}}\n'
+        f"routes = {{{routes}}}\n"
         "backoff_min = 1\nbackoff_max = 2\npoll_interval = 0.1\n" + extra
     )
     return path
@@ -49,7 +53,10 @@ class Daemon:
         env = os.environ | {"SCRIPTMAIL_NODE": self.node}
         self.process = subprocess.Popen(
             [SCRIPTMAIL, "--config", str(self.config), "serve", "--no-demo", "--parts", self.parts],
-            stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=env, cwd=self.config.parent,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.config.parent,
         )
         return self.wait_ready() if wait else self
 

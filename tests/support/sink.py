@@ -50,6 +50,8 @@ class Sink:
     messages: list[Received] = field(default_factory=list)
     port: int = 0
     connections: int = 0
+    open_now: int = 0  # sessions open at this moment (one ends when its QUIT arrives or it drops)
+    most_open: int = 0  # the most that were open at once
     tls: ssl.SSLContext | None = None  # offer STARTTLS with this context
     smtputf8: bool = True  # offer SMTPUTF8 (RFC 6531); without it, a non-ASCII command is refused as old servers do
 
@@ -87,6 +89,21 @@ class Sink:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.open_now += 1
+        self.most_open = max(self.most_open, self.open_now)
+        ended = [False]
+
+        def end() -> None:
+            if not ended[0]:
+                ended[0] = True
+                self.open_now -= 1
+
+        try:
+            await self._session(reader, writer, end)
+        finally:
+            end()
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, end: Callable[[], None]) -> None:
         behaviour = self.behaviour
 
         async def say(line: str | None) -> bool:
@@ -160,6 +177,7 @@ class Sink:
                     mail_from, recipients, mail_options = "", [], []
                     await say("250 ok")
                 elif verb == "QUIT":
+                    end()
                     await say("221 bye")
                     writer.close()
                     return

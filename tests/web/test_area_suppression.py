@@ -113,3 +113,22 @@ def test_unicode_and_punycode_entries_are_one_entry_in_the_lists_the_csv_and_the
     assert operator.get("/operator/suppressions.csv").text.splitlines()[1:] == [
         "josé@correo.xn--espaa-rta.es,left", "ok@xn--espaa-rta.es,manual", "xn--bcher-kva.de,manual"
     ]
+
+
+def test_the_operator_sees_a_pattern_stored_before_the_width_check_as_not_applied(gateway: RunningGateway, area) -> None:
+    from sqlalchemy import text
+
+    with gateway.engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO suppressions (scope, value, kind, reason, created_at) VALUES (0, '*@*', 'pattern', 'old list', 1)")
+        )
+    operator = area()
+    operator.login(OPERATOR)
+    listing = unescape(operator.get("/operator/suppressions").text)
+    assert "*@*" in listing and "Not applied</strong>: it would match too widely" in listing
+    assert operator.get("/operator/suppressions.csv").text.splitlines()[1].startswith("*@*,old list,not applied: it would match too widely")
+    with gateway.engine.begin() as connection:
+        connection.execute(text("UPDATE users SET language = 'es' WHERE operator = 1"))
+    spanish = area()
+    spanish.login(OPERATOR)
+    assert "No se aplica" in spanish.get("/operator/suppressions").text

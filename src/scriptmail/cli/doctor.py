@@ -111,7 +111,10 @@ def doctor(
     else:
         engine = open_engine(settings.database_url, pool_size=1)
         try:
-            findings += checks.check_store(*probes.store_revision(engine))
+            revision = probes.store_revision(engine)
+            findings += checks.check_store(*revision)
+            if revision[0] is None and revision[1] == revision[2]:
+                findings += checks.check_suppression_patterns(probes.refused_patterns(engine))
         finally:
             engine.dispose()
 

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from scriptmail.cli.root import JsonOption, app, open_store, out, print_json, settings_of
-from scriptmail.store import delivery_sites
+from scriptmail.store import delivery_sites, site_deferred
 
 
 def _rate(value: int) -> str:
@@ -58,7 +58,7 @@ def sites(
         return
     now = time.time()
     with open_store(ctx) as connection:
-        live = delivery_sites.current(connection, "site", now)
+        live = site_deferred.current_sites(connection, settings.delivery.site_table(), now)
         pools = delivery_sites.current(connection, "pool", now)
     for name, pool in settings.delivery.pools.items():
         if not any(p["name"] == name for p in pools):

@@ -59,7 +59,8 @@ def suppression_list(
     table = Table("entry", "kind", "reason", "reply", "since", "until", title=f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'}")
     for row in rows:
         reply = f"{row['code'] or ''} {row['reply']}".strip()
-        table.add_row(row["value"], row["kind"], row["reason"], reply[:80], when(row["created_at"]), when(row["expires_at"]) or "removed")
+        reason = f"{row['reason']} (not applied: {row['refused']})" if row["refused"] else row["reason"]
+        table.add_row(row["value"], row["kind"], reason, reply[:80], when(row["created_at"]), when(row["expires_at"]) or "removed")
     out.print(table)
 
 

@@ -23,6 +23,7 @@ from scriptmail.delivery.pools import HostingFacts, Pool, matching_hostings, ope
 from scriptmail.delivery.retry import Schedule, status_for_reply
 from scriptmail.delivery.routing import RouteError, Router
 from scriptmail.delivery.site_share import SharedSites
+from scriptmail.delivery.slowdown_share import SharedSlowdowns
 from scriptmail.delivery.smtp_client import Outcome, SmtpClient, Transaction
 from scriptmail.international.addresses import display as display_address
 from scriptmail.model import AttemptResult, DueRecipient, RecipientStatus
@@ -30,7 +31,7 @@ from scriptmail.mta_sts import decision
 from scriptmail.mta_sts.decision import TlsDemand
 from scriptmail.mta_sts.source import PolicySource
 from scriptmail.shaping.shaper import Shaper
-from scriptmail.store import delivery_sites, queue
+from scriptmail.store import delivery_sites, queue, site_deferred
 from scriptmail.store.hosting_control import STATE_REFRESH, held_hostings
 from scriptmail.store.site_shares import SiteShares
 from scriptmail.store.writer import Writer
@@ -124,10 +125,17 @@ class DeliveryAgent:
         self._wakeup = asyncio.Event()
         self._connections = asyncio.Semaphore(settings.concurrency)
         self.shaper = Shaper(settings.site_table(), settings.slow_seconds, settings.throttle_pause)
-        self.sites = SharedSites(self.shaper, SiteShares(engine), owner, clock, settings.site_lease)  # the limits all processes share
+        shares = SiteShares(engine)
+        self.sites = SharedSites(self.shaper, shares, owner, clock, settings.site_lease)  # the limits all processes share
+        self.sites.before_release = client.close_parked  # an idle connection holds its slot until it is closed
+        self.slowdowns = SharedSlowdowns(self.shaper, shares, clock, changed=lambda: self._publish_now.set())
         self._site_freed: dict[str, asyncio.Event] = {}  # set when a connection to the site closes
         self.pools: dict[str, Pool] = open_pools(settings.pools, helo_name)
         self._pool_of: dict[int, str] = {}  # hosting id -> pool, for the hostings a rule names
+        # Recipient domains whose site came from their MX hosts: written with the snapshot, so that
+        # readers count a site's deferred mail without DNS (store.site_deferred).
+        self._domain_sites: dict[str, tuple[str, float]] = {}
+        self._unwritten_sites: dict[str, str] = {}
         self._publish_now = asyncio.Event()  # a site slowed down: show it without waiting for the period
         self._in_flight = 0
         self._room = asyncio.Event()
@@ -147,6 +155,7 @@ class DeliveryAgent:
         self._tasks.add(publisher)
         await self.sites.start()
         self._tasks.add(asyncio.create_task(self.sites.renew_forever()))
+        self._tasks.add(asyncio.create_task(self.slowdowns.follow_forever()))
         released = await self._writer.submit(lambda c: queue.release_leases(c, self._owner, self._clock()))
         if released:
             log.info("re-queued %d recipients left in delivery by the previous run", released)
@@ -186,6 +195,11 @@ class DeliveryAgent:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._client.close_idle()
             await self.sites.release_idle(older_than=0)  # the other processes may use them now
+
+    def _spawn(self, work) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _log_waits(self) -> None:
         if self._gate is None or not self._gate.waits:
@@ -248,6 +262,8 @@ class DeliveryAgent:
             hops = [hop for hop in hops if hop.host in plan.hosts]
             demand = plan.demand
         site = self.shaper.table.site_of(domain, (hop.host for hop in hops) if via_mx else ())
+        if via_mx:
+            self._note_site(domain, site, started)
         state = self.shaper.state(site, started)
         count = sum(len(t.recipients) for t in transactions)
         state.in_flight += count
@@ -267,6 +283,18 @@ class DeliveryAgent:
         finally:
             state.in_flight -= count
 
+    def _note_site(self, domain: str, site: str, now: float) -> None:
+        """Remember a domain whose site its MX hosts told, to write it with the next snapshot."""
+        if site == self.shaper.table.site_of(domain):
+            return  # the name alone says it: readers need no row
+        known = self._domain_sites.get(domain)
+        if known is not None and known[0] == site and now - known[1] < site_deferred.REWRITE_AFTER:
+            return
+        if len(self._domain_sites) > 100_000:
+            self._domain_sites.clear()
+        self._domain_sites[domain] = (site, now)
+        self._unwritten_sites[domain] = site
+
     async def _one_connection(
         self, site: str, hops: list, via_mx: bool, demand: TlsDemand | None, pool_name: str, chunk: list[Transaction]
     ) -> None:
@@ -281,6 +309,7 @@ class DeliveryAgent:
             for outcome in outcomes[seen:]:
                 if self.shaper.observe(site, outcome.code, outcome.text, now):
                     self._publish_now.set()
+                    self._spawn(self.slowdowns.report(site))
                     log.warning("site %s asks to slow down (%s %s); its limits are now %s", site, outcome.code, outcome.text[:120],
                                 self.shaper.state(site, now).limits)  # fmt: skip
             seen = len(outcomes)
@@ -308,7 +337,7 @@ class DeliveryAgent:
             async with self._connections:
                 await self._client.deliver(
                     hops, chunk, via_mx, allowed, withheld, demand,
-                    max_messages=limits.messages_per_connection, outcomes=outcomes, source=source,
+                    max_messages=limits.messages_per_connection, outcomes=outcomes, source=source, site=site,
                 )  # fmt: skip
             learn()
         if pool is not None:
@@ -407,16 +436,23 @@ class DeliveryAgent:
 
     async def _publish_sites(self) -> None:
         while True:
+            mapped: dict[str, str] = {}
             try:
                 now = self._clock()
                 rows = self.snapshot(now)
-                await self._writer.submit(lambda c, rows=rows, now=now: delivery_sites.publish(c, self._owner, rows, now))
+                mapped, self._unwritten_sites = self._unwritten_sites, {}
+                await self._writer.submit(lambda c, rows=rows, now=now, mapped=mapped: self._publish(c, rows, mapped, now))
             except Exception as error:  # noqa: BLE001 - a snapshot is informative; delivery goes on
+                self._unwritten_sites = {**mapped, **self._unwritten_sites}
                 log.warning("cannot publish the delivery sites: %s", error)
             await asyncio.sleep(0.5)
             self._publish_now.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._publish_now.wait(), PUBLISH_EVERY)
+
+    def _publish(self, connection, rows: list[tuple[str, str, dict]], mapped: dict[str, str], now: float) -> None:
+        delivery_sites.publish(connection, self._owner, rows, now)
+        site_deferred.record(connection, mapped.items(), now, keep=self._settings.lifetime + 86400)
 
     def _read_states(self) -> tuple[set[int], dict[int, str]]:
         """The held hostings and, with pools, the pool of each hosting a rule names (one read per period)."""

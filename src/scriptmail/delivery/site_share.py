@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from scriptmail.shaping import budget
 from scriptmail.shaping.shaper import Shaper
@@ -42,6 +42,9 @@ class SharedSites:
         # Sites the store last found full, until when: the many connections waiting here for one
         # busy site ask the store once per FULL_FOR between them, not each on its own.
         self._full: dict[str, float] = {}
+        # Called with (site, n) before n kept slots go back: a connection parked idle holds its
+        # slot, so it is closed first (the agent hands the SMTP client's close_parked here).
+        self.before_release: Callable[[str, int], Awaitable[object]] | None = None
         self.store_calls = 0
 
     async def _call(self, work, *args):
@@ -76,11 +79,19 @@ class SharedSites:
             self._idle[site] = [at for at in kept if now - at < older_than]
             if not self._idle[site]:
                 del self._idle[site]
+            await self._let_go(site, len(stale))
             for _ in stale:
                 try:
                     await self._call(site_shares.close_slot, site, self._holder)
                 except Exception as error:  # noqa: BLE001 - the lease runs out by itself
                     log.warning("cannot free a connection to site %s in the store: %s", site, error)
+
+    async def _let_go(self, site: str, count: int) -> None:
+        if self.before_release is not None:
+            try:
+                await self.before_release(site, count)
+            except Exception as error:  # noqa: BLE001 - the slot goes back all the same
+                log.warning("cannot close the idle connections to site %s: %s", site, error)
 
     async def open(self, site: str, limit: int) -> bool:
         """A connection slot at the site among every process's; True when the store cannot answer."""

@@ -73,6 +73,7 @@ class _Connection:
     server: str
     used: int = 0
     parked_at: float = 0.0
+    site: str = ""
 
 
 class _Unreachable(Exception):
@@ -101,6 +102,7 @@ class SmtpClient:
         max_messages: int | None = None,
         outcomes: list[Outcome] | None = None,
         source: tuple[str, str] | None = None,
+        site: str = "",
     ) -> list[Outcome]:
         """Deliver every transaction, reconnecting after a broken connection at most twice.
 
@@ -110,6 +112,11 @@ class SmtpClient:
         for its name: in enforce mode a host that does not is skipped, in testing mode that is
         logged and the host used anyway. Outcomes are appended to `outcomes` as they come, so that
         `allowed` can see them. `source` is (address, EHLO name) of an outbound pool.
+
+        With a `site`, the caller holds one of the site's connection slots for this call: a new
+        connection first closes one parked at the site for another destination (that parked
+        connection's slot may be the one the caller now holds), so the site never has more open
+        connections than slots. See close_parked.
         """
         key = (tuple(hops), via_mx, demand, source)
         per_connection = min(max_messages or self._settings.messages_per_connection, self._settings.messages_per_connection)
@@ -120,12 +127,14 @@ class SmtpClient:
             started = time.time()
             connection = await self._reuse(key)
             if connection is None:
+                if site:
+                    await self.close_parked(site, 1)
                 try:
                     client, server = await self._connect(hops, via_mx, demand, source)
                 except _Unreachable as error:
                     outcomes.extend(_all(pending, error.code, str(error), "", started))
                     return outcomes
-                connection = _Connection(client, server)
+                connection = _Connection(client, server, site=site)
             try:
                 while pending and connection.used < per_connection:
                     verdict = allowed(pending[0])
@@ -177,6 +186,25 @@ class SmtpClient:
             return
         connection.parked_at = time.monotonic()
         idle.append(connection)
+
+    async def close_parked(self, site: str, count: int) -> int:
+        """Close up to `count` parked connections to `site`, the longest idle first: their slots go
+        back (delivery.site_share keeps a slot while its connection may be parked). Returns how many."""
+        if count <= 0:
+            return 0
+        parked = sorted(
+            ((key, c) for key, idle in self._idle.items() for c in idle if c.site == site), key=lambda kc: kc[1].parked_at
+        )
+        closed = 0
+        for key, connection in parked[:count]:
+            idle = self._idle.get(key, [])
+            if connection in idle:
+                idle.remove(connection)
+                if not idle:
+                    self._idle.pop(key, None)
+                await _close(connection.client)
+                closed += 1
+        return closed
 
     async def close_idle(self, older_than: float = 0.0) -> None:
         """Close parked connections idle for more than `older_than` seconds (all of them by default)."""

@@ -231,3 +231,14 @@ def check_mta_sts(enabled: bool, authorities: int, error: str | None = None) -> 
         return [Finding("mta-sts", PROBLEM, "no CA certificate is trusted: no MTA-STS policy can be fetched, so domains "
                         "that ask for verified TLS get mail without it", "apt-get install ca-certificates")]  # fmt: skip
     return [Finding("mta-sts", OK, f"MTA-STS is on, with {authorities} trusted CA certificates")]
+
+
+def check_suppression_patterns(refused: list[tuple[str, str]]) -> list[Finding]:
+    """`refused`: the platform's patterns (value, reason) the width guard refuses; they are not applied."""
+    if not refused:
+        return [Finding("suppression", OK, "every pattern of the platform's suppression list is applied")]
+    return [
+        Finding("suppression", WARNING, f"the platform's suppression pattern {value!r} is not applied: {why}",
+                f"scriptmail suppression remove {value!r}, then add a narrower one")
+        for value, why in refused
+    ]  # fmt: skip

@@ -67,6 +67,16 @@ def store_revision(engine: Engine) -> tuple[str | None, str | None, str]:
     return None, current, head
 
 
+def refused_patterns(engine: Engine) -> list[tuple[str, str]]:
+    """The platform's suppression patterns the width guard refuses (not applied)."""
+    import time
+
+    from scriptmail.store import suppressions
+
+    with engine.connect() as connection:
+        return suppressions.refused_patterns(connection, time.time())
+
+
 def system_nameservers() -> list[str]:
     try:
         return list(dns.resolver.Resolver(configure=True).nameservers)

@@ -1,20 +1,21 @@
 """The shaping decisions: may a site take another connection, another message, and how long to
 wait if not. State is a few numbers per site; every call is O(1) and takes the time as a value.
 
-A site that asks us to slow down (see replies.py) is paused for `pause` seconds and its limits
-are halved per level; each `slow_seconds` without a new complaint takes one level off, so the
-site recovers by itself. Complaints that arrive together (several connections answering the
-same 421) count once.
+A site that asks us to slow down (see replies.py) is paused and its limits halved per level, then
+recovers by itself: the rules are slowdown.py's, so that a slow-down another process learnt
+(`adopt`) is applied and recovers here exactly as one learnt here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from scriptmail.shaping import slowdown
 from scriptmail.shaping.replies import asks_to_slow_down
 from scriptmail.shaping.sites import Limits, SiteTable
+from scriptmail.shaping.slowdown import MAX_LEVEL, Slowdown
 
-MAX_LEVEL = 6  # limits at most 64 times lower
+__all__ = ["MAX_LEVEL", "Shaper", "SiteState", "SiteView"]
 SLOWED_RATE = 60  # messages per minute of a slowed site that had no rate limit, before halving
 
 
@@ -68,6 +69,14 @@ class SiteState:
     def __post_init__(self) -> None:
         self.limits = self.configured
 
+    @property
+    def slowdown(self) -> Slowdown:
+        return Slowdown(self.level, self.slowed_at, self.paused_until, self.recovers_at, self.reason)
+
+    def set_slowdown(self, value: Slowdown) -> None:
+        self.level, self.slowed_at, self.paused_until = value.level, value.slowed_at, value.paused_until
+        self.recovers_at, self.reason = value.recovers_at, value.reason
+
 
 @dataclass(frozen=True, slots=True)
 class SiteView:
@@ -102,11 +111,7 @@ class Shaper:
             state = self._sites[site] = SiteState(site, self.table.limits(site))
             self._rebuild(state, now)
         elif state.level and now >= state.recovers_at:
-            steps = min(state.level, 1 + int((now - state.recovers_at) // self.slow_seconds))
-            state.level -= steps
-            state.recovers_at += steps * self.slow_seconds
-            if state.level == 0:
-                state.reason = ""
+            state.set_slowdown(slowdown.recovered(state.slowdown, now, self.slow_seconds))
             self._rebuild(state, now)
         return state
 
@@ -155,20 +160,38 @@ class Shaper:
         state.deferred += 1
         if not asks_to_slow_down(code, text):
             return False
-        if state.level and now - state.slowed_at < self.slow_seconds / 4:
-            state.paused_until = max(state.paused_until, now + self.pause)
+        after, new_level = slowdown.complain(state.slowdown, now, f"{code} {text}".strip(), self.pause, self.slow_seconds)
+        state.set_slowdown(after)
+        if not new_level:
             return False  # the same complaint from another connection, or one already in flight
-        state.level = min(MAX_LEVEL, state.level + 1)
-        state.slowed_at = now
         state.slowdowns += 1
-        state.paused_until = now + self.pause
-        state.recovers_at = now + self.slow_seconds
-        state.reason = f"{code} {text}".strip()[:200]
+        self._slowed(state, now)
+        return True
+
+    def adopt(self, site: str, shared: Slowdown, now: float, exactly: bool = False) -> bool:
+        """Apply what the store says of the site's slow-down (another process may have learnt it):
+        the slower of the two views; with `exactly` (the store's answer to this process's own
+        complaint) the store's, unless it knows less. True when the site's level changed."""
+        state = self.state(site, now)
+        before = state.level
+        shared = slowdown.recovered(shared, now, self.slow_seconds)
+        exact = exactly and shared.level >= state.level
+        state.set_slowdown(shared if exact else slowdown.slower(state.slowdown, shared))
+        if state.level > before:
+            self._slowed(state, now)
+        elif state.level != before:
+            self._rebuild(state, now)
+        return state.level != before
+
+    def slowdown_of(self, site: str, now: float) -> Slowdown:
+        return self.state(site, now).slowdown
+
+    def _slowed(self, state: SiteState, now: float) -> None:
+        """New, lower limits; what the buckets held at the old rate is gone."""
         self._rebuild(state, now)
         for bucket in (state.minute, state.hour):
             if bucket is not None:
                 bucket.empty(now)
-        return True
 
     def views(self, now: float, active_within: float | None = None) -> list[SiteView]:
         """The sites seen since start (or slowed, busy, or active within that many seconds), busiest first."""

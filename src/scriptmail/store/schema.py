@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from scriptmail.model import HostingState, Origin, RecipientStatus
@@ -114,6 +115,11 @@ recipients = Table(
     # A hosting's log, newest first, a page at a time (keyset on id): the customer area's log.
     Index("ix_recipients_hosting_id", "hosting_id", "id"),
     Index("ix_recipients_message", "message_id"),
+    # What waits now, per domain (a site's deferred count): only the deferred rows are in it.
+    Index(
+        "ix_recipients_deferred_domain", "domain", "status",
+        sqlite_where=text("status = 'deferred'"), postgresql_where=text("status = 'deferred'"),
+    ),  # fmt: skip
 )
 
 # The state history of each hosting: who changed what, when and why (shown to the customer).
@@ -600,4 +606,32 @@ site_slots = Table(
     Column("connections", Integer, nullable=False),
     Column("expires_at", Float, nullable=False),
     Index("ix_site_slots_holder", "holder"),
+)
+
+# The site of each recipient domain whose site delivery found from its MX hosts (google for a
+# domain hosted at Google), so that readers can count a site's deferred mail without DNS.
+# Written by delivery nodes with their snapshot; rows not seen for longer than a recipient lives go.
+domain_sites = Table(
+    "domain_sites",
+    metadata,
+    Column("domain", String(255), primary_key=True),
+    Column("site", String(253), nullable=False),
+    Column("seen_at", Float, nullable=False),
+    Index("ix_domain_sites_seen_at", "seen_at"),
+)
+
+# A site's slow-down shared by every delivery process and node (store.site_slowdowns, shaping.slowdown):
+# one process told to slow down writes it, the others read it each second. Beside the SQLite
+# database like site_budgets.
+site_slowdowns = Table(
+    "site_slowdowns",
+    metadata,
+    Column("site", String(253), primary_key=True),
+    Column("level", Integer, nullable=False),
+    Column("slowed_at", Float, nullable=False),
+    Column("paused_until", Float, nullable=False),
+    Column("recovers_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),  # nothing left of it after this: the readers skip it
+    Column("reason", Text, nullable=False, server_default=""),
+    Index("ix_site_slowdowns_ends_at", "ends_at"),
 )

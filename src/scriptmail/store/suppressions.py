@@ -24,6 +24,7 @@ from scriptmail.suppression.rules import (
     entry_of,
     lookup_form,
     matching_form,
+    pattern_refusal,
     reason_for,
 )
 
@@ -245,9 +246,20 @@ def entries(
         {
             "value": row.value, "kind": row.kind, "reason": row.reason, "code": row.code, "reply": row.reply,
             "created_at": row.created_at, "expires_at": row.expires_at,
+            "refused": pattern_refusal(row.value) if row.kind == Kind.PATTERN.value else "",
         }
         for row in connection.execute(query)
     ]  # fmt: skip
+
+
+def refused_patterns(connection: Connection, now: float) -> list[tuple[str, str]]:
+    """The platform's live patterns the width guard refuses, with the reason: they are not applied."""
+    rows = connection.execute(
+        select(suppressions.c.value).where(
+            suppressions.c.scope == PLATFORM, suppressions.c.kind == Kind.PATTERN.value, _live(now)
+        )
+    ).scalars()
+    return [(value, why) for value in rows if (why := pattern_refusal(value))]
 
 
 def count(connection: Connection, scope: int, now: float) -> int:

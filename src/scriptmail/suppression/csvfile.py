@@ -79,10 +79,14 @@ def refused_text(parsed: Parsed, limit: int = 20) -> str:
 
 
 def render(entries: Iterable[dict[str, Any]]) -> str:
-    """A list as CSV, header first: what `parse` reads back."""
+    """A list as CSV, header first: what `parse` reads back. A pattern the width guard refuses (not
+    applied) has a third field saying why, so that its line is refused again on import."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(HEADER)
     for entry in entries:
-        writer.writerow((entry["value"], entry["reason"]))
+        refused = entry.get("refused", "")
+        writer.writerow(
+            (entry["value"], entry["reason"], f"not applied: {refused}") if refused else (entry["value"], entry["reason"])
+        )
     return buffer.getvalue()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import functools
 import re
 from dataclasses import dataclass
 
@@ -121,6 +122,16 @@ def too_wide(pattern: str) -> str:
     return ""
 
 
+@functools.lru_cache(maxsize=4096)
+def pattern_refusal(pattern: str) -> str:
+    """Why a stored pattern would be refused today, or "" when it is fine. Patterns stored before
+    the width guard existed, or written straight into the store, are not applied when refused."""
+    if not _PATTERN.match(pattern):
+        return "not a pattern of the form local@domain (with * and ?)"
+    problem = too_wide(pattern)
+    return f"it would match too widely: {problem}" if problem else ""
+
+
 def _a_label(domain: str) -> str:
     return to_a_label(domain).lower() if needs_idna(domain) else domain
 
@@ -193,7 +204,7 @@ def match(address: str, hosting_id: int, entries: list[Entry]) -> Entry | None:
         elif entry.kind is Kind.DOMAIN:
             hit = entry.value == domain
         else:
-            hit = entry.scope == 0 and matches_pattern(entry.value, address)
+            hit = entry.scope == 0 and not pattern_refusal(entry.value) and matches_pattern(entry.value, address)
         if not hit:
             continue
         rank = (0 if entry.scope == hosting_id else 3) + (0 if entry.kind is Kind.ADDRESS else 1 if entry.kind is Kind.DOMAIN else 2)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from scriptmail.shaping.sites import Limits
-from scriptmail.store import delivery_sites, site_shares
+from scriptmail.store import delivery_sites, site_deferred, site_shares
 from scriptmail.store.site_shares import SiteShares
 from scriptmail.web.api_auth import Reader
 from scriptmail.web.context import WebContext
@@ -41,7 +41,7 @@ class SiteOut(BaseModel):
     open_connections: int = Field(description="Connections to the site open now, counted in the store for every process.")
     in_flight: int = Field(description="Recipients being delivered to the site now.")
     sent: int = Field(description="Recipients the site accepted, since each node started.")
-    deferred: int = Field(description="Temporary failures the site answered, since each node started.")
+    deferred: int = Field(description="Recipients waiting now in deferred state whose domain belongs to the site.")
     postponed: int = Field(description="Recipients put back in the queue by shaping (no attempt counted), since each node started.")
     slowdowns: int = Field(description="Times the site asked to slow down, since each node started.")
     nodes: list[str] = Field(description="The delivery nodes that reported the site.")
@@ -82,7 +82,8 @@ def _limits(data: dict | None) -> SiteLimits:
 async def list_sites(request: Request, caller: Reader) -> SiteList:
     context = _context(request)
     now = context.clock()
-    live = await context.read(lambda c: delivery_sites.current(c, "site", now))
+    table = context.settings.delivery.site_table()
+    live = await context.read(lambda c: site_deferred.current_sites(c, table, now))
     shares = SiteShares(context.engine)
     open_now = await asyncio.to_thread(shares.run, site_shares.open_connections, now)
     items = [

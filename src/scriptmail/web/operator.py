@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from scriptmail.catalogues import N_
 from scriptmail.control.states import REQUESTS, SENDING_STATES, Action, Actor
 from scriptmail.model import Hosting, HostingState
-from scriptmail.store import accounts, audit, delivery_sites, evidence, operator_views, stats
+from scriptmail.store import accounts, audit, evidence, operator_views, site_deferred, stats
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store.hosting_control import change_plan, history, repeated_spam
 from scriptmail.store.hostings import SYSTEM_HOSTING
@@ -307,7 +307,7 @@ async def queue_page(request: Request) -> Response:
             "statuses": operator_views.queue_by_status(connection),
             "domains": operator_views.queue_by_domain(connection, limit=QUEUE_ROWS),
             "oldest": operator_views.oldest_waiting(connection, limit=QUEUE_ROWS),
-            "sites": delivery_sites.current(connection, "site", context.clock()),
+            "sites": site_deferred.current_sites(connection, context.settings.delivery.site_table(), context.clock()),
         }
 
     data = await context.read(read)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from scriptmail.store import delivery_sites
+from scriptmail.store import delivery_sites, site_deferred
 from scriptmail.web.operator import limits_text, operator_page, site_rows
 
 router = APIRouter(prefix="/operator", include_in_schema=False)
@@ -18,7 +18,10 @@ async def sites_page(request: Request) -> Response:
     page = await operator_page(request)
     context = page.context
     now = context.clock()
-    live, pools = await context.read(lambda c: (delivery_sites.current(c, "site", now), delivery_sites.current(c, "pool", now)))
+    table = context.settings.delivery.site_table()
+    live, pools = await context.read(
+        lambda c: (site_deferred.current_sites(c, table, now), delivery_sites.current(c, "pool", now))
+    )
     published = {pool["name"]: pool for pool in pools}
     pool_rows = []
     for name, pool in context.settings.delivery.pools.items():
@@ -28,7 +31,6 @@ async def sites_page(request: Request) -> Response:
             "helo_name": seen.get("helo_name") or pool.helo_name or context.settings.delivery.helo_name or context.settings.hostname,
             "sent": seen.get("sent", 0), "published": name in published,
         })  # fmt: skip
-    table = context.settings.delivery.site_table()
     configured = [
         {"name": site.name, "match": ", ".join(site.mx + site.domains), "limits_text": limits_text(page, _as_dict(site.limits))}
         for site in table.sites.values()
