@@ -13,7 +13,7 @@ import pytest
 from scriptmail.store import hostings as hosting_store
 from scriptmail.web.app import create_app
 from tests.support.gateway import HOSTING, RunningGateway, submit, wait_status
-from tests.support.web_client import B
+from tests.support.web_client import A, B
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 TARGETS = (HOSTING, "ghost.example", "_system")
@@ -108,3 +108,20 @@ def test_api_routes_answer_404_for_someone_elses_hosting(gateway: RunningGateway
                     assert answer.status_code == (404 if method in methods else 405), (method, path, answer.status_code)
                 assert len(seen) == 1, f"{method} {template} tells A's hosting from an unknown one"
     assert _snapshot(gateway) == before
+
+
+def test_customer_area_routes_answer_404_for_hostile_hosting_names(gateway: RunningGateway, area) -> None:
+    """A NUL, a line break or an over-long name in the path is no hosting of anyone's: 404, never a
+    500 (PostgreSQL refuses a NUL in a query outright)."""
+    browser = area()
+    browser.login(A)
+    checked = 0
+    for template, methods in _routes("/hostings/"):
+        if "GET" not in methods:
+            continue
+        for name in ("%00", "shop%00.example", "a%0Ab", "x" * 300):
+            path = _fill(template, name, 1)
+            answer = browser.get(path)
+            assert answer.status_code == 404, (path, answer.status_code)
+            checked += 1
+    assert checked >= 20

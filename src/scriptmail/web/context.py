@@ -55,6 +55,8 @@ class WebContext:
 
     async def visible_hosting(self, user: accounts.User, name: str) -> int | None:
         """The id of hosting `name` if `user` may see it (remembered like the token: see access)."""
+        if len(name) > 253 or not name.isprintable():
+            return None  # no hosting is named so; PostgreSQL refuses a NUL in a query outright
         key = ("hosting", user.id, user.operator, name)
         found = self.access.get(key)
         if found is None:
