@@ -266,7 +266,7 @@ class Gateway:
         host, port = parse_host_port(self.settings.web.listen, listening=True)
         sock = listening_socket(host, port)
         self.web_port = sock.getsockname()[1]
-        context = WebContext(self.engine, self.writer, self.settings, self.clock, self.bus, self.acceptor)
+        context = WebContext(self.engine, self.writer, self.settings, self.clock, self.bus, self.acceptor, mail=self.mail_activity)
         if self.bus is not None:
             self.bus.on(bus.ACCESS, context.access.clear)
         frame_host, frame_port = self.settings.web.frame_address()

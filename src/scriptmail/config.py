@@ -505,7 +505,7 @@ class WebSettings(_Section):
     # A process that runs the web part beside intake (the one-process default) serves at most this
     # many web requests per second while it is accepting mail; they wait their turn, none is refused.
     # So customers polling the areas or the API never hold up mail. 0: no cap.
-    mail_first_rate: int = Field(100, ge=0, le=100_000)
+    mail_first_rate: int = Field(20, ge=0, le=100_000)
 
     @field_validator("listen")
     @classmethod

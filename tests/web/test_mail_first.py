@@ -77,3 +77,22 @@ def test_web_requests_wait_their_turn_while_mail_arrives_and_not_otherwise(make_
 def test_a_web_part_with_no_intake_beside_it_is_never_paced(make_gateway) -> None:
     gateway: RunningGateway = make_gateway(parts=("web",))
     assert gateway.gateway.mail_activity is None
+
+
+def test_actions_are_never_paced_while_mail_arrives(make_gateway) -> None:
+    """A BLOCK must take effect at once: only reads wait their turn."""
+    gateway: RunningGateway = make_gateway(web={"mail_first_rate": 1})
+    gateway.gateway.mail_activity.accepted()
+    with httpx2.Client(base_url=f"http://127.0.0.1:{gateway.gateway.web_port}", timeout=60) as client:
+        started = time.monotonic()
+        for _ in range(5):
+            gateway.gateway.mail_activity.accepted()  # mail keeps arriving
+            assert client.post("/login", data={}).status_code in (200, 400, 403, 422)
+        posts = time.monotonic() - started
+        started = time.monotonic()
+        for _ in range(3):
+            gateway.gateway.mail_activity.accepted()
+            client.get("/login")
+        gets = time.monotonic() - started
+    assert gets >= 1.9, f"reads were not paced ({gets:.2f} s for three at one a second)"
+    assert posts < 1.9, f"actions waited their turn ({posts:.2f} s)"

@@ -1,9 +1,10 @@
 """The mail first, when the web part shares a process (and its one event loop) with intake.
 
 Every web request runs on the loop that answers SMTP, so twenty customers polling the counters
-would take most of the core from accepting mail. While mail is arriving, requests are let through
-at most `rate` per second, in the order they came; they wait, none is refused. With the loop to
-itself (no mail for a moment, or the web part in a process of its own) nothing is held back.
+would take most of the core from accepting mail. While mail is arriving, reads (GET, HEAD) are let
+through at most `rate` per second, in the order they came; they wait, none is refused. Actions
+(POST, PUT, PATCH, DELETE: a BLOCK) never wait: they are few and must take effect at once. With the
+loop to itself (no mail for a moment, or the web part in a process of its own) nothing is held back.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 BUSY_FOR = 0.5  # seconds after the last accepted message that the process still counts as busy
+_READS = frozenset(("GET", "HEAD"))
 
 
 class MailActivity:
@@ -45,7 +47,7 @@ class Pacer:
 
 
 class MailFirst:
-    """ASGI middleware: paces HTTP requests while `activity` says mail is arriving."""
+    """ASGI middleware: paces HTTP reads while `activity` says mail is arriving."""
 
     def __init__(self, app, activity: MailActivity, rate: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
@@ -55,7 +57,7 @@ class MailFirst:
         self.paced = 0
 
     async def __call__(self, scope: dict[str, Any], receive, send) -> None:
-        if self._pacer is not None and scope["type"] == "http" and self._activity.busy():
+        if self._pacer is not None and scope["type"] == "http" and scope["method"] in _READS and self._activity.busy():
             wait = self._pacer.delay(self._clock())
             if wait > 0:
                 self.paced += 1
