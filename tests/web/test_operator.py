@@ -338,3 +338,41 @@ def test_the_audit_log_shows_who_changed_what_in_the_operators_language(gateway:
     assert "Registro de auditoría" in browser.get("/operator/audit").text
     _write(gateway, lambda c: accounts.set_language(c, accounts.find_user(c, email=OPERATOR), "fr"))
     assert "Journal d&#39;audit" in browser.get("/operator/audit").text or "Journal d'audit" in browser.get("/operator/audit").text
+
+
+def test_every_change_in_the_operator_area_is_in_the_audit_log(gateway: RunningGateway, area) -> None:
+    """Plans, accounts and the platform's suppression list, each change with `operator EMAIL`, in
+    the same transaction; a password is never written down, only that it changed."""
+    from scriptmail.store import audit
+
+    browser, token = _operator(area)
+    steps = [
+        (f"{PAGE}/plan", {"plan": "starter", "confirm": "yes"}, "hosting.plan", HOSTING),
+        ("/operator/accounts/add", {"email": "audited@users.test", "language": "en"}, "user.create", "audited@users.test"),
+        ("/operator/accounts/grant", {"email": "audited@users.test", "hosting": OTHER}, "user.grant", "audited@users.test"),
+        ("/operator/accounts/revoke", {"email": "audited@users.test", "hosting": OTHER}, "user.revoke", "audited@users.test"),
+        ("/operator/accounts/operator", {"email": "audited@users.test", "operator": "yes"}, "user.operator", "audited@users.test"),
+        ("/operator/accounts/password", {"email": "audited@users.test", "confirm": "yes"}, "user.password", "audited@users.test"),
+        ("/operator/suppressions/add", {"value": "trap@spam.example", "reason": "trap"}, "suppression.add", "trap@spam.example"),
+        ("/operator/suppressions/remove", {"value": "trap@spam.example", "confirm": "yes"}, "suppression.remove", "trap@spam.example"),
+        ("/operator/suppressions/import", {"csv_text": "a@spam.example,trap\nb@spam.example,trap\n"}, "suppression.import", "platform list"),
+    ]
+    secrets = []
+    for path, form, action, target in steps:
+        answer = browser.post(path, {**form, "csrf": token})
+        assert answer.status_code in (200, 303), (path, answer.status_code, answer.text[:300])
+        secrets += re.findall(r'<p class="op-password"><code>([^<]+)</code>', answer.text)
+        with gateway.engine.connect() as connection:
+            rows, total = audit.entries(connection, action=action)
+        assert total == 1, (action, rows)
+        assert rows[0]["actor"] == f"operator {OPERATOR}" and rows[0]["target"] == target
+    assert len(secrets) == 2  # the new user's password and the reset one: shown, never recorded
+    with gateway.engine.connect() as connection:
+        everything = repr(audit.entries(connection, limit=100)[0])
+        plan = audit.entries(connection, action="hosting.plan")[0][0]
+    assert not any(secret in everything for secret in secrets)
+    assert plan["hosting"] == HOSTING and "starter" in repr(plan) and "unlimited" in repr(plan)
+    # A refused change leaves nothing.
+    browser.post("/operator/accounts/grant", {"email": "ghost@users.test", "hosting": OTHER, "csrf": token})
+    with gateway.engine.connect() as connection:
+        assert audit.entries(connection, action="user.grant")[1] == 1

@@ -240,9 +240,12 @@ async def false_positive(
     try:
         if not (event_id.isascii() and event_id.isdigit() and len(event_id) < 19):
             raise evidence.EvidenceError(event_id)
-        await page.context.write(
-            lambda c: evidence.mark_false_positive(c, name, int(event_id), page.user.email, note, page.context.clock())
-        )
+        def mark(connection) -> None:
+            now = page.context.clock()
+            evidence.mark_false_positive(connection, name, int(event_id), page.user.email, note, now)
+            audit.record(connection, page.audit_actor, "block.false_positive", f"block {event_id}", now, after={"note": note}, hosting=name)
+
+        await page.context.write(mark)
     except evidence.EvidenceError:
         raise HTTPException(404, page._("No such automatic block, or it is already marked.")) from None
     await page.flash("ok", page._("The block is marked as a false positive."))
@@ -289,7 +292,12 @@ async def set_plan(
         await page.flash("error", page._(CONFIRM))
     else:
         reason = f"changed by operator {page.user.email} in the operator area"
-        await page.context.write(lambda c: change_plan(c, name, plan, Actor.OPERATOR, page.context.clock(), reason=reason))
+        def move(connection) -> None:
+            now = page.context.clock()
+            before = change_plan(connection, name, plan, Actor.OPERATOR, now, reason=reason)
+            audit.record(connection, page.audit_actor, "hosting.plan", name, now, before={"plan": before}, after={"plan": plan}, hosting=name)
+
+        await page.context.write(move)
         await page.flash("ok", page._("The plan of %(name)s is now %(plan)s.", name=name, plan=plan))
     return see(_hosting_url(name))
 
@@ -447,7 +455,10 @@ async def add_user(
     def add(connection) -> accounts.User | None:
         if accounts.find_user(connection, email=address) is not None:
             return None  # checked first: a failed INSERT would spoil the group commit's transaction
-        return accounts.add_user(connection, address, operator=bool(operator), language=language, hashed=hashed)
+        user = accounts.add_user(connection, address, operator=bool(operator), language=language, hashed=hashed)
+        audit.record(connection, page.audit_actor, "user.create", address, page.context.clock(),
+                     after={"email": address, "operator": bool(operator), "language": language})  # fmt: skip
+        return user
 
     if await page.context.write(add) is None:
         return await _accounts(page, status=400, error=page._("A user %(email)s already exists.", email=address), form=typed)
@@ -469,7 +480,11 @@ async def grant(
         return user
     if name == SYSTEM_HOSTING or await page.context.read(lambda c: hosting_store.find_hosting(c, name=name)) is None:
         return await _accounts(page, status=404, error=page._("There is no hosting named %(name)s.", name=name), form=typed)
-    await page.context.write(lambda c: accounts.grant(c, user, name))
+    def give(connection) -> None:
+        accounts.grant(connection, user, name)
+        audit.record(connection, page.audit_actor, "user.grant", user.email, page.context.clock(), after={"hosting": name}, hosting=name)
+
+    await page.context.write(give)
     await page.flash("ok", page._("%(email)s now owns %(name)s.", email=user.email, name=name))
     return see("/operator/accounts")
 
@@ -486,7 +501,11 @@ async def revoke(
     if not isinstance(user, accounts.User):
         return user
     try:
-        await page.context.write(lambda c: accounts.revoke(c, user, hosting))
+        def take(connection) -> None:
+            accounts.revoke(connection, user, hosting)
+            audit.record(connection, page.audit_actor, "user.revoke", user.email, page.context.clock(), before={"hosting": hosting}, hosting=hosting)
+
+        await page.context.write(take)
     except accounts.AccountError:
         return await _accounts(page, status=404, error=page._("%(email)s does not own %(name)s.", email=user.email, name=hosting))
     await page.flash("ok", page._("%(email)s no longer owns %(name)s.", email=user.email, name=hosting))
@@ -507,7 +526,12 @@ async def set_operator(
     make = operator == "yes"
     if user.id == page.user.id and not make:
         return await _accounts(page, status=400, error=page._("You cannot remove your own operator rights."))
-    await page.context.write(lambda c: accounts.set_operator(c, user, make))
+    def rights(connection) -> None:
+        accounts.set_operator(connection, user, make)
+        audit.record(connection, page.audit_actor, "user.operator", user.email, page.context.clock(),
+                     before={"operator": user.operator}, after={"operator": make})  # fmt: skip
+
+    await page.context.write(rights)
     text = "%(email)s is now an operator." if make else "%(email)s is no longer an operator."
     await page.flash("ok", page._(text, email=user.email))
     return see("/operator/accounts")
@@ -528,7 +552,11 @@ async def reset_password(
         return await _accounts(page, status=400, error=page._(CONFIRM))
     password = accounts.new_password()
     hashed = await asyncio.to_thread(accounts.password_hash, password)
-    await page.context.write(lambda c: accounts.set_password(c, user.email, hashed=hashed))
+    def reset(connection) -> None:
+        accounts.set_password(connection, user.email, hashed=hashed)
+        audit.record(connection, page.audit_actor, "user.password", user.email, page.context.clock())  # that it changed, never the password
+
+    await page.context.write(reset)
     return await _accounts(page, secret={"email": user.email, "password": password, "new": False})
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from scriptmail.store import suppressions
+from scriptmail.store import audit, customer_changes, suppressions
 from scriptmail.store.suppressions import PLATFORM
 from scriptmail.suppression import csvfile
 from scriptmail.suppression.rules import EntryError, lookup_form, shown
@@ -64,13 +64,15 @@ async def platform_export(request: Request) -> Response:
     )  # fmt: skip
 
 
+
 @router.post("/suppressions/add")
 async def platform_add(request: Request, value: ValueField = "", reason: ReasonField = "", csrf: CsrfField = "") -> Response:
     page = await operator_form(request, csrf)
     try:
         added = await page.context.write(
-            lambda c: suppressions.add(c, PLATFORM, value, page.context.clock(), None, reason=reason.strip() or "manual")
-        )
+            lambda c: customer_changes.suppression_add(c, page.audit_actor, None, PLATFORM, value, page.context.clock(), None,
+                                                       reason.strip() or "manual")
+        )  # fmt: skip
     except EntryError as error:
         return await _render(page, "", status=400, error=str(error))
     await page.flash("ok", page._("%(value)s is on the platform's list.", value=shown(added.value)))
@@ -83,7 +85,9 @@ async def platform_remove(request: Request, value: ValueField = "", confirm: Fla
     if not confirm:
         await page.flash("error", page._(CONFIRM))
         return see(URL)
-    removed = await page.context.write(lambda c: suppressions.remove(c, PLATFORM, value, page.context.clock(), requeue=True))
+    removed = await page.context.write(
+        lambda c: customer_changes.suppression_remove(c, page.audit_actor, None, PLATFORM, value, page.context.clock(), requeue=True)
+    )
     if removed.found:
         await page.flash("ok", page._("%(value)s removed; %(count)s email(s) sent again.", value=shown(lookup_form(value)), count=removed.requeued))
     else:
@@ -101,7 +105,13 @@ async def platform_import(request: Request, csv_text: CsvField = "", csrf: CsrfF
         return await _render(page, "", status=400, error=page._("Nothing imported: %(problem)s", problem=str(error)), csv_text=csv_text)
     added = []
     if parsed.items:
-        added = await page.context.write(lambda c: suppressions.add_many(c, PLATFORM, parsed.items, page.context.clock(), None))
+        def put(connection) -> list:
+            now = page.context.clock()
+            entries = suppressions.add_many(connection, PLATFORM, parsed.items, now, None)
+            audit.record(connection, page.audit_actor, "suppression.import", "platform list", now, after={"entries": len(entries)})
+            return entries
+
+        added = await page.context.write(put)
     if parsed.refused:
         # The good lines are in; the bad ones stay in the form to be corrected, each with why.
         refused = "\n".join(text for _line, text, _why in parsed.refused)
