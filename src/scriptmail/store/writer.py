@@ -164,10 +164,14 @@ class Writer:
         with self._exclusive(), self._engine.begin() as connection:
             if self._striped:
                 connection.info["stripe"] = self._own_stripe(connection)
-            for bulk, positions in kinds.items():
-                outcome = bulk(connection, [batch[p][1] for p in positions])
-                for position, result in zip(positions, outcome):
-                    results[position] = result
+            try:
+                for bulk, positions in kinds.items():
+                    outcome = bulk(connection, [batch[p][1] for p in positions])
+                    for position, result in zip(positions, outcome):
+                        results[position] = result
+            finally:
+                # info lives with the pooled connection: no later user adds to a stripe it does not hold.
+                connection.info.pop("stripe", None)
             announced = bus.take_announced(connection)
         if announced and self.bus is not None:
             self.bus.send(announced)
