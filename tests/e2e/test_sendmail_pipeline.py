@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from scriptmail.store import log as store_log
+from scriptmail.store.engine import for_writing
 from scriptmail.store.hostings import add_hosting
 from scriptmail.store.schema import recipients
 from tests.support.gateway import RunningGateway, wait_status
@@ -95,7 +96,7 @@ def test_sendmail_q_retries_the_callers_deferred_mail_now_and_qr_one_domain(make
     sink.behaviour = Behaviour(rcpt=lambda a: "451 4.7.1 greylisted" if a in refusing else "250 2.1.5 ok")
     assert sendmail(gateway, "-t", "-i").returncode == 0
     wait_status(gateway.engine, "deferred", 2)
-    with gateway.engine.begin() as connection:  # another hosting's deferred mail must not move
+    with for_writing(gateway.engine).begin() as connection:  # another hosting's deferred mail must not move
         other = add_hosting(connection, "other.example", "o@sink.test", uid=os.getuid() + 777, plan="unlimited")
         connection.execute(update(recipients).where(recipients.c.address == "audit@sink.test").values(hosting_id=other.id))
 

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 
 from scriptmail.model import Origin, Submission
 from scriptmail.store import site_shares
+from scriptmail.store.engine import for_writing
 from scriptmail.store.hostings import find_hosting
 from scriptmail.store.queue import insert_submission
 from scriptmail.store.schema import attempts
@@ -28,7 +29,7 @@ SITE = '[delivery.sites.sinksite]\ndomains = ["sink.test"]\nconnections = {conne
 
 
 def queue_messages(engine: Engine, count: int, recipients: int, tag: str) -> None:
-    with engine.begin() as connection:
+    with for_writing(engine).begin() as connection:  # a plain BEGIN that reads, then writes, fails at once if a daemon wrote in between
         hosting = find_hosting(connection, name=HOSTING)
         for number in range(count):
             insert_submission(

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from scriptmail.model import Origin, Submission
+from scriptmail.store.engine import for_writing
 from scriptmail.store.hostings import find_hosting
 from scriptmail.store.queue import insert_submission
 from scriptmail.store.schema import delivery_sites
@@ -35,7 +36,7 @@ SITES = (
 
 
 def queue_for(engine: Engine, domains: tuple[str, ...], count: int) -> None:
-    with engine.begin() as connection:
+    with for_writing(engine).begin() as connection:  # a plain BEGIN that reads, then writes, fails at once if a daemon wrote in between
         hosting = find_hosting(connection, name=HOSTING)
         for number in range(count):
             for domain in domains:
