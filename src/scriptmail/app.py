@@ -172,6 +172,7 @@ class Gateway:
             )  # fmt: skip
             self._tasks.append(asyncio.create_task(self.agent.run(), name="delivery"))
             self.bus.on(bus.MAIL, lambda *_: self.agent.wake())
+            self.agent.on_full = lambda: self.bus.mail_committed()  # the bus may be replaced at start
             self.bus.on(bus.HOSTINGS, self.agent.reread_states)
         acceptor = self.acceptor = Acceptor(
             self.engine,
@@ -224,6 +225,11 @@ class Gateway:
             self.mail_activity.accepted()
         if self.agent is not None:
             self.agent.wake()
+            if self.agent.has_room:
+                # This process delivers what it accepted. Waking every other process's delivery
+                # too would make each of them claim after every commit and, mostly, find nothing:
+                # with N processes, N claims per commit. They poll, and hear us once we are full.
+                return
         self.bus.mail_committed()  # delivery in the other processes and nodes
 
     def _verp_sender(self, secret: bytes) -> Callable[[DueRecipient], str | None] | None:

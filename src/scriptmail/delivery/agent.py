@@ -142,10 +142,18 @@ class DeliveryAgent:
         self._room.set()
         self._tasks: set[asyncio.Task] = set()
         self._held: set[int] = set()  # hostings whose mail is held (blocked, purging, spam, bounce)
+        # Called when this agent stops claiming, full, while the queue may hold more due mail: the
+        # app wakes the other processes' delivery (a process with room delivers its own mail alone).
+        self.on_full: Callable[[], None] | None = None
 
     def wake(self) -> None:
         """New mail was committed: look for due recipients now rather than at the next poll."""
         self._wakeup.set()
+
+    @property
+    def has_room(self) -> bool:
+        """Whether this agent takes more recipients now (else new mail waits for another process's)."""
+        return self._room.is_set()
 
     async def run(self) -> None:
         self._held, self._pool_of = await asyncio.to_thread(self._read_states)
@@ -182,6 +190,8 @@ class DeliveryAgent:
                         await self._client.close_idle(older_than=self._settings.idle_seconds)
                     continue
                 self._track(len(due))
+                if not self._room.is_set() and len(due) == limit and self.on_full is not None:
+                    self.on_full()  # more may be due than this process takes now: the others may take it
                 task = asyncio.create_task(self._dispatch(due))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
