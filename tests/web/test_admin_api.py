@@ -178,6 +178,8 @@ def test_hostile_and_malformed_input_is_refused_and_changes_nothing(gateway: Run
         {"name": "ok.example", "owner": "o@x.test", "smtp_password": "chosen"}, {"name": "ok.example", "owner": "o@x.test", "state": "active"},
         {"name": "../etc/passwd", "owner": "o@x.test"}, {"name": "_system", "owner": "o@x.test"}, {"name": "ok\x00.example", "owner": "o@x.test"},
         {"name": ["ok.example"], "owner": "o@x.test"}, {}, [],
+        {"name": "ok.example", "owner": "o@x.test", "uid": 1000.5}, {"name": "ok.example", "owner": "o@x.test", "uid": "1000"},
+        {"name": "ok.example", "owner": "o@x.test", "uid": True}, {"name": "ok.example", "owner": "o@x.test", "uid": 1e300},
     ]  # fmt: skip
     for body in bad_bodies:
         answer = client.post("/1.0/admin/hostings", json=body, headers=headers)
@@ -198,7 +200,7 @@ def test_hostile_and_malformed_input_is_refused_and_changes_nothing(gateway: Run
     for body in ({"email": "x@"}, {"email": "n@x.test", "operator": "yes"}, {"email": "n@x.test", "operator": 0},
                  {"email": "n@x.test", "hostings": ["Bad Name"]}, {"email": "n@x.test", "password": "chosen"}):  # fmt: skip
         assert client.post("/1.0/admin/users", json=body, headers=headers).status_code == 422, body
-    for body in ({"user_id": "1"}, {"user_id": 1, "scope": "root"}, {"user_id": 1, "label": "a\nb"}, {"user_id": 1, "label": "x" * 201}):
+    for body in ({"user_id": "1"}, {"user_id": 1.5}, {"user_id": True}, {"user_id": 1, "scope": "root"}, {"user_id": 1, "label": "a\nb"}, {"user_id": 1, "label": "x" * 201}):
         assert client.post("/1.0/admin/tokens", json=body, headers=headers).status_code == 422, body
     for params in ({"limit": 0}, {"token_id": 0}, {"action": "a\x00"}, {"offset": "x"}):
         assert client.get("/1.0/admin/audit", params=params, headers=headers).status_code == 422, params
@@ -208,6 +210,15 @@ def test_hostile_and_malformed_input_is_refused_and_changes_nothing(gateway: Run
     with gateway.engine.connect() as connection:
         assert [h.name for h in hosting_store.list_hostings(connection)] == [HOSTING]
     assert client.get("/1.0/admin/audit", headers=tokens["read"]).json()["total"] == 0
+
+
+def test_a_whole_number_written_with_a_fraction_is_the_integer_the_document_allows(gateway: RunningGateway, admin) -> None:
+    client, tokens = admin
+    answer = client.post("/1.0/admin/hostings", json={"name": "js.example", "owner": "o@x.test", "uid": 4242.0}, headers=tokens["provision"])
+    assert answer.status_code == 201, answer.text  # JSON Schema's "integer" holds 4242.0 (JavaScript sends whole numbers so)
+    assert answer.json()["uid"] == 4242
+    changed = client.patch("/1.0/admin/hostings/js.example", json={"uid": 4243.0}, headers=tokens["provision"])
+    assert changed.status_code == 200 and changed.json()["uid"] == 4243
 
 
 def test_a_bad_until_is_refused_as_the_document_says(gateway: RunningGateway, admin) -> None:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 import idna
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from scriptmail.domains.names import DomainNameError, display, normalise
 from scriptmail.domains.provision import new_keys
@@ -45,7 +45,16 @@ MAX_DOMAINS = 50  # sending domains set in one request (each new one costs a key
 MAX_ID = 2**53 - 1  # ids stay exact in every JSON client (JavaScript numbers included)
 
 Email = Annotated[str, Field(max_length=320, pattern=EMAIL_PATTERN)]
-Uid = Annotated[int, Field(ge=0, lt=2**31, description="Unix uid whose sendmail calls belong to the hosting.")]
+
+
+def _whole(value: object) -> object:
+    # JSON Schema's "integer" is any number without a fraction, 5.0 included (as JavaScript sends
+    # it); strict validation alone would refuse what the document allows.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Whole = BeforeValidator(_whole)
+Uid = Annotated[int, Field(ge=0, lt=2**31, description="Unix uid whose sendmail calls belong to the hosting."), Whole]
 Language = Literal["es", "en", "fr"]
 State = Literal["active", "blocked", "purging", "spam", "bounce", "forced"]
 HostingName = Annotated[str, Path(max_length=253, pattern=NAME_PATTERN, description="The hosting's name.")]
@@ -188,7 +197,7 @@ class TokenOut(BaseModel):
 
 
 class TokenCreate(_Strict):
-    user_id: Annotated[int, Field(ge=1, le=MAX_ID)]
+    user_id: Annotated[int, Field(ge=1, le=MAX_ID), Whole]
     label: Annotated[str, Field(max_length=200, pattern=_TEXT)] = ""
     scope: Literal["read", "manage", "provision"] | None = Field(
         None, description="For an operator's token; it may not exceed the scope of the token that creates it."
