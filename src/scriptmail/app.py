@@ -342,7 +342,7 @@ class Gateway:
         async def retry_now(hosting_id: int, domain: str) -> int:
             count = await self.writer.submit(lambda c: queue.retry_now(c, hosting_id, time.time(), domain))
             if count:
-                self._mail_committed()  # wakes delivery here and, through the bus, in the other processes
+                self._mail_committed()  # wakes delivery here, or through the bus where there is none or it is full
             return count
 
         intake = self.settings.intake
