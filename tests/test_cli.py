@@ -183,7 +183,7 @@ def test_first_serve_creates_a_demo_hosting_and_says_how_to_use_it(tmp_path: Pat
         process.wait(20)
     assert "A demo hosting demo was created" in output
     assert "parts smtp, sendmail, delivery, maildrop, scheduler, bounces, web" in output  # every part by default
-    assert "scriptmail-sendmail -t -i" in output and "swaks --server 127.0.0.1:" in output
+    assert "scriptmail-sendmail -t -i" in output and "swaks --server 127.0.0.1:" in output and "--from web@demo.invalid" in output
     assert "127.0.0.1:0" not in output  # the real port is printed
     assert process.returncode == 0
     hosting = json.loads(subprocess.run([SCRIPTMAIL, "--config", str(config), "hosting", "show", "demo", "--json"], capture_output=True, text=True).stdout)

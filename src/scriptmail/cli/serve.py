@@ -131,7 +131,8 @@ def _print_demo(settings: Settings, login: DemoLogin, port: int | None, web_port
         f"  printf 'To: someone@example.com\\nSubject: hello\\n\\nIt works.\\n' | "
         f"SCRIPTMAIL_INTAKE__SOCKET={settings.intake.socket} .venv/bin/scriptmail-sendmail -t -i\n"
         "or over SMTP:\n"
-        f"  swaks --server {host}:{port} --auth-user {name} --auth-password '{password}' --to someone@example.com\n"
+        # swaks's own sender is user@hostname, refused when the machine's name has no domain.
+        f"  swaks --server {host}:{port} --auth-user {name} --auth-password '{password}' --from web@demo.invalid --to someone@example.com\n"
         "then look at it with `.venv/bin/scriptmail queue` and `.venv/bin/scriptmail log`.\n"
         f"The demo customer [bold]{customer}[/bold] (password {customer_password}) owns it: log in at {web}/\n"
         f"or use its API token:\n  curl -H 'Authorization: Bearer {token}' {web}/1.0/hosting/web/{name}/email\n"
