@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import pytest
 from sqlalchemy import Engine, text
@@ -54,3 +56,30 @@ async def test_bulk_operations_run_once_per_commit(writer: Writer) -> None:
 
     assert await asyncio.gather(*(writer.submit_bulk(bulk, n) for n in range(50))) == [n * 2 for n in range(50)]
     assert sum(calls) == 50 and len(calls) < 50
+
+
+def test_a_transaction_undone_to_break_a_deadlock_runs_again(writer: Writer, engine: Engine) -> None:
+    """PostgreSQL aborts one side of a deadlock; the writer's side runs again and commits, where
+    it had answered StoreUnavailable (and intake 451) before."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: no deadlock between writers")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO notes (n) VALUES (1), (2)"))
+    waiting = threading.Event()
+    runs: list[int] = []
+
+    def crossing(connection) -> int:
+        runs.append(1)
+        connection.execute(text("UPDATE notes SET n = n WHERE n = 1"))
+        waiting.set()
+        connection.execute(text("UPDATE notes SET n = n WHERE n = 2"))  # held by the other side
+        return len(runs)
+
+    with engine.connect() as other:
+        other.execute(text("UPDATE notes SET n = n WHERE n = 2"))
+        done = writer.submit_nowait(crossing)
+        assert waiting.wait(10)
+        time.sleep(0.3)  # the writer waits first, so its backend detects the deadlock and is undone
+        other.execute(text("UPDATE notes SET n = n WHERE n = 1"))
+        other.commit()
+    assert done.result(20) == 2

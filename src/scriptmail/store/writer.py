@@ -37,6 +37,8 @@ BulkOperation = Callable[[Connection, list[Any]], list[Any]]
 
 _STOP = object()
 # Transaction-level advisory lock on a counter stripe (the first key marks scriptmail's stripes).
+_UNDONE = {"40P01", "40001"}  # deadlock detected, serialization failure
+_ATTEMPTS = 3
 _TRY_STRIPE = text("SELECT pg_try_advisory_xact_lock(21332, :stripe)")
 
 
@@ -138,7 +140,7 @@ class Writer:
 
     def _commit(self, batch: list[tuple[BulkOperation, Any, concurrent.futures.Future]]) -> None:
         try:
-            results = self._transaction(batch)
+            results = self._attempts(batch)
         except Exception as error:  # noqa: BLE001 - isolate the failing operation below
             if len(batch) == 1:
                 self._fail(batch[0][2], error)
@@ -146,7 +148,7 @@ class Writer:
             log.warning("group commit of %d operations failed (%s); retrying one by one", len(batch), error)
             for entry in batch:
                 try:
-                    (result,) = self._transaction([entry])
+                    (result,) = self._attempts([entry])
                 except Exception as single_error:  # noqa: BLE001
                     self._fail(entry[2], single_error)
                 else:
@@ -154,6 +156,20 @@ class Writer:
             return
         for entry, result in zip(batch, results):
             entry[2].set_result(result)
+
+    def _attempts(self, batch: list[tuple[BulkOperation, Any, concurrent.futures.Future]]) -> list[Any]:
+        """The transaction, run again when PostgreSQL undid it to break a deadlock or a
+        serialization conflict with another writer: nothing of it was kept, and its operations
+        are re-runnable (a failed group is already re-run one by one)."""
+        for attempt in range(_ATTEMPTS):
+            try:
+                return self._transaction(batch)
+            except DBAPIError as error:
+                if getattr(error.orig, "sqlstate", None) not in _UNDONE or attempt == _ATTEMPTS - 1:
+                    raise
+                log.info("store transaction undone by the database (%s); running it again", str(error.orig).splitlines()[0])
+                time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))  # the other side goes first
+        raise AssertionError("unreachable")
 
     def _transaction(self, batch: list[tuple[BulkOperation, Any, concurrent.futures.Future]]) -> list[Any]:
         """One transaction; each kind of bulk operation runs once with all of its items."""
