@@ -9,7 +9,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scriptmail.international.addresses import AddressError, stored
@@ -141,8 +141,11 @@ def add_hosting(
     return get_hosting(connection, new_id)
 
 
+_BY_ID = select(hostings).where(hostings.c.id == bindparam("hosting_id"))  # built once: every counters call reads it
+
+
 def get_hosting(connection: Connection, hosting_id: int) -> Hosting:
-    return _row_to_hosting(connection.execute(select(hostings).where(hostings.c.id == hosting_id)).one())
+    return _row_to_hosting(connection.execute(_BY_ID, {"hosting_id": hosting_id}).one())
 
 
 def find_hosting(connection: Connection, *, name: str | None = None, uid: int | None = None) -> Hosting | None:

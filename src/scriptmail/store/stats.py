@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from scriptmail.config import PlanSettings
 from scriptmail.model import RecipientStatus
@@ -24,25 +24,25 @@ from scriptmail.store.schema import activity_daily, hosting_totals, messages, re
 MAX_BOUNCES = 100  # the reference's limit per page
 _ERRORS = (RecipientStatus.BOUNCED.value, RecipientStatus.EXPIRED.value, RecipientStatus.SUPPRESSED.value)
 _WAITING = (RecipientStatus.QUEUED, RecipientStatus.DEFERRED, RecipientStatus.SENDING, RecipientStatus.HELD)
+# Built once: the counters call is polled by dashboards, and building its statements cost more
+# than running them.
+_TOTALS = activity.folded(hosting_totals, "hosting_id").where(hosting_totals.c.hosting_id == bindparam("hosting_id"))
+_SENT_ON_DAY = select(func.sum(activity_daily.c.sent)).where(
+    activity_daily.c.hosting_id == bindparam("hosting_id"), activity_daily.c.day == bindparam("day")
+)
 
 
 def counters(connection: Connection, hosting_id: int, plan: PlanSettings, now: float) -> dict[str, int]:
     """The reference's counters: sent since creation, sent today, the daily limit, unsent total."""
     totals = _totals(connection, hosting_id)
-    today = connection.execute(
-        select(func.sum(activity_daily.c.sent)).where(
-            activity_daily.c.hosting_id == hosting_id, activity_daily.c.day == activity.day_of(now)
-        )
-    ).scalar()
+    today = connection.execute(_SENT_ON_DAY, {"hosting_id": hosting_id, "day": activity.day_of(now)}).scalar()
     sent, bounced, expired, suppressed = (totals.sent, totals.bounced, totals.expired, totals.suppressed) if totals else (0, 0, 0, 0)
     return {"sent": sent, "sentToday": int(today or 0), "maxPerDay": plan.max_per_day, "bounce": bounced + expired + suppressed}
 
 
 def _totals(connection: Connection, hosting_id: int) -> SimpleNamespace | None:
     """The hosting's totals since creation (its stripes added up), or None before its first count."""
-    row = connection.execute(
-        activity.folded(hosting_totals, "hosting_id").where(hosting_totals.c.hosting_id == hosting_id)
-    ).first()
+    row = connection.execute(_TOTALS, {"hosting_id": hosting_id}).first()
     return SimpleNamespace(**{name: int(value) for name, value in row._mapping.items()}) if row else None
 
 

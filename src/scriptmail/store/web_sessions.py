@@ -10,11 +10,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from scriptmail.store.accounts import User, find_user
+from scriptmail.store.accounts import User
 from scriptmail.store.engine import upsert
-from scriptmail.store.schema import login_failures, web_sessions
+from scriptmail.store.schema import login_failures, users, web_sessions
 
 IDLE_SECONDS = 12 * 3600  # a session unused this long is over
 TOUCH_SECONDS = 60.0  # its last use is written at most this often: not one write per page view
@@ -41,14 +41,22 @@ def open_session(connection: Connection, user: User, now: float) -> str:
     return session_id
 
 
+# Every page view reads its session and user: one statement, built once.
+_SESSION_AND_USER = (
+    select(web_sessions.c.user_id, web_sessions.c.csrf, web_sessions.c.flash, web_sessions.c.seen_at,
+           users.c.email, users.c.operator, users.c.language)
+    .join(users, users.c.id == web_sessions.c.user_id)
+    .where(web_sessions.c.id_hash == bindparam("id_hash"))
+)  # fmt: skip
+
+
 def find_session(connection: Connection, session_id: str, now: float) -> Session | None:
     if not session_id or len(session_id) > 100:
         return None
-    row = connection.execute(select(web_sessions).where(web_sessions.c.id_hash == _hash(session_id))).first()
+    row = connection.execute(_SESSION_AND_USER, {"id_hash": _hash(session_id)}).first()
     if row is None or row.seen_at < now - IDLE_SECONDS:
         return None
-    user = find_user(connection, user_id=row.user_id)
-    return Session(user, row.csrf, row.flash, row.seen_at) if user else None
+    return Session(User(row.user_id, row.email, bool(row.operator), row.language), row.csrf, row.flash, row.seen_at)
 
 
 def touch(connection: Connection, session_id: str, now: float, flash: str | None = None) -> None:
