@@ -95,6 +95,15 @@ def test_places_held_by_a_process_expire(tmp_path: Path) -> None:
 
 def test_a_small_burst_is_asked_one_place_at_a_time() -> None:
     assert batch_size(1) == 1 and batch_size(7) == 1 and batch_size(60) == 7 and batch_size(100_000) == 16
+    assert batch_size(60, 600) == 7  # the defaults: 10 a second, a batch of 7
+
+
+def test_a_fast_token_takes_a_quarter_second_of_its_rate_at_once() -> None:
+    """An eighth of the burst and a quarter second of the rate bound the batch, and 1024 does."""
+    assert batch_size(100_000, 60_000) == 250
+    assert batch_size(100_000, 1_000_000) == 1024
+    assert batch_size(800, 1_000_000) == 100
+    assert batch_size(100_000, 1_200) == 16
 
 
 async def test_concurrent_scrapes_share_one_read_and_a_later_one_reads_again() -> None:
@@ -162,3 +171,18 @@ def test_a_grant_removed_in_the_store_stops_within_the_cache_lifetime(web) -> No
             assert time.monotonic() - started < 2.5, "the removed grant still worked past the cache lifetime"
             time.sleep(0.05)
         assert client.get(url, headers=headers).status_code == 404
+
+
+async def test_requests_that_find_the_budget_empty_ask_the_store_once(tmp_path: Path) -> None:
+    """Twenty requests arrive with no place held: the first asks the store for a batch under the
+    token's lock, the others spend from it. Before, each asked (and wrote) on its own."""
+    database = str(tmp_path / "store.db")
+    budget, asked, clock = RateBudget(), [], Clock()
+
+    def slow_ask(now: float, cost: int) -> float:
+        time.sleep(0.05)  # the store's answer takes a moment: the other requests arrive meanwhile
+        return _ask(database, 7, now, 60_000, 1000, asked)(cost)
+
+    waits = await asyncio.gather(*(budget.wait(7, clock, 1000, 60_000, slow_ask, in_thread=True) for _ in range(20)))
+    assert waits == [0.0] * 20
+    assert asked == [batch_size(1000, 60_000)] == [125]
