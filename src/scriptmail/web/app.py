@@ -61,13 +61,15 @@ def create_app(context: WebContext, mail: MailActivity | None = None) -> FastAPI
         redoc_url=None,
     )
     app.state.context = context
+    # A request is matched against the routes in this order: the two most polled (the counters
+    # call, then the Scripts e-mail page) come first. Area and API paths never overlap (/1.0).
     app.include_router(router)
+    app.include_router(area.router)
     app.include_router(suppression_router)
     app.include_router(audit_api.router)
     app.include_router(admin_api.router)
     app.include_router(admin_sites_api.router)
     app.include_router(webhooks_api.router)
-    app.include_router(area.router)
     app.include_router(area_log.router)
     app.include_router(area_webhooks.router)
     app.include_router(domains_api.router)
