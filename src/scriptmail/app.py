@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import os
 import signal
@@ -130,6 +131,10 @@ class Gateway:
             await self._start_bus()
             self._tasks.append(asyncio.create_task(self._keep_registration(), name="node"))
             await self._start()
+            # What start-up built (modules, routes, compiled statements, templates) lives as long
+            # as the process: out of the collector's sight, a full collection no longer walks it
+            # and stalls every session and request for tens of milliseconds.
+            gc.freeze()
             if on_ready is not None:
                 on_ready(self)
             await self._stop.wait()
