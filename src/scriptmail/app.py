@@ -393,11 +393,22 @@ class Gateway:
         self.engine.dispose()
 
 
+def _web_priority(nice: int, idle: bool) -> None:
+    """The mail first (web.nice, web.idle_priority). Set before any thread starts: threads inherit it."""
+    if nice:
+        os.nice(nice)
+    if idle and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError as error:  # a container's seccomp profile may refuse it: nice still holds
+            log.warning("web part: could not take the idle CPU priority (%s); it runs at nice %d", error, nice)
+
+
 def run_gateway(settings: Settings, parts: tuple[str, ...], on_ready: Callable[[Gateway], None] | None = None) -> None:
     """Run until SIGINT or SIGTERM."""
 
-    if tuple(parts) == ("web",) and settings.web.nice:
-        os.nice(settings.web.nice)  # the mail first: see web.nice
+    if tuple(parts) == ("web",):
+        _web_priority(settings.web.nice, settings.web.idle_priority)
 
     async def main() -> None:
         gateway = Gateway(settings, parts)

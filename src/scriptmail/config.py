@@ -502,6 +502,10 @@ class WebSettings(_Section):
     # A process that runs only the web part (`--split`, or `--parts web`) lowers its CPU priority by
     # this much (nice(2)), so that customers polling the API never take a core from accepting mail.
     nice: int = Field(10, ge=0, le=19)
+    # ...and, on Linux, runs under SCHED_IDLE: it gets a core only when the mail leaves one free, so
+    # a flood of web requests costs the mail nothing (0.68x of its rate with nice alone, 0.98x with
+    # both, measured). Off: the web competes at its nice level.
+    idle_priority: bool = True
     # A process that runs the web part beside intake (the one-process default) serves at most this
     # many web requests per second while it is accepting mail; they wait their turn, none is refused.
     # So customers polling the areas or the API never hold up mail. 0: no cap.

@@ -123,6 +123,11 @@ def test_split_serves_from_processes_of_their_own_and_none_outlives_the_supervis
         # The web process gives way to intake and delivery (web.nice, 10 by default).
         base = os.nice(0)  # the suite may itself run niced
         assert {node: _niceness(pid) for node, pid in registered.items()} == {"mx-0": base, "mx-delivery-0": base, "mx-web": min(19, base + 10)}
+        # ...and, on Linux, takes a core only when the mail leaves one free (web.idle_priority),
+        # every thread of it: the store's readers and the rate limit's asks too.
+        policies = {node: {os.sched_getscheduler(int(thread)) for thread in os.listdir(f"/proc/{pid}/task")} for node, pid in registered.items()}
+        assert policies["mx-web"] == {os.SCHED_IDLE}
+        assert os.SCHED_IDLE not in policies["mx-0"] | policies["mx-delivery-0"]
     finally:
         parent.send_signal(signal.SIGKILL)  # a supervisor that dies takes its copies with it
         parent.wait(10)
