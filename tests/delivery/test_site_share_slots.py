@@ -3,6 +3,8 @@ no store call per connection; slots kept idle go back to the store, and at once 
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import Engine
 
 from scriptmail.delivery.site_share import FULL_FOR, KEEP_SLOT, SharedSites
@@ -70,3 +72,16 @@ async def test_a_full_site_is_asked_once_for_all_the_connections_waiting_here(en
     await holder.release_idle(older_than=0)
     clock.now += FULL_FOR
     assert await waiting.open("google", 1)
+
+
+async def test_connections_asking_at_the_same_moment_share_one_question(engine: Engine) -> None:
+    """Twenty connections want a slot of a full site at once: before one answer came back each had
+    asked, and with four processes they queued on the site's row in the store."""
+    clock = Clock()
+    shares = SiteShares(engine)
+    holder = SharedSites(Shaper(build_table(DEFAULT, {}, shipped={})), shares, "node-a", clock)
+    waiting = SharedSites(Shaper(build_table(DEFAULT, {}, shipped={})), shares, "node-b", clock)
+    assert await holder.open("google", 1)
+    calls = waiting.store_calls
+    assert await asyncio.gather(*(waiting.open("google", 1) for _ in range(20))) == [False] * 20
+    assert waiting.store_calls == calls + 1

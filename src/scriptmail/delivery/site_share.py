@@ -42,6 +42,7 @@ class SharedSites:
         # Sites the store last found full, until when: the many connections waiting here for one
         # busy site ask the store once per FULL_FOR between them, not each on its own.
         self._full: dict[str, float] = {}
+        self._asking: dict[str, asyncio.Lock] = {}  # held while this process asks the store about the site
         # Called with (site, n) before n kept slots go back: a connection parked idle holds its
         # slot, so it is closed first (the agent hands the SMTP client's close_parked here).
         self.before_release: Callable[[str, int], Awaitable[object]] | None = None
@@ -103,11 +104,17 @@ class SharedSites:
             return True
         if self._clock() < self._full.get(site, 0.0):
             return False
-        try:
-            ok = await self._call(site_shares.open_slot, site, self._holder, limit, self._clock(), self.lease)
-        except Exception as error:  # noqa: BLE001 - shaping must not stop delivery
-            log.warning("cannot count a connection to site %s in the store: %s", site, error)
-            return True
+        # One question about a site at a time from this process: the connections that want a slot
+        # meanwhile learn from its answer that the site is full, instead of all queueing on the
+        # site's row in the store (measured with 4 processes: 8 backends waiting on it at once).
+        async with self._asking.setdefault(site, asyncio.Lock()):
+            if self._clock() < self._full.get(site, 0.0):
+                return False
+            try:
+                ok = await self._call(site_shares.open_slot, site, self._holder, limit, self._clock(), self.lease)
+            except Exception as error:  # noqa: BLE001 - shaping must not stop delivery
+                log.warning("cannot count a connection to site %s in the store: %s", site, error)
+                return True
         if ok:
             self._open[site] = self._open.get(site, 0) + 1
             self._full.pop(site, None)
