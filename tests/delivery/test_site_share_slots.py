@@ -55,14 +55,20 @@ async def test_stopping_gives_back_every_kept_slot(engine: Engine) -> None:
     assert shares.run(site_shares.open_connections, clock.now) == {}
 
 
-async def test_a_full_site_is_asked_once_for_all_the_connections_waiting_here(engine: Engine) -> None:
-    """Another process holds the site's only connection: the twenty connections waiting here cost
-    the store one call between them, and the site is asked again once FULL_FOR has passed."""
-    clock = Clock()
+async def _one_holds_google(engine: Engine, clock: Clock) -> tuple[SharedSites, SharedSites]:
+    """Two processes on one store; the first holds the only connection to "google"."""
     shares = SiteShares(engine)
     holder = SharedSites(Shaper(build_table(DEFAULT, {}, shipped={})), shares, "node-a", clock)
     waiting = SharedSites(Shaper(build_table(DEFAULT, {}, shipped={})), shares, "node-b", clock)
     assert await holder.open("google", 1)
+    return holder, waiting
+
+
+async def test_a_full_site_is_asked_once_for_all_the_connections_waiting_here(engine: Engine) -> None:
+    """Another process holds the site's only connection: the twenty connections waiting here cost
+    the store one call between them, and the site is asked again once FULL_FOR has passed."""
+    clock = Clock()
+    holder, waiting = await _one_holds_google(engine, clock)
     calls = waiting.store_calls
     for _ in range(20):
         assert not await waiting.open("google", 1)
@@ -78,10 +84,7 @@ async def test_connections_asking_at_the_same_moment_share_one_question(engine: 
     """Twenty connections want a slot of a full site at once: before one answer came back each had
     asked, and with four processes they queued on the site's row in the store."""
     clock = Clock()
-    shares = SiteShares(engine)
-    holder = SharedSites(Shaper(build_table(DEFAULT, {}, shipped={})), shares, "node-a", clock)
-    waiting = SharedSites(Shaper(build_table(DEFAULT, {}, shipped={})), shares, "node-b", clock)
-    assert await holder.open("google", 1)
+    holder, waiting = await _one_holds_google(engine, clock)
     calls = waiting.store_calls
     assert await asyncio.gather(*(waiting.open("google", 1) for _ in range(20))) == [False] * 20
     assert waiting.store_calls == calls + 1
