@@ -22,7 +22,7 @@ from scriptmail.store.bounce_reports import apply_report
 from scriptmail.store.engine import for_writing
 from scriptmail.store.schema import activity as activity_table
 from scriptmail.store.schema import activity_daily, from_domains, hosting_totals, recipients, script_counts
-from scriptmail.store.writer import Writer
+from scriptmail.store.writer import STRIPE_LOCK, Writer
 from scriptmail.web import metrics
 
 PLAN = PlanSettings(hourly=0, max_per_day=5000, bounce_window=50)
@@ -174,7 +174,7 @@ def test_the_postgresql_writer_spreads_one_hostings_counts_over_stripes(engine: 
         if engine.dialect.name == "postgresql":
             with engine.connect() as holder, holder.begin():
                 for stripe in before:
-                    holder.execute(text("SELECT pg_advisory_xact_lock(21332, :stripe)"), {"stripe": stripe})
+                    holder.execute(text("SELECT pg_advisory_xact_lock(:key, :stripe)"), {"key": STRIPE_LOCK, "stripe": stripe})
                 write(20)
         else:
             write(20)
@@ -182,6 +182,7 @@ def test_the_postgresql_writer_spreads_one_hostings_counts_over_stripes(engine: 
         writer.stop()
     with engine.connect() as connection:
         accepted = connection.execute(select(func.sum(activity_table.c.accepted)).where(activity_table.c.hosting_id == hosting_id)).scalar()
+        assert connection.execute(text("SELECT 1")).scalar() == 1
     if engine.dialect.name == "postgresql":
         assert used() - before, f"every commit stayed in {before}, which another transaction held"
     else:

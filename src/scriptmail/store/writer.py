@@ -36,10 +36,11 @@ Operation = Callable[[Connection], Any]
 BulkOperation = Callable[[Connection, list[Any]], list[Any]]
 
 _STOP = object()
-# Transaction-level advisory lock on a counter stripe (the first key marks scriptmail's stripes).
-_UNDONE = {"40P01", "40001"}  # deadlock detected, serialization failure
+_UNDONE = {"40P01", "40001"}  # deadlock detected, serialization failure: PostgreSQL kept nothing
 _ATTEMPTS = 3
-_TRY_STRIPE = text("SELECT pg_try_advisory_xact_lock(21332, :stripe)")
+# Transaction-level advisory lock on a counter stripe (the first key marks scriptmail's stripes).
+STRIPE_LOCK = 21332
+_TRY_STRIPE = text(f"SELECT pg_try_advisory_xact_lock({STRIPE_LOCK}, :stripe)")
 
 
 class StoreUnavailable(Exception):
