@@ -107,7 +107,8 @@ class SharedSites:
         # One question about a site at a time from this process: the connections that want a slot
         # meanwhile learn from its answer that the site is full, instead of all queueing on the
         # site's row in the store (measured with 4 processes: 8 backends waiting on it at once).
-        async with self._asking.setdefault(site, asyncio.Lock()):
+        asking = self._asking.get(site) or self._asking.setdefault(site, asyncio.Lock())
+        async with asking:
             if self._clock() < self._full.get(site, 0.0):
                 return False
             try:
