@@ -83,3 +83,30 @@ def test_a_transaction_undone_to_break_a_deadlock_runs_again(writer: Writer, eng
         other.execute(text("UPDATE notes SET n = n WHERE n = 1"))
         other.commit()
     assert done.result(20) == 2
+
+
+def test_a_connection_the_database_dropped_between_commits_is_made_again(writer: Writer, engine: Engine) -> None:
+    """Each writer thread keeps its connection; after a PostgreSQL restart (every backend
+    terminated) the next operation commits on a new one instead of failing with a 451."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("an SQLite connection is a file: nothing drops it")
+    backends: set[int] = set()
+
+    def insert_noting_backend(n: int):
+        def operation(connection) -> int:
+            backends.add(connection.execute(text("SELECT pg_backend_pid()")).scalar())
+            return connection.execute(text("INSERT INTO notes (n) VALUES (:n)"), {"n": n}).rowcount
+
+        return operation
+
+    for n in range(4):  # both threads have made their connection
+        assert writer.submit_nowait(insert_noting_backend(n)).result(10) == 1
+    with engine.connect() as admin:
+        killed = admin.execute(
+            text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid = ANY(:pids)"), {"pids": sorted(backends)}
+        ).scalar()
+    assert killed == len(backends)
+    time.sleep(0.2)
+    assert [writer.submit_nowait(insert_noting_backend(n)).result(10) for n in range(10, 14)] == [1] * 4
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM notes")).scalar() == 8

@@ -19,6 +19,7 @@ from scriptmail.control.content import HIGH_SCORE
 from scriptmail.control.policy import Signals, needs_baseline
 from scriptmail.control.quota import Room, earliest_minute, room
 from scriptmail.control.states import SENDING_STATES
+from scriptmail.store import pipeline
 from scriptmail.store.schema import (
     COUNTER_NAMES,
     activity,
@@ -104,9 +105,7 @@ def _add_counts(
         for key, counts in sorted(rows.items())  # one lock order for every writer
         if any(counts.values())
     ]
-    if not values:
-        return
-    connection.execute(_adding_upsert(connection.dialect.name, table, keys, columns), values)
+    pipeline.later(connection, _adding_upsert(connection.dialect.name, table, keys, columns), values)
 
 
 @functools.cache
@@ -131,7 +130,8 @@ def count_scripts(connection: Connection, items: Iterable[tuple[int, str, int, f
     if not rows:
         return
     stripe = stripe_of(connection)
-    connection.execute(
+    pipeline.later(
+        connection,
         _script_upsert(connection.dialect.name),
         [
             {"hosting_id": h, "script": script, "stripe": stripe, "messages": m, "recipients": r, "last_at": at, "bounced": 0}
@@ -176,7 +176,8 @@ def count_script_bounces(connection: Connection, recipient_ids: Iterable[int]) -
     if not counts:
         return
     stripe = stripe_of(connection)
-    connection.execute(
+    pipeline.later(
+        connection,
         _script_upsert(connection.dialect.name),
         [
             {"hosting_id": h, "script": script, "stripe": stripe, "messages": 0, "recipients": 0, "last_at": 0.0, "bounced": n}

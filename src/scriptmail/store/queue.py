@@ -26,7 +26,7 @@ from scriptmail.model import (
     RecipientStatus,
     Submission,
 )
-from scriptmail.store import activity, suppressions, webhooks
+from scriptmail.store import activity, pipeline, suppressions, webhooks
 from scriptmail.store.domains import count_from_domains
 from scriptmail.store.schema import attempts, bodies, hostings, messages, notice_events, recipients
 from scriptmail.suppression.rules import REQUEUE_WINDOW, describe, match
@@ -34,6 +34,12 @@ from scriptmail.webhooks.events import EventType, iso
 
 _CLAIMABLE = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value, RecipientStatus.SENDING.value)
 _FINAL = tuple(status.value for status in FINAL_STATUSES)
+
+
+# Built once: the writer queues them for its COMMIT's round trip (store.pipeline).
+_INSERT_BODY = insert(bodies)
+_INSERT_RECIPIENT = insert(recipients)
+_INSERT_ATTEMPT = insert(attempts)
 
 
 def domain_of(address: str) -> str:
@@ -77,12 +83,14 @@ def insert_submissions(connection: Connection, items: list[tuple[Submission, flo
             ],
         ).scalars()
     )
-    connection.execute(
-        insert(bodies),
+    pipeline.later(
+        connection,
+        _INSERT_BODY,
         [{"message_id": message_id, "data": submission.data} for message_id, (submission, _) in zip(message_ids, items)],
     )
-    connection.execute(
-        insert(recipients),
+    pipeline.later(
+        connection,
+        _INSERT_RECIPIENT,
         [
             {
                 "message_id": message_id,
@@ -346,8 +354,9 @@ def record_results(
             for result in sorted(results, key=lambda result: result.recipient_id)  # one lock order for all writers
         ],
     ).rowcount
-    connection.execute(
-        insert(attempts),
+    pipeline.later(
+        connection,
+        _INSERT_ATTEMPT,
         [
             {
                 "recipient_id": result.recipient_id,

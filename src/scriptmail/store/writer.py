@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from scriptmail.store import bus
+from scriptmail.store import bus, pipeline
 from scriptmail.store.activity import STRIPES
 from scriptmail.store.engine import for_writing
 
@@ -43,6 +43,11 @@ STRIPE_LOCK = 21332
 _TRY_STRIPE = text(f"SELECT pg_try_advisory_xact_lock({STRIPE_LOCK}, :stripe)")
 
 
+class _Reconnected(Exception):
+    """The connection broke before the transaction's COMMIT was sent: nothing of it was kept, and
+    the next attempt runs on a new connection."""
+
+
 class StoreUnavailable(Exception):
     """The database could not commit; the caller answers 451 and keeps nothing half-done."""
 
@@ -57,6 +62,11 @@ class Writer:
 
     def __init__(self, engine: Engine, max_batch: int = 500, commit_delay: float = 0.002, threads: int | None = None) -> None:
         self._engine = for_writing(engine)
+        self._striped = engine.dialect.name != "sqlite"
+        if self._striped:
+            # An engine of the writer's own, so that only its connections look for queued writes.
+            self._engine = self._engine.execution_options()
+            pipeline.attach(self._engine)
         self._max_batch = max_batch
         self._commit_delay = commit_delay
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -67,7 +77,6 @@ class Writer:
         self._started = False
         self._counting = threading.Lock()
         self._database = engine
-        self._striped = engine.dialect.name != "sqlite"
         self._local = threading.local()
         self._lock_fd: int | None = None
         self.bus: bus.Bus | None = None  # gets the notices of SQLite transactions after their commit
@@ -114,6 +123,7 @@ class Writer:
         while True:
             item = self._queue.get()
             if item is _STOP:
+                self._drop_connection()
                 return
             if busy and self._commit_delay:
                 # Under load, wait a moment for more operations to share this commit (like
@@ -137,6 +147,7 @@ class Writer:
             if batch:
                 self._commit(batch)
             if stop:
+                self._drop_connection()
                 return
 
     def _commit(self, batch: list[tuple[BulkOperation, Any, concurrent.futures.Future]]) -> None:
@@ -165,6 +176,10 @@ class Writer:
         for attempt in range(_ATTEMPTS):
             try:
                 return self._transaction(batch)
+            except _Reconnected as reconnected:
+                if attempt == _ATTEMPTS - 1:
+                    raise reconnected.__cause__ from None
+                continue  # the database dropped the connection before anything of this was committed
             except DBAPIError as error:
                 if getattr(error.orig, "sqlstate", None) not in _UNDONE or attempt == _ATTEMPTS - 1:
                     raise
@@ -178,24 +193,55 @@ class Writer:
         for position, (bulk, _, _) in enumerate(batch):
             kinds.setdefault(bulk, []).append(position)
         results: list[Any] = [None] * len(batch)
-        with self._exclusive(), self._engine.begin() as connection:
-            if self._striped:
-                connection.info["stripe"] = self._own_stripe(connection)
-            try:
-                for bulk, positions in kinds.items():
-                    outcome = bulk(connection, [batch[p][1] for p in positions])
-                    for position, result in zip(positions, outcome):
-                        results[position] = result
-            finally:
-                # info lives with the pooled connection: no later user adds to a stripe it does not hold.
-                connection.info.pop("stripe", None)
-            announced = bus.take_announced(connection)
+        connection = self._connection()
+        committing = False
+        try:
+            with self._exclusive(), connection.begin():
+                if self._striped:
+                    connection.info["stripe"] = self._own_stripe(connection)
+                    pipeline.start(connection)
+                try:
+                    for bulk, positions in kinds.items():
+                        outcome = bulk(connection, [batch[p][1] for p in positions])
+                        for position, result in zip(positions, outcome):
+                            results[position] = result
+                    committing = True
+                    if self._striped:
+                        pipeline.commit(connection)  # the queued writes and the COMMIT: one round trip
+                finally:
+                    # info lives with the DBAPI connection: no later user adds to a stripe it does
+                    # not hold, or finds writes queued by a transaction that rolled back.
+                    connection.info.pop("stripe", None)
+                    pipeline.discard(connection)
+                announced = bus.take_announced(connection)
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                self._drop_connection()
+                if not committing:
+                    raise _Reconnected from error
+            raise
         if announced and self.bus is not None:
             self.bus.send(announced)
         with self._counting:
             self.commits += 1
             self.operations += len(batch)
         return results
+
+    def _connection(self) -> Connection:
+        """This thread's connection, kept from one transaction to the next: taking one from the
+        pool for each would cost a round trip (its liveness ping) per commit."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None or connection.closed or connection.invalidated:
+            self._drop_connection()
+            connection = self._local.connection = self._engine.connect()
+        return connection
+
+    def _drop_connection(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
 
     def _own_stripe(self, connection: Connection) -> int:
         """A counter stripe no other transaction holds now, in any process or node: concurrent
