@@ -41,6 +41,7 @@ _ATTEMPTS = 3
 # Transaction-level advisory lock on a counter stripe (the first key marks scriptmail's stripes).
 STRIPE_LOCK = 21332
 _TRY_STRIPE = text(f"SELECT pg_try_advisory_xact_lock({STRIPE_LOCK}, :stripe)")
+_TAKE_STRIPE = text(f"SELECT pg_try_advisory_lock({STRIPE_LOCK}, :stripe)")
 
 
 class _Reconnected(Exception):
@@ -198,7 +199,8 @@ class Writer:
         try:
             with self._exclusive(), connection.begin():
                 if self._striped:
-                    connection.info["stripe"] = self._own_stripe(connection)
+                    owned = getattr(self._local, "owned", None)
+                    connection.info["stripe"] = owned if owned is not None else self._own_stripe(connection)
                     pipeline.start(connection)
                 try:
                     for bulk, positions in kinds.items():
@@ -210,9 +212,11 @@ class Writer:
                         pipeline.commit(connection)  # the queued writes and the COMMIT: one round trip
                 finally:
                     # info lives with the DBAPI connection: no later user adds to a stripe it does
-                    # not hold, or finds writes queued by a transaction that rolled back.
-                    connection.info.pop("stripe", None)
-                    pipeline.discard(connection)
+                    # not hold, or finds writes queued by a transaction that rolled back. (A
+                    # connection the database dropped takes its info with it.)
+                    if not connection.invalidated:
+                        connection.info.pop("stripe", None)
+                        pipeline.discard(connection)
                 announced = bus.take_announced(connection)
         except DBAPIError as error:
             if error.connection_invalidated:
@@ -234,20 +238,39 @@ class Writer:
         if connection is None or connection.closed or connection.invalidated:
             self._drop_connection()
             connection = self._local.connection = self._engine.connect()
+            if self._striped:
+                self._local.owned = self._take_stripe(connection)
         return connection
+
+    def _take_stripe(self, connection: Connection) -> int | None:
+        """A counter stripe this connection holds for as long as it lives (a session-level lock,
+        which the database lets go with the connection): no other writer of any process or node
+        adds to it, and no transaction asks for one again. None when every stripe is held."""
+        try:
+            for stripe in random.sample(range(STRIPES), STRIPES):
+                if connection.execute(_TAKE_STRIPE, {"stripe": stripe}).scalar():
+                    return stripe
+            return None
+        finally:
+            connection.commit()  # the lock stays; the transaction the statements began must not
 
     def _drop_connection(self) -> None:
         connection = getattr(self._local, "connection", None)
+        owned = getattr(self._local, "owned", None)
         self._local.connection = None
+        self._local.owned = None
         if connection is not None:
             with contextlib.suppress(Exception):
+                if owned is not None:
+                    # Back in the pool it would keep its stripe for ever: close it for good.
+                    connection.invalidate()
                 connection.close()
 
     def _own_stripe(self, connection: Connection) -> int:
-        """A counter stripe no other transaction holds now, in any process or node: concurrent
-        writers then never queue on one hosting's counter rows, each holding its row locks through
-        its commit's WAL flush (schema._stripe). A thread keeps its stripe while it is free; after a
-        few taken ones it shares one, which only costs a wait."""
+        """When every stripe is owned (more writers than stripes), one that no other transaction
+        holds now: concurrent writers then rarely queue on one hosting's counter rows, each holding
+        its row locks through its commit's WAL flush (schema._stripe). A thread keeps its stripe
+        while it is free; after a few taken ones it shares one, which only costs a wait."""
         last = getattr(self._local, "stripe", None)
         tries = [last] if last is not None else []
         tries += random.sample(range(STRIPES), 3)
