@@ -105,17 +105,22 @@ def _add_counts(
         for key, counts in sorted(rows.items())  # one lock order for every writer
         if any(counts.values())
     ]
-    pipeline.later(connection, _adding_upsert(connection.dialect.name, table, keys, columns), values)
+    pipeline.later(connection, counter_upsert(connection.dialect.name, table, keys, columns), values)
 
 
 @functools.cache
-def _adding_upsert(dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Insert:
-    """Built once per process: constructing an upsert (its `excluded` alias proxies every column)
-    cost more CPU than running it, on every commit of the hot path."""
+def counter_upsert(dialect: str, table: Table, keys: tuple[str, ...], added: tuple[str, ...], latest: tuple[str, ...] = ()) -> Insert:
+    """An upsert into one stripe of a counter table: `added` columns are summed, `latest` ones keep
+    the larger value. Built once per process: constructing one (its `excluded` alias proxies every
+    column) cost more CPU than running it, on every commit of the hot path."""
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    larger = func.greatest if dialect == "postgresql" else func.max
     return statement.on_conflict_do_update(
         index_elements=[*(table.c[key] for key in keys), table.c.stripe],
-        set_={name: table.c[name] + statement.excluded[name] for name in columns},
+        set_={
+            **{name: table.c[name] + statement.excluded[name] for name in added},
+            **{name: larger(table.c[name], statement.excluded[name]) for name in latest},
+        },
     )
 
 
@@ -140,19 +145,8 @@ def count_scripts(connection: Connection, items: Iterable[tuple[int, str, int, f
     )
 
 
-@functools.cache
 def _script_upsert(dialect: str) -> Insert:
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(script_counts)
-    latest = func.greatest if dialect == "postgresql" else func.max
-    return statement.on_conflict_do_update(
-        index_elements=[script_counts.c.hosting_id, script_counts.c.script, script_counts.c.stripe],
-        set_={
-            "messages": script_counts.c.messages + statement.excluded.messages,
-            "recipients": script_counts.c.recipients + statement.excluded.recipients,
-            "last_at": latest(script_counts.c.last_at, statement.excluded.last_at),
-            "bounced": script_counts.c.bounced + statement.excluded.bounced,
-        },
-    )
+    return counter_upsert(dialect, script_counts, ("hosting_id", "script"), ("messages", "recipients", "bounced"), ("last_at",))
 
 
 def script_key(script: str, cwd: str) -> str:

@@ -5,18 +5,16 @@ Private keys arrive here already encrypted (domains/vault.py); nothing in this m
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from scriptmail.domains.answers import Finding, Verdict
 from scriptmail.domains.keys import Algorithm
 from scriptmail.store import pipeline
-from scriptmail.store.activity import stripe_of
+from scriptmail.store.activity import counter_upsert, stripe_of
 from scriptmail.store.hostings import SYSTEM_HOSTING
 from scriptmail.store.schema import dkim_keys, from_domains, hostings, sending_domains
 
@@ -266,18 +264,8 @@ def count_from_domains(connection: Connection, items: Iterable[tuple[int, str, s
     )
 
 
-@functools.cache
 def _from_domain_upsert(dialect: str) -> Insert:
-    """Built once per process, like every upsert of the intake commit."""
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(from_domains)
-    greatest = func.max if dialect == "sqlite" else func.greatest
-    return statement.on_conflict_do_update(
-        index_elements=[from_domains.c.hosting_id, from_domains.c.domain, from_domains.c.stripe],
-        set_={
-            **{name: from_domains.c[name] + statement.excluded[name] for name in ("messages", "signed", "platform", "failed")},
-            "last_at": greatest(from_domains.c.last_at, statement.excluded.last_at),
-        },
-    )
+    return counter_upsert(dialect, from_domains, ("hosting_id", "domain"), ("messages", "signed", "platform", "failed"), ("last_at",))
 
 
 def signing_totals(connection: Connection) -> dict[tuple[str, str], int]:
