@@ -12,16 +12,6 @@ from sqlalchemy import Engine, text
 from scriptmail.store.writer import StoreUnavailable, Writer
 
 
-@pytest.fixture
-def writer(engine: Engine):
-    with engine.begin() as connection:
-        connection.execute(text("CREATE TABLE notes (n INTEGER PRIMARY KEY)"))
-    running = Writer(engine)
-    running.start()
-    yield running
-    running.stop()
-
-
 def _insert(n: int):
     return lambda connection: connection.execute(text("INSERT INTO notes (n) VALUES (:n)"), {"n": n}).rowcount
 
