@@ -79,19 +79,18 @@ def _pipelined(connection: Connection, commit: bool) -> None:
         return
     connection.info[_QUEUE] = []
     raw = connection.connection.driver_connection
-    sql = ""
     try:
         with raw.pipeline():
             with raw.cursor() as cursor:
                 for sql, rows in queue or ():
                     cursor.executemany(sql, rows)
             if commit:
-                sql = "COMMIT"
                 raw.commit()
     except connection.dialect.loaded_dbapi.Error as error:
         # As if SQLAlchemy had run it: the writer tells constraint violations, retryable aborts and
         # an unavailable store apart by SQLAlchemy's exception classes.
-        raise DBAPIError.instance(sql, None, error, connection.dialect.loaded_dbapi.Error, dialect=connection.dialect) from error
+        statements = "; ".join(sql for sql, _ in queue or ()) + ("; COMMIT" if commit else "")
+        raise DBAPIError.instance(statements, None, error, connection.dialect.loaded_dbapi.Error, dialect=connection.dialect) from error
 
 
 def _compiled(connection: Connection, statement: Executable, keys: tuple[str, ...]) -> tuple[str, dict[str, Callable[[Any], Any]]]:

@@ -38,7 +38,8 @@ BulkOperation = Callable[[Connection, list[Any]], list[Any]]
 _STOP = object()
 _UNDONE = {"40P01", "40001"}  # deadlock detected, serialization failure: PostgreSQL kept nothing
 _ATTEMPTS = 3
-# Transaction-level advisory lock on a counter stripe (the first key marks scriptmail's stripes).
+# Advisory lock on a counter stripe (the first key marks scriptmail's stripes): a writer connection
+# holds one for its life (session level); a transaction without one looks for a free one.
 STRIPE_LOCK = 21332
 _TRY_STRIPE = text(f"SELECT pg_try_advisory_xact_lock({STRIPE_LOCK}, :stripe)")
 _TAKE_STRIPE = text(f"SELECT pg_try_advisory_lock({STRIPE_LOCK}, :stripe)")
