@@ -10,7 +10,9 @@ import json
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
@@ -51,7 +53,8 @@ def test_the_cli_exports_the_window_with_the_filters(run, shop: Engine, tmp_path
     assert len(bounced) == 20 and {r["status"] for r in bounced} == {"bounced", "expired"}
     only = json.loads(run("--hosting", HOSTING, "--format", "json", "--status", "sent", "--recipient", "r1").stdout)
     assert {r["recipient"] for r in only} == {f"r{n}@sink.test" for n in range(0, 40, 4) if "r1" in f"r{n}@"}
-    old_day = time.strftime("%Y-%m-%d", time.gmtime(now - 90 * 86400))
+    # The window's days are the platform's (timezone above), not UTC's: late in a UTC evening they differ.
+    old_day = datetime.fromtimestamp(now - 90 * 86400, ZoneInfo("Europe/Madrid")).strftime("%Y-%m-%d")
     target = tmp_path / "old.json"
     run("--hosting", HOSTING, "--format", "json", "--since", old_day, "--until", old_day, "-o", str(target))
     assert {r["subject"] for r in json.loads(target.read_text())} == {"old"} and not list(tmp_path.glob("*.partial"))
