@@ -138,6 +138,42 @@ def test_oversize_message_is_refused_and_not_stored(make_gateway, sink: Sink) ->
     assert _count_messages(gateway.engine) == 0
 
 
+def test_a_large_stuffed_body_in_odd_writes_arrives_whole_with_commands_pipelined_after_its_dot(
+    gateway: RunningGateway, sink: Sink
+) -> None:
+    # Lines of every length around the reader's 1,001-byte limit, many starting with a dot, sent in
+    # writes that cut the stream anywhere (inside a CRLF, between a line's dot and its end).
+    lines = [(b"." if n % 3 == 0 else b"") + b"%d:" % n + b"z" * (n * 37 % 990) + (b"." if n % 5 == 0 else b"") for n in range(700)]
+    content = b"Subject: large\r\n\r\n" + b"\r\n".join(lines) + b"\r\n"
+    wire = content.replace(b"\r\n.", b"\r\n..") + b".\r\nRSET\r\nNOOP\r\n"
+    session = _open_transaction(gateway.smtp_port)
+    position = 0
+    for size in (1, 2, 3, 1000, 1001, 1002, 4093):
+        session.send(wire[position : position + size])
+        position += size
+        time.sleep(0.01)
+    session.send(wire[position:])
+    assert session.reply()[0] == 250
+    assert session.reply()[0] == 250  # RSET and NOOP came in the same write as the final dot
+    assert session.reply()[0] == 250
+    session.close()
+    (received,) = sink.wait_for(1)
+    head, _, text = received.data.partition(b"\r\n\r\n")
+    assert b"\r\nSubject: large" in head
+    assert text == content.partition(b"\r\n\r\n")[2]  # every line as the client meant it
+
+
+def test_a_connection_closed_inside_data_keeps_nothing_and_the_server_goes_on(gateway: RunningGateway, sink: Sink) -> None:
+    session = _open_transaction(gateway.smtp_port)
+    session.send(b"Subject: cut\r\n\r\nhalf a message\r\n.")
+    session.sock.close()
+    time.sleep(0.3)
+    assert _count_messages(gateway.engine) == 0
+    submit(gateway.smtp_port, b"Subject: after\r\n\r\nfine\r\n", ["friend@sink.test"])
+    (received,) = sink.wait_for(1)
+    assert b"Subject: after" in received.data
+
+
 def test_more_than_100_recipients_get_452_and_the_first_100_are_kept(gateway: RunningGateway, sink: Sink) -> None:
     session = RawSession(gateway.smtp_port)
     session.login(HOSTING, PASSWORD)

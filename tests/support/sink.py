@@ -81,7 +81,7 @@ class Sink:
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._client, self.host, self.port))
+        server = self._loop.run_until_complete(asyncio.start_server(self._client, self.host, self.port, limit=2**24))
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()

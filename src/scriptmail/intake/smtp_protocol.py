@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import logging
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 
 from scriptmail.intake.checks import Refused, check_address
+from scriptmail.intake.data_body import END, Body
+
+log = logging.getLogger(__name__)
 
 
 def peer_ip(session: Session) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -74,6 +78,51 @@ class SubmissionSMTP(SMTP):
         super().connection_made(transport)
         # aiosmtpd has one switch for the whole server; we decide per connection.
         self._auth_require_tls = auth_needs_tls(peer_ip(self.session))
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA, with the body read in pieces up to each ".\\r\\n" instead of a line at a
+        time (`intake/data_body.py`); the same checks before it, the same replies after."""
+        if self._decode_data:
+            await super().smtp_DATA(arg)  # both our servers keep bytes; a decoding one reads as aiosmtpd does
+            return
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        body = Body(self.data_size_limit, self.line_length_limit)
+        reader = self._reader
+        while True:
+            try:
+                piece = await reader.readuntil(END)
+            except asyncio.LimitOverrunError as overrun:
+                # No ".\\r\\n" within the reader's limit: take what was searched; the reader keeps
+                # the last two bytes, so a terminator across the cut is still found.
+                piece = await reader.read(overrun.consumed)
+            except asyncio.IncompleteReadError:
+                log.info("%r connection closed during DATA", self.session.peer if self.session else None)
+                self._writer.close()
+                return
+            except asyncio.CancelledError:
+                log.info("connection lost during DATA")
+                self._writer.close()
+                raise
+            if body.feed(piece):
+                break
+        if body.problem is not None:
+            await self.push(body.problem.value)
+            self._set_post_data_state()
+            return
+        self.envelope.content = self.envelope.original_content = body.content()
+        status = await self._call_handler_hook("DATA") if "DATA" in self._handle_hooks else MISSING
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
 
 
 def _needs_declared_utf8(address: str, smtputf8: bool) -> str | None:
