@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from scriptmail.model import AttemptResult, Origin, RecipientStatus, Submission
 from scriptmail.store import hostings as hosting_store
 from scriptmail.store import queue
 from scriptmail.store.engine import for_writing
-from scriptmail.store.schema import attempts, bodies, recipients
+from scriptmail.store.schema import attempts, bodies, messages, recipients
 
 
 def _submit(engine: Engine, *addresses: str, now: float = 1000.0) -> int:
@@ -119,10 +119,21 @@ def test_bulk_insert_returns_ids_in_submission_order(engine: Engine) -> None:
     with for_writing(engine).begin() as connection:
         hosting = hosting_store.add_hosting(connection, "bulk.test", "o@bulk.test")
         items = [
-            (Submission(hosting.id, "w@bulk.test", (f"r{i}@x.test",), f"Subject: {i}\r\n\r\n".encode(), Origin.SMTP, "c"), time.time())
+            (Submission(hosting.id, "w@bulk.test", (f"r{i}@x.test",), f"Subject: {i}\r\n\r\n".encode(), Origin.SMTP, "c", subject=str(i)), time.time())
             for i in range(50)
         ]
+        inserts: list[str] = []
+
+        def count(_conn, _cursor, statement: str, *_args) -> None:
+            if statement.startswith("INSERT INTO messages"):
+                inserts.append(statement)
+
+        event.listen(connection, "before_cursor_execute", count)
         ids = queue.insert_submissions(connection, items)
+        event.remove(connection, "before_cursor_execute", count)
         by_id = dict(connection.execute(select(recipients.c.message_id, recipients.c.address)).all())
+        subjects = dict(connection.execute(select(messages.c.id, messages.c.subject)).all())
     assert ids == sorted(ids)
     assert [by_id[i] for i in ids] == [f"r{i}@x.test" for i in range(50)]
+    assert [subjects[i] for i in ids] == [str(i) for i in range(50)]  # each id is its own message's row
+    assert len(inserts) == 1  # one statement for the batch, on both stores

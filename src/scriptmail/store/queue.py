@@ -10,7 +10,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Connection, and_, bindparam, case, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Insert,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from scriptmail.control import quota
 from scriptmail.control.content import HIGH_SCORE
@@ -60,10 +75,11 @@ def insert_submissions(connection: Connection, items: list[tuple[Submission, flo
         states = states.with_for_update(read=True)
     # Mail for a hosting that does not send (blocked, purging, spam, bounce) is held from the start.
     holding = {hosting_id for hosting_id, state in connection.execute(states) if holds_mail(HostingState(state))}
-    message_ids = list(
-        connection.execute(
-            insert(messages).returning(messages.c.id, sort_by_parameter_order=True),
-            [
+    message_ids = _inserted_ids(
+        connection,
+        insert(messages),
+        messages.c.id,
+        [
                 {
                     "hosting_id": submission.hosting_id,
                     "received_at": now,
@@ -81,7 +97,6 @@ def insert_submissions(connection: Connection, items: list[tuple[Submission, flo
                 }
                 for submission, now in items
             ],
-        ).scalars()
     )
     pipeline.later(
         connection,
@@ -129,6 +144,20 @@ def insert_submissions(connection: Connection, items: list[tuple[Submission, flo
     )
     count_from_domains(connection, ((s.hosting_id, s.from_domain, s.dkim, now) for s, now in items))
     return message_ids
+
+
+def _inserted_ids(connection: Connection, statement: Insert, id_column: Column, rows: list[dict]) -> list[int]:
+    """The new rows' ids, in the order of `rows`, from one multi-row INSERT.
+
+    SQLite does not promise the order in which RETURNING gives the rows of a multi-row INSERT, so
+    SQLAlchemy, asked for the rows' order, inserts them one statement each: ten statements for
+    ten messages, each a trip through the GIL while the writer holds the store's write lock.
+    Within one statement SQLite gives each new row an id above every id before it, so the ids
+    sorted are the rows' ids in order. PostgreSQL keeps the order in one statement.
+    """
+    if connection.dialect.name == "sqlite":
+        return sorted(connection.execute(statement.returning(id_column), rows).scalars())
+    return list(connection.execute(statement.returning(id_column, sort_by_parameter_order=True), rows).scalars())
 
 
 def insert_submission(connection: Connection, submission: Submission, now: float) -> int:
