@@ -10,22 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    Insert,
-    and_,
-    bindparam,
-    case,
-    delete,
-    exists,
-    func,
-    insert,
-    literal,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Connection, and_, bindparam, case, delete, exists, func, insert, literal, or_, select, update
 
 from scriptmail.control import quota
 from scriptmail.control.content import HIGH_SCORE
@@ -75,28 +60,26 @@ def insert_submissions(connection: Connection, items: list[tuple[Submission, flo
         states = states.with_for_update(read=True)
     # Mail for a hosting that does not send (blocked, purging, spam, bounce) is held from the start.
     holding = {hosting_id for hosting_id, state in connection.execute(states) if holds_mail(HostingState(state))}
-    message_ids = _inserted_ids(
+    message_ids = _insert_messages(
         connection,
-        insert(messages),
-        messages.c.id,
         [
-                {
-                    "hosting_id": submission.hosting_id,
-                    "received_at": now,
-                    "envelope_from": submission.envelope_from,
-                    "subject": submission.subject,
-                    "message_id": submission.message_id,
-                    "size": len(submission.data),
-                    "origin": submission.origin.value,
-                    "client": submission.client,
-                    "script": submission.script,
-                    "cwd": submission.cwd,
-                    "command": submission.command,
-                    "score": submission.score,
-                    "score_reasons": submission.score_reasons[:2000],
-                }
-                for submission, now in items
-            ],
+            {
+                "hosting_id": submission.hosting_id,
+                "received_at": now,
+                "envelope_from": submission.envelope_from,
+                "subject": submission.subject,
+                "message_id": submission.message_id,
+                "size": len(submission.data),
+                "origin": submission.origin.value,
+                "client": submission.client,
+                "script": submission.script,
+                "cwd": submission.cwd,
+                "command": submission.command,
+                "score": submission.score,
+                "score_reasons": submission.score_reasons[:2000],
+            }
+            for submission, now in items
+        ],
     )
     pipeline.later(
         connection,
@@ -146,8 +129,8 @@ def insert_submissions(connection: Connection, items: list[tuple[Submission, flo
     return message_ids
 
 
-def _inserted_ids(connection: Connection, statement: Insert, id_column: Column, rows: list[dict]) -> list[int]:
-    """The new rows' ids, in the order of `rows`, from one multi-row INSERT.
+def _insert_messages(connection: Connection, rows: list[dict]) -> list[int]:
+    """Insert the message rows in one statement; return their ids in the order of `rows`.
 
     SQLite does not promise the order in which RETURNING gives the rows of a multi-row INSERT, so
     SQLAlchemy, asked for the rows' order, inserts them one statement each: ten statements for
@@ -156,8 +139,8 @@ def _inserted_ids(connection: Connection, statement: Insert, id_column: Column, 
     sorted are the rows' ids in order. PostgreSQL keeps the order in one statement.
     """
     if connection.dialect.name == "sqlite":
-        return sorted(connection.execute(statement.returning(id_column), rows).scalars())
-    return list(connection.execute(statement.returning(id_column, sort_by_parameter_order=True), rows).scalars())
+        return sorted(connection.execute(insert(messages).returning(messages.c.id), rows).scalars())
+    return list(connection.execute(insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows).scalars())
 
 
 def insert_submission(connection: Connection, submission: Submission, now: float) -> int:
