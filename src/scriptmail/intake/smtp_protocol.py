@@ -106,7 +106,7 @@ class SubmissionSMTP(SMTP):
                 # the last two bytes, so a terminator across the cut is still found.
                 piece = await reader.read(overrun.consumed)
             except asyncio.IncompleteReadError:
-                log.info("%r connection closed during DATA", self.session.peer if self.session else None)
+                log.info("%r connection closed during DATA", self.session.peer)
                 self._writer.close()
                 return
             except asyncio.CancelledError:
@@ -120,7 +120,7 @@ class SubmissionSMTP(SMTP):
             self._set_post_data_state()
             return
         self.envelope.content = self.envelope.original_content = body.content()
-        status = await self._call_handler_hook("DATA") if "DATA" in self._handle_hooks else MISSING
+        status = await self._call_handler_hook("DATA")  # MISSING when the handler has no DATA hook
         self._set_post_data_state()
         await self.push("250 OK" if status is MISSING else status)
 
